@@ -1,0 +1,139 @@
+//! World statistics, configuration errors and names.
+
+use std::str::FromStr;
+
+use sound2scene_synth::{Background, DatasetTruth, Layout, SoundClass, World, WorldConfig};
+
+#[test]
+fn middle_frame_misses_a_source_in_a_substantial_fraction_of_clips() {
+    let world = World::new(WorldConfig::new(2023, 2000)).unwrap();
+    let truth = DatasetTruth::new(Layout::Official, world.config().clone(), world.truths());
+    let n = truth.clips.len() as f32;
+    let without = truth.middle_frame_without_source as f32 / n;
+    let missing = truth.middle_frame_missing_a_source as f32 / n;
+    println!("middle frame shows no source: {without:.3}; misses a source: {missing:.3}");
+    assert!((0.3..0.5).contains(&without), "{without}");
+    assert!(missing >= without);
+    let empty = truth.clips.iter().filter(|c| c.sources.is_empty()).count() as f32 / n;
+    assert!((0.07..0.13).contains(&empty), "{empty}");
+    let backgrounds =
+        Background::ALL.map(|b| truth.clips.iter().filter(|c| c.background == b).count());
+    assert!(backgrounds.iter().all(|&k| k > 500), "{backgrounds:?}");
+    for class in SoundClass::ALL {
+        let k = truth
+            .clips
+            .iter()
+            .filter(|c| c.classes().contains(&class))
+            .count();
+        assert!(k > 200, "{class}: {k}");
+    }
+}
+
+#[test]
+fn clips_respect_the_configuration() {
+    let config = WorldConfig {
+        seed: 3,
+        clips: 50,
+        seconds: 5.0,
+        fps: 6,
+        image_size: 48,
+        ..WorldConfig::default()
+    };
+    let world = World::new(config).unwrap();
+    for truth in world.truths() {
+        assert_eq!(truth.frames.len(), 30);
+        assert_eq!(truth.middle_frame, 15);
+        assert!(truth.sources.len() <= 2);
+        let classes = truth.classes();
+        assert!(classes.len() < 2 || classes[0] != classes[1]);
+        for s in &truth.sources {
+            assert!((-12.0..=6.0).contains(&s.gain_db));
+            let (start, end) = s.interval_s;
+            let fraction = (end - start) / 5.0;
+            assert!((0.199..=0.501).contains(&fraction) && start >= 0.0 && end <= 5.0 + 1e-4);
+            for &k in &s.visible_frames {
+                let t = k as f32 / 6.0;
+                assert!(start <= t && t < end);
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_configurations_are_errors() {
+    let ok = WorldConfig::new(0, 1);
+    assert!(World::new(ok.clone()).is_ok());
+    let bad = [
+        WorldConfig {
+            fps: 0,
+            ..ok.clone()
+        },
+        WorldConfig {
+            image_size: 0,
+            ..ok.clone()
+        },
+        WorldConfig {
+            seconds: 0.0,
+            ..ok.clone()
+        },
+        WorldConfig {
+            seconds: f32::NAN,
+            ..ok.clone()
+        },
+        WorldConfig {
+            seconds: 0.01,
+            fps: 1,
+            ..ok.clone()
+        },
+        WorldConfig {
+            max_sources: 9,
+            ..ok.clone()
+        },
+        WorldConfig {
+            empty_probability: 1.5,
+            ..ok.clone()
+        },
+        WorldConfig {
+            gain_db_range: (6.0, -6.0),
+            ..ok.clone()
+        },
+        WorldConfig {
+            gain_db_range: (f32::NEG_INFINITY, 0.0),
+            ..ok.clone()
+        },
+        WorldConfig {
+            visible_fraction: (0.0, 0.5),
+            ..ok.clone()
+        },
+        WorldConfig {
+            visible_fraction: (0.5, 1.5),
+            ..ok.clone()
+        },
+    ];
+    for config in bad {
+        assert!(World::new(config.clone()).is_err(), "{config:?} accepted");
+    }
+    assert!(World::new(ok).unwrap().clip(0).frame(10_000).is_err());
+}
+
+#[test]
+fn names_round_trip() {
+    for class in SoundClass::ALL {
+        assert_eq!(SoundClass::from_str(class.name()).unwrap(), class);
+        assert_eq!(
+            class
+                .to_string()
+                .to_uppercase()
+                .parse::<SoundClass>()
+                .unwrap(),
+            class
+        );
+        assert_eq!(SoundClass::ALL[class.index()], class);
+    }
+    for bg in Background::ALL {
+        assert_eq!(bg.name().parse::<Background>().unwrap(), bg);
+    }
+    assert!("tuba".parse::<SoundClass>().is_err());
+    assert!("desert".parse::<Background>().is_err());
+    assert_eq!(World::clip_name(42), "clip_000042");
+}
