@@ -1,0 +1,349 @@
+//! Decoding audio files (WAV, FLAC, MP3, Ogg Vorbis, AAC in MP4/M4A) with symphonia.
+
+use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::common::Limit;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use crate::error::{AudioError, Result};
+use crate::waveform::Waveform;
+
+/// Highest accepted sample rate in Hz (768 kHz).
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
+/// Sample rate in Hz of the model's input (16 kHz).
+pub const MODEL_SAMPLE_RATE: u32 = 16_000;
+
+/// Limits applied while decoding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodeOptions {
+    /// Longest accepted audio in seconds (default 600 = 10 minutes). Checked against the track's
+    /// declared length before decoding and against the decoded length while decoding.
+    pub max_duration_secs: f64,
+    /// Largest metadata tag kept, in bytes (default 64 KiB), passed to symphonia's metadata
+    /// options.
+    pub max_tag_bytes: usize,
+    /// Largest embedded picture kept, in bytes (default 1 MiB), passed to symphonia's metadata
+    /// options.
+    pub max_visual_bytes: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            max_duration_secs: 600.0,
+            max_tag_bytes: 64 * 1024,
+            max_visual_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Decode the first audio track of `path` to interleaved `f32` samples at its native rate and
+/// channel count.
+///
+/// Integer PCM is scaled to `[-1, 1)` (e.g. 16-bit: `x / 32768`); float PCM is kept as is.
+/// Encoder delay and padding are removed where the file records them (MP3 gapless info, Ogg
+/// and FLAC lengths via symphonia; MP4/M4A edit lists by this crate).
+/// Any decoder panic is caught and returned as [`AudioError::DecoderPanic`].
+pub fn decode_file(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<Waveform> {
+    let path = path.as_ref();
+    if !(opts.max_duration_secs.is_finite() && opts.max_duration_secs > 0.0) {
+        return Err(AudioError::InvalidArgument(format!(
+            "max_duration_secs must be positive, got {}",
+            opts.max_duration_secs
+        )));
+    }
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    if !meta.is_file() {
+        return Err(AudioError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other("not a regular file"),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(AudioError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    guard_panics(path, || decode_source(path, file, opts))
+}
+
+/// Run `f`, turning a panic inside it into [`AudioError::DecoderPanic`] for `path`.
+fn guard_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(AudioError::DecoderPanic {
+                path: path.to_path_buf(),
+                detail,
+            })
+        }
+    }
+}
+
+/// Decode, downmix to mono and resample to 16 kHz: the waveform the model's front end expects.
+pub fn load_audio(path: impl AsRef<Path>) -> Result<Waveform> {
+    load_audio_with(path, &DecodeOptions::default(), MODEL_SAMPLE_RATE)
+}
+
+/// Decode with `opts`, downmix to mono and resample to `sample_rate` Hz.
+pub fn load_audio_with(
+    path: impl AsRef<Path>,
+    opts: &DecodeOptions,
+    sample_rate: u32,
+) -> Result<Waveform> {
+    let mono = decode_file(path, opts)?.to_mono();
+    if mono.sample_rate == sample_rate {
+        Ok(mono)
+    } else {
+        mono.resample(sample_rate)
+    }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> AudioError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        AudioError::NotFound {
+            path: path.to_path_buf(),
+        }
+    } else {
+        AudioError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    }
+}
+
+/// Map a symphonia error raised while opening the container.
+fn open_error(path: &Path, e: SymError) -> AudioError {
+    let path = path.to_path_buf();
+    match e {
+        SymError::Unsupported(msg) if msg.contains("no suitable format reader") => {
+            AudioError::NotAudio {
+                path,
+                detail: "no supported container format found in the file".into(),
+            }
+        }
+        SymError::Unsupported(msg) => AudioError::UnsupportedCodec {
+            path,
+            detail: msg.to_string(),
+        },
+        SymError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            AudioError::Truncated {
+                path,
+                detail: "the file ends inside the container header".into(),
+            }
+        }
+        SymError::IoError(source) => AudioError::Io { path, source },
+        other => AudioError::Corrupt {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn stream_error(path: &Path, e: SymError) -> AudioError {
+    match e {
+        SymError::Unsupported(msg) => AudioError::UnsupportedCodec {
+            path: path.to_path_buf(),
+            detail: msg.to_string(),
+        },
+        other => AudioError::Corrupt {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn check_rate(path: &Path, rate: u64) -> Result<u32> {
+    match u32::try_from(rate) {
+        Ok(r) if r > 0 && r <= MAX_SAMPLE_RATE => Ok(r),
+        _ => Err(AudioError::InvalidSampleRate {
+            path: path.to_path_buf(),
+            rate,
+            max: MAX_SAMPLE_RATE,
+        }),
+    }
+}
+
+/// The track's declared length in seconds, if it declares one.
+fn declared_seconds(track: &Track, rate: Option<u32>) -> Option<f64> {
+    if let (Some(frames), Some(rate)) = (track.num_frames, rate) {
+        return Some(frames as f64 / f64::from(rate));
+    }
+    let (dur, tb) = (track.duration?, track.time_base?);
+    Some(dur.get() as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()))
+}
+
+fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Waveform> {
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let meta_opts = MetadataOptions::default()
+        .limit_tag_bytes(Limit::Maximum(opts.max_tag_bytes))
+        .limit_visual_bytes(Limit::Maximum(opts.max_visual_bytes));
+    let mut format: Box<dyn FormatReader> = symphonia::default::get_probe()
+        .probe(&hint, mss, FormatOptions::default(), meta_opts)
+        .map_err(|e| open_error(path, e))?;
+
+    let track = format
+        .first_track_known_codec(TrackType::Audio)
+        .or_else(|| format.first_track(TrackType::Audio))
+        .cloned()
+        .ok_or_else(|| AudioError::NoAudioTrack {
+            path: path.to_path_buf(),
+        })?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or_else(|| AudioError::NoAudioTrack {
+            path: path.to_path_buf(),
+        })?;
+    let declared_rate = match params.sample_rate {
+        Some(r) => Some(check_rate(path, u64::from(r))?),
+        None => None,
+    };
+    if let Some(secs) = declared_seconds(&track, declared_rate)
+        && secs > opts.max_duration_secs
+    {
+        return Err(AudioError::TooLong {
+            path: path.to_path_buf(),
+            seconds: secs,
+            max_seconds: opts.max_duration_secs,
+        });
+    }
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(params, &AudioDecoderOptions::default())
+        .map_err(|e| stream_error(path, e))?;
+
+    let mut samples: Vec<f32> = Vec::new();
+    let mut chunk: Vec<f32> = Vec::new();
+    let mut spec: Option<(u32, usize)> = None;
+    let mut frames: u64 = 0;
+    let mut last_decode_error: Option<String> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(SymError::ResetRequired) => break,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(stream_error(path, e)),
+        };
+        if packet.track_id != track.id {
+            continue;
+        }
+        let buf = match decoder.decode(&packet) {
+            Ok(buf) => buf,
+            Err(SymError::DecodeError(msg)) => {
+                last_decode_error = Some(msg.to_string());
+                continue;
+            }
+            Err(SymError::IoError(e)) => {
+                last_decode_error = Some(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(stream_error(path, e)),
+        };
+        let rate = check_rate(path, u64::from(buf.spec().rate()))?;
+        let channels = buf.spec().channels().count();
+        match spec {
+            None => {
+                if channels == 0 || channels > usize::from(u16::MAX) {
+                    return Err(AudioError::UnsupportedCodec {
+                        path: path.to_path_buf(),
+                        detail: format!("{channels} channels"),
+                    });
+                }
+                spec = Some((rate, channels));
+            }
+            Some(s) if s != (rate, channels) => {
+                return Err(AudioError::UnsupportedCodec {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "the stream changes from {} Hz/{} ch to {rate} Hz/{channels} ch",
+                        s.0, s.1
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+        buf.copy_to_vec_interleaved(&mut chunk);
+        if let Some(i) = chunk.iter().position(|s| !s.is_finite()) {
+            return Err(AudioError::NonFiniteSample {
+                path: path.to_path_buf(),
+                frame: frames + (i / channels) as u64,
+                value: chunk[i],
+            });
+        }
+        frames += (chunk.len() / channels) as u64;
+        let seconds = frames as f64 / f64::from(rate);
+        if seconds > opts.max_duration_secs {
+            return Err(AudioError::TooLong {
+                path: path.to_path_buf(),
+                seconds,
+                max_seconds: opts.max_duration_secs,
+            });
+        }
+        samples.extend_from_slice(&chunk);
+    }
+
+    let Some((rate, channels)) = spec else {
+        return Err(match last_decode_error {
+            Some(detail) => AudioError::Corrupt {
+                path: path.to_path_buf(),
+                detail,
+            },
+            None => AudioError::NoSamples {
+                path: path.to_path_buf(),
+            },
+        });
+    };
+    if let Some(edit) = crate::mp4_edit::track_edit(path, track.id) {
+        edit.apply(&mut samples, rate, channels);
+    }
+    if samples.is_empty() {
+        return Err(AudioError::NoSamples {
+            path: path.to_path_buf(),
+        });
+    }
+    Waveform::interleaved(samples, rate, channels as u16).map_err(|e| AudioError::Corrupt {
+        path: PathBuf::from(path),
+        detail: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decoder_panic_becomes_an_error() {
+        let path = Path::new("bad.mp3");
+        let r: Result<()> = guard_panics(path, || panic!("index out of bounds in decoder"));
+        match r {
+            Err(AudioError::DecoderPanic { path: p, detail }) => {
+                assert_eq!(p, path);
+                assert!(detail.contains("index out of bounds"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let formatted: Result<()> = guard_panics(path, || panic!("code {}", 7));
+        assert!(
+            matches!(formatted, Err(AudioError::DecoderPanic { detail, .. }) if detail == "code 7")
+        );
+    }
+}

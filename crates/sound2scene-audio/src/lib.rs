@@ -1,0 +1,31 @@
+//! Audio input for Sound2Scene: decoding, resampling, waveform manipulations and the official
+//! log-spectrogram front end (`[257, 1004]` for a 10 s clip at 16 kHz).
+//!
+//! ```no_run
+//! use sound2scene_audio::{Spectrogram, load_audio};
+//!
+//! let wave = load_audio("cow.wav")?; // mono, 16 kHz
+//! let louder = wave.gain_db(6.0206)?; // twice the amplitude
+//! let spec = Spectrogram::compute(&louder)?;
+//! assert_eq!(spec.shape(), [257, 1004]);
+//! # Ok::<(), sound2scene_audio::AudioError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod batch;
+pub mod decode;
+pub mod error;
+mod mp4_edit;
+pub mod npy;
+pub mod resample;
+pub mod spectrogram;
+pub mod waveform;
+
+pub use batch::{spectrogram_batch, spectrograms, to_tensor};
+pub use decode::{
+    DecodeOptions, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_file, load_audio, load_audio_with,
+};
+pub use error::{AudioError, Result};
+pub use npy::{NpyArray, read_npy_f32, write_npy_f32};
+pub use spectrogram::{Spectrogram, SpectrogramConfig, SpectrogramPlan};
+pub use waveform::Waveform;

@@ -1,0 +1,26 @@
+//! The networks of Sound2Scene (Sung-Bin et al., CVPR 2023) in Burn, and loaders for the
+//! checkpoints the authors released.
+//!
+//! - [`resnet`]: the ResNet trunk shared by both encoders (BasicBlock / Bottleneck, any
+//!   block counts, any input channels).
+//! - [`audio_encoder`]: f_A, ResNet-18 on a one-channel log spectrogram, pooled, linear to
+//!   2048, ReLU (the official `AVENet`).
+//! - [`image_encoder`]: f_V, the SwAV ResNet-50 trunk with global average pooling.
+//! - [`biggan`]: the IC-GAN instance-conditioned BigGAN generator and discriminator with
+//!   BigGAN-PyTorch's spectral normalization.
+//! - [`weights`]: reading `.pth` files strictly, with every mismatch listed.
+//! - [`checkpoint`]: opening any network from a released file, an IC-GAN folder or burnpack.
+//! - [`burnpack`]: saving and loading any of the networks in Burn's own format (f32 or f16).
+#![deny(missing_docs)]
+
+pub mod audio_encoder;
+pub mod biggan;
+pub mod burnpack;
+pub mod checkpoint;
+pub mod error;
+pub mod image_encoder;
+pub mod resnet;
+pub mod weights;
+
+pub use error::{ModelError, Result};
+pub use weights::{LoadOptions, StateDict, StoredTensor, WeightLoader};

@@ -1,0 +1,281 @@
+//! Parity of the encoders with the official PyTorch networks, checkpoint errors, and the
+//! image preprocessing.
+
+mod common;
+
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+use common::{assert_close, fixture, npy_tensor, read_npy, require, samples_dir, values};
+use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
+use sound2scene_models::image_encoder::{
+    ImageEncoder, preprocess, preprocess_image, resize_bicubic_align_corners,
+};
+use sound2scene_models::resnet::{BlockKind, ResNetConfig};
+use sound2scene_models::{LoadOptions, ModelError};
+
+/// Relative bound on the encoder outputs: float32 sums over up to 4608 terms per
+/// convolution through 18 (50) layers with a different summation order than PyTorch's
+/// oneDNN kernels give ~1e-5 relative differences; 1e-3 leaves margin while still catching
+/// any wrong layer, stride, padding or BatchNorm.
+const ENCODER_REL_TOL: f32 = 1e-3;
+
+/// Bound on the bicubic resize against PyTorch's numbers and exact properties (samples on
+/// the input grid kept, constants kept): only float32 rounding of 4×4-term weighted sums.
+const BICUBIC_EXACT_TOL: f32 = 1e-4;
+
+/// Bound between our bicubic resize and Burn's `interpolate` (both Keys A = −0.75,
+/// `align_corners`): they differ only in float rounding (Burn accumulates in f64).
+const BICUBIC_BURN_TOL: f32 = 1e-5;
+
+/// Bound on preprocessed values against torchvision + PIL (numbers below): the JPEG decoder
+/// (libjpeg-turbo vs zune-jpeg) and the 8-bit rounding of PIL's two-pass resize each move a
+/// pixel by about one gray level, 1/255/0.225 ≈ 0.017 after normalization; channel means
+/// average this out.
+const PREPROCESS_MEAN_TOL: f32 = 0.01;
+
+#[test]
+fn audio_encoder_matches_official_avenet() {
+    let (Some(ckpt), Some(input), Some(feat), Some(pool)) = (
+        fixture("models/sound2scene_audio_resnet18.pth"),
+        fixture("models/audio_in_cow_ocean.npy"),
+        fixture("models/audio_out_feat2048.npy"),
+        fixture("models/audio_out_pool512.npy"),
+    ) else {
+        return;
+    };
+    let device = Device::default();
+    let encoder = AudioEncoder::from_pytorch(&ckpt, &LoadOptions::default(), &device)
+        .expect("load the audio checkpoint");
+    assert_eq!(
+        encoder.audnet.layer4.len(),
+        2,
+        "ResNet-18 read from the keys"
+    );
+    let out = encoder
+        .forward(npy_tensor::<4>(&input, &device))
+        .expect("[2, 1, 257, 1004] input");
+    assert_eq!(out.feature.dims(), [2, 2048]);
+    assert_eq!(out.pooled.dims(), [2, 512]);
+    assert_close(
+        "z^A [2, 2048]",
+        &values(out.feature),
+        &read_npy(&feat).1,
+        ENCODER_REL_TOL,
+    );
+    assert_close(
+        "pooled [2, 512]",
+        &values(out.pooled),
+        &read_npy(&pool).1,
+        ENCODER_REL_TOL,
+    );
+}
+
+#[test]
+fn image_encoder_matches_swav_trunk() {
+    let (Some(ckpt), Some(input), Some(feat)) = (
+        fixture("models/swav_resnet50_layers1111.pth.tar"),
+        fixture("models/image_in.npy"),
+        fixture("models/image_out_feat2048_layers1111.npy"),
+    ) else {
+        return;
+    };
+    let device = Device::default();
+    let encoder = ImageEncoder::from_pytorch(&ckpt, &LoadOptions::default(), &device)
+        .expect("load the SwAV-layout checkpoint");
+    assert_eq!(
+        encoder.resnet.layer3.len(),
+        1,
+        "blocks [1, 1, 1, 1] read from the keys"
+    );
+    let out = encoder
+        .forward(npy_tensor::<4>(&input, &device))
+        .expect("[2, 3, 224, 224] input");
+    assert_eq!(out.dims(), [2, 2048]);
+    assert_close(
+        "z^V [2, 2048]",
+        &values(out),
+        &read_npy(&feat).1,
+        ENCODER_REL_TOL,
+    );
+}
+
+#[test]
+fn wrong_network_checkpoints_are_mismatches_naming_keys() {
+    let (Some(swav), Some(audio)) = (
+        fixture("models/swav_resnet50_layers1111.pth.tar"),
+        fixture("models/sound2scene_audio_resnet18.pth"),
+    ) else {
+        return;
+    };
+    let device = Device::default();
+    let err = AudioEncoder::from_pytorch(&swav, &LoadOptions::default(), &device)
+        .expect_err("SwAV weights are not an AVENet");
+    let ModelError::Mismatch {
+        missing,
+        unexpected,
+        ..
+    } = &err
+    else {
+        panic!("expected Mismatch, got {err}");
+    };
+    assert!(missing.iter().any(|k| k == "audnet.conv1.weight"), "{err}");
+    assert!(missing.iter().any(|k| k == "audnet.fc.weight"), "{err}");
+    assert!(
+        unexpected.iter().any(|k| k == "module.conv1.weight"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("audnet.conv1.weight"), "{err}");
+
+    let err = ImageEncoder::from_pytorch(&audio, &LoadOptions::default(), &device)
+        .expect_err("AVENet weights are not a SwAV ResNet");
+    let ModelError::Mismatch { unexpected, .. } = &err else {
+        panic!("expected Mismatch, got {err}");
+    };
+    assert!(unexpected.iter().any(|k| k == "audnet.fc.weight"), "{err}");
+    assert!(err.to_string().contains("module.conv1.weight"), "{err}");
+}
+
+#[test]
+fn missing_checkpoint_is_io_error() {
+    let path = std::env::temp_dir().join("s2s-models-no-such-checkpoint.pth");
+    let device = Device::default();
+    let err =
+        AudioEncoder::from_pytorch(&path, &LoadOptions::default(), &device).expect_err("no file");
+    assert!(matches!(err, ModelError::Io { .. }), "{err}");
+    let err =
+        ImageEncoder::from_pytorch(&path, &LoadOptions::default(), &device).expect_err("no file");
+    assert!(matches!(err, ModelError::Io { .. }), "{err}");
+}
+
+#[test]
+fn audio_encoder_checks_channels_and_accepts_any_length() {
+    let device = Device::default();
+    let encoder = AudioEncoderConfig::new()
+        .with_resnet(
+            ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1])
+                .with_in_channels(1)
+                .with_base_width(8),
+        )
+        .with_out_dim(16)
+        .init(&device);
+    let err = encoder
+        .forward(Tensor::zeros([1, 3, 257, 100], &device))
+        .expect_err("three channels");
+    assert!(
+        matches!(&err, ModelError::InputShape { found, .. } if found == &[1, 3, 257, 100]),
+        "{err}"
+    );
+    for frames in [1, 37, 300] {
+        let out = encoder
+            .forward(Tensor::ones([2, 1, 257, frames], &device))
+            .expect("one channel");
+        assert_eq!(out.feature.dims(), [2, 16]);
+        assert_eq!(out.pooled.dims(), [2, 64]);
+        assert!(values(out.feature).iter().all(|v| *v >= 0.0), "ReLU output");
+    }
+}
+
+/// `F.interpolate(torch.arange(9.).view(1, 1, 1, 9), (1, 13), mode="bicubic",
+/// align_corners=True)`, computed with PyTorch 2.15. With A = −0.75 cubic convolution does
+/// not reproduce a ramp between samples (only A = −0.5 would), and the repeated border
+/// sample bends it further in the outer intervals, so the exact numbers are needed.
+const TORCH_RAMP_9_TO_13: [f32; 13] = [
+    0.0,
+    0.574_074,
+    1.370_369_7,
+    2.0,
+    2.629_629_6,
+    3.370_369_2,
+    4.0,
+    4.629_629_6,
+    5.370_368_5,
+    6.0,
+    6.629_629_6,
+    7.425_924,
+    8.0,
+];
+
+#[test]
+fn bicubic_align_corners_matches_torch_and_keeps_samples_and_constants() {
+    let ramp: Vec<f32> = (0..9).map(|i| i as f32).collect();
+    let out = resize_bicubic_align_corners(&ramp, 1, [1, 9], [1, 13]);
+    assert_close("ramp 9 -> 13", &out, &TORCH_RAMP_9_TO_13, BICUBIC_EXACT_TOL);
+
+    // Upsampling 7 × 9 -> 13 × 17 with align_corners puts every second output on an input
+    // sample, where the result is that sample (weights 0, 1, 0, 0).
+    let (h, w) = (7, 9);
+    let input: Vec<f32> = (0..h * w).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+    let out = resize_bicubic_align_corners(&input, 1, [h, w], [13, 17]);
+    for y in 0..h {
+        for x in 0..w {
+            let got = out[2 * y * 17 + 2 * x];
+            let want = input[y * w + x];
+            assert!(
+                (got - want).abs() < BICUBIC_EXACT_TOL,
+                "({y},{x}): {got} vs {want}"
+            );
+        }
+    }
+
+    // The weights sum to one: a constant stays constant.
+    let constant = vec![0.37f32; 2 * 16 * 16];
+    let out = resize_bicubic_align_corners(&constant, 2, [16, 16], [11, 23]);
+    assert_eq!(out.len(), 2 * 11 * 23);
+    assert!(out.iter().all(|v| (v - 0.37).abs() < BICUBIC_EXACT_TOL));
+
+    // Same size: the identity; one output pixel: the top-left input pixel.
+    let out = resize_bicubic_align_corners(&input, 1, [h, w], [h, w]);
+    assert_close("identity", &out, &input, BICUBIC_EXACT_TOL);
+    assert_eq!(
+        resize_bicubic_align_corners(&input, 1, [h, w], [1, 1]),
+        vec![input[0]]
+    );
+}
+
+#[test]
+fn bicubic_matches_burn_interpolate() {
+    let device = Device::default();
+    let (c, h, w) = (3, 20, 17);
+    let input: Vec<f32> = (0..c * h * w)
+        .map(|i| ((i * 2_654_435_761) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
+    let ours = resize_bicubic_align_corners(&input, c, [h, w], [14, 31]);
+    let tensor = Tensor::<4>::from_data(TensorData::new(input, [1, c, h, w]), &device);
+    let burn = interpolate(
+        tensor,
+        InterpolateOptions::new(InterpolateMode::Bicubic)
+            .with_align_corners(true)
+            .with_output_size([14, 31]),
+    );
+    assert_close("bicubic vs burn", &ours, &values(burn), BICUBIC_BURN_TOL);
+}
+
+#[test]
+fn preprocess_real_jpeg_like_torchvision() {
+    let Some(path) = require(samples_dir().join("training/images/VNs8qiFvwfk_30000_40000.jpg"))
+    else {
+        return;
+    };
+    let image = image::open(&path).expect("decode JPEG").to_rgb8();
+    let planes = preprocess_image(&image).expect("non-empty image");
+    assert_eq!(planes.len(), 3 * 224 * 224);
+    // Per-channel means of the official preprocessing (PIL + torchvision + torch bicubic)
+    // of this image, computed once with PyTorch.
+    let torch_means = TORCH_MEANS_VNS8;
+    for (c, plane) in planes.chunks_exact(224 * 224).enumerate() {
+        let mean = plane.iter().sum::<f32>() / plane.len() as f32;
+        assert!(
+            (mean - torch_means[c]).abs() < PREPROCESS_MEAN_TOL,
+            "channel {c}: mean {mean} vs torch {}",
+            torch_means[c]
+        );
+    }
+    let batch = preprocess(&[image.clone(), image], &Device::default()).expect("two images");
+    assert_eq!(batch.dims(), [2, 3, 224, 224]);
+    let err = preprocess_image(&image::RgbImage::new(0, 5)).expect_err("no pixels");
+    assert!(matches!(err, ModelError::InputShape { .. }), "{err}");
+}
+
+/// See [`preprocess_real_jpeg_like_torchvision`].
+const TORCH_MEANS_VNS8: [f32; 3] = [-0.462_727_34, -0.472_768_28, -0.713_680_7];

@@ -1,0 +1,40 @@
+//! Walk between two sounds in feature space with fixed noise (spherical interpolation).
+//!
+//! ```sh
+//! cargo run --release --example interpolate -- AUDIO_WEIGHTS GENERATOR A.wav B.wav out.png
+//! ```
+
+use anyhow::{Context, Result};
+use sound2scene::visual::{labelled_grid, tensor_to_images};
+use sound2scene::{Interpolation, ModelPaths, SoundToScene, interpolate};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [weights, generator, a, b, out] = args.as_slice() else {
+        anyhow::bail!("usage: interpolate AUDIO_WEIGHTS GENERATOR A.wav B.wav OUT.png");
+    };
+    let device = burn::tensor::Device::flex();
+    let pipeline = SoundToScene::load(
+        &ModelPaths {
+            audio_encoder: weights.into(),
+            generator: generator.into(),
+            image_encoder: None,
+        },
+        &device,
+    )?;
+    let steps = 6;
+    let features = interpolate(
+        pipeline.audio_feature_of_file(a)?,
+        pipeline.audio_feature_of_file(b)?,
+        steps,
+        Interpolation::Spherical,
+    )?;
+    let noise = pipeline.noise(1, 0, 1.0)?.repeat_dim(0, steps);
+    let images = tensor_to_images(pipeline.generate_tensor(features, noise)?);
+    let label = vec![format!("{a} -> {b}")];
+    labelled_grid(&images, steps, &label)
+        .save(out)
+        .with_context(|| format!("cannot write {out}"))?;
+    println!("wrote {out}");
+    Ok(())
+}

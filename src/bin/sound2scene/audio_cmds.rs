@@ -1,0 +1,48 @@
+//! Commands on audio alone.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use sound2scene::audio::{Spectrogram, SpectrogramConfig, load_audio, write_npy_f32};
+use sound2scene::visual;
+
+/// Arguments of `sound2scene spectrogram`.
+#[derive(clap::Args)]
+pub struct SpectrogramArgs {
+    /// Audio file (WAV, FLAC, MP3, Ogg Vorbis, AAC in MP4/M4A, or a video's audio track).
+    #[arg(long)]
+    audio: PathBuf,
+    /// Where to write the [257, frames] float32 array.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write a picture of the spectrogram (viridis colour map, low frequencies at the bottom).
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Clip length in seconds after tiling (the official front end uses 10).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f32,
+}
+
+/// Decode, compute the spectrogram and write it (and the picture, on request).
+pub fn spectrogram(args: SpectrogramArgs) -> Result<()> {
+    let config = SpectrogramConfig {
+        seconds: args.seconds,
+        ..SpectrogramConfig::default()
+    };
+    let wave = load_audio(&args.audio)?;
+    let spec = Spectrogram::compute_with(&wave, &config)?;
+    let [bins, frames] = spec.shape();
+    write_npy_f32(&args.out, &[bins, frames], spec.data())?;
+    println!(
+        "wrote {} ({bins} x {frames} spectrogram of {})",
+        args.out.display(),
+        args.audio.display()
+    );
+    if let Some(png) = args.png {
+        visual::heatmap(spec.data(), bins, frames)
+            .save(&png)
+            .with_context(|| format!("cannot write the picture {}", png.display()))?;
+        println!("wrote {}", png.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The `sound2scene` command line: a thin layer over the library.
+
+mod audio_cmds;
+mod control_cmds;
+mod eval_cmds;
+mod model_cmds;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sound2scene::BackendKind;
+
+/// Turn a sound into a picture of the scene that made it (Sound2Scene, CVPR 2023).
+#[derive(Parser)]
+#[command(name = "sound2scene", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command that runs a network.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DeviceArgs {
+    /// Where the networks run: flex (CPU, default), wgpu or cuda (GPU builds only).
+    #[arg(long, default_value = "flex")]
+    pub device: BackendKind,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the official log spectrogram of an audio file as a [257, frames] .npy array.
+    Spectrogram(audio_cmds::SpectrogramArgs),
+    /// Encode sounds (or spectrogram arrays) into audio features z^A [n, 2048].
+    EmbedAudio(model_cmds::EmbedAudioArgs),
+    /// Encode images (or normalized arrays) into image features z^V [n, 2048].
+    EmbedImage(model_cmds::EmbedImageArgs),
+    /// Draw the scene of a sound (or of given features) with the IC-GAN generator.
+    Generate(model_cmds::GenerateArgs),
+    /// Convert a released checkpoint to a burnpack file (f32, or f16 with --half).
+    Convert(model_cmds::ConvertArgs),
+    /// One row per volume: the sound at several gains (louder → bigger sources).
+    VolumeSweep(control_cmds::VolumeSweepArgs),
+    /// One row per step between two sounds' features, with fixed noise.
+    Interpolate(control_cmds::InterpolateArgs),
+    /// Blend a photo's feature with a sound's (alpha 0 = photo, 1 = sound).
+    Compose(control_cmds::ComposeArgs),
+    /// Edit a photo by a sound: invert it into G, move along z^A(loud) - z^A(quiet).
+    Edit(control_cmds::EditArgs),
+    /// Evaluation metrics on arrays: fid, is, retrieval.
+    #[command(subcommand)]
+    Eval(eval_cmds::EvalCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Spectrogram(args) => audio_cmds::spectrogram(args),
+        Command::EmbedAudio(args) => model_cmds::embed_audio(args),
+        Command::EmbedImage(args) => model_cmds::embed_image(args),
+        Command::Generate(args) => model_cmds::generate(args),
+        Command::Convert(args) => model_cmds::convert(args),
+        Command::VolumeSweep(args) => control_cmds::volume_sweep(args),
+        Command::Interpolate(args) => control_cmds::interpolate_cmd(args),
+        Command::Compose(args) => control_cmds::compose_cmd(args),
+        Command::Edit(args) => control_cmds::edit(args),
+        Command::Eval(command) => eval_cmds::eval(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

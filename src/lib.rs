@@ -1,0 +1,37 @@
+//! Turn a sound into a picture of the scene that made it.
+//!
+//! `sound2scene` is a pure-Rust implementation of Sound2Scene (Sung-Bin et al., CVPR 2023) on
+//! the [Burn](https://burn.dev) framework. This crate is the facade: it re-exports the
+//! workspace's libraries and adds the device selection shared by the CLI and examples.
+//!
+//! - [`audio`]: decoding, resampling, the official log spectrogram, waveform controls.
+//! - [`models`]: the audio encoder, the SwAV image encoder and the IC-GAN generator and
+//!   discriminator, loading the released PyTorch checkpoints directly.
+//! - [`train`]: the contrastive alignment loss and the evaluation metrics.
+//!
+//! ```
+//! use sound2scene::audio::{Spectrogram, Waveform};
+//!
+//! // One second of a 440 Hz tone, tiled to the front end's 10 s like the official code.
+//! let tone: Vec<f32> = (0..16_000)
+//!     .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 16_000.0).sin() * 0.5)
+//!     .collect();
+//! let wave = Waveform::mono(tone, 16_000);
+//! let spec = Spectrogram::compute(&wave)?;
+//! assert_eq!(spec.shape(), [257, 1004]);
+//! # Ok::<(), sound2scene::audio::AudioError>(())
+//! ```
+#![deny(missing_docs)]
+
+pub mod device;
+
+pub use device::{BackendKind, DeviceError};
+pub use sound2scene_audio as audio;
+pub use sound2scene_models as models;
+pub use sound2scene_train as train;
+pub mod controls;
+pub mod pipeline;
+pub mod visual;
+
+pub use controls::{Interpolation, Inversion, InversionConfig, compose, interpolate, lerp, slerp};
+pub use pipeline::{ModelPaths, PipelineError, SoundToScene};

@@ -1,0 +1,458 @@
+//! The `sound2scene` binary end to end on the fixture checkpoints and samples: every command
+//! writes what it promises, and bad input is a clear error, never a panic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{fixtures_dir, require, samples_dir};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sound2scene"))
+        .args(args)
+        .output()
+        .expect("the binary starts")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+struct Fixtures {
+    audio_weights: PathBuf,
+    generator: PathBuf,
+    image_weights: PathBuf,
+    cow: PathBuf,
+    ocean: PathBuf,
+    photo: PathBuf,
+}
+
+fn fixtures() -> Option<Fixtures> {
+    let models = fixtures_dir().join("models");
+    let photo_dir = require(samples_dir().join("training/images"))?;
+    let photo = std::fs::read_dir(photo_dir).ok()?.flatten().next()?.path();
+    Some(Fixtures {
+        audio_weights: require(models.join("sound2scene_audio_resnet18.pth"))?,
+        generator: require(models.join("icgan_biggan_ch8_res128"))?,
+        image_weights: require(models.join("swav_resnet50_layers1111.pth.tar"))?,
+        cow: require(samples_dir().join("inference/cow.wav"))?,
+        ocean: require(samples_dir().join("inference/ocean.wav"))?,
+        photo,
+    })
+}
+
+fn npy_shape(path: &Path) -> Vec<usize> {
+    sound2scene::audio::read_npy_f32(path)
+        .expect("valid npy")
+        .shape
+}
+
+#[test]
+fn spectrogram_command_writes_npy_and_png() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bell = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sounds/bell.wav");
+    let (npy, png) = (dir.path().join("bell.npy"), dir.path().join("bell.png"));
+    ok(&[
+        "spectrogram",
+        "--audio",
+        s(&bell),
+        "--out",
+        s(&npy),
+        "--png",
+        s(&png),
+    ]);
+    assert_eq!(npy_shape(&npy), vec![257, 1004]);
+    let picture = image::open(&png).expect("a PNG").to_rgb8();
+    assert_eq!(picture.dimensions(), (1004, 257));
+    let short = dir.path().join("short.npy");
+    ok(&[
+        "spectrogram",
+        "--audio",
+        s(&bell),
+        "--out",
+        s(&short),
+        "--seconds",
+        "2",
+    ]);
+    assert_eq!(npy_shape(&short)[0], 257);
+    assert!(npy_shape(&short)[1] < 250);
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = dir.path().join("fake.wav");
+    std::fs::write(&fake, b"this is not audio").expect("write");
+    let out = run(&[
+        "spectrogram",
+        "--audio",
+        s(&fake),
+        "--out",
+        s(&dir.path().join("x.npy")),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fake.wav"), "names the file: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = run(&[
+        "embed-audio",
+        "--weights",
+        s(&fake),
+        "--audio",
+        s(&fake),
+        "--out",
+        "x.npy",
+    ]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let out = run(&[
+        "generate",
+        "--generator",
+        s(dir.path()),
+        "--feature",
+        s(&fake),
+        "--out",
+        "x.png",
+        "--device",
+        "cuda",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cuda"));
+}
+
+#[test]
+fn embed_and_generate_commands_run_on_the_released_formats() {
+    let Some(f) = fixtures() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let za = dir.path().join("za.npy");
+    let pooled = dir.path().join("pooled.npy");
+    ok(&[
+        "embed-audio",
+        "--weights",
+        s(&f.audio_weights),
+        "--audio",
+        s(&f.cow),
+        s(&f.ocean),
+        "--out",
+        s(&za),
+        "--pooled-out",
+        s(&pooled),
+    ]);
+    assert_eq!(npy_shape(&za), vec![2, 2048]);
+    assert_eq!(npy_shape(&pooled), vec![2, 512]);
+
+    let spec_in = fixtures_dir().join("models/audio_in_cow_ocean.npy");
+    let zs = dir.path().join("zs.npy");
+    ok(&[
+        "embed-audio",
+        "--weights",
+        s(&f.audio_weights),
+        "--spectrogram",
+        s(&spec_in),
+        "--out",
+        s(&zs),
+    ]);
+    assert_eq!(npy_shape(&zs), vec![2, 2048]);
+
+    let zv = dir.path().join("zv.npy");
+    ok(&[
+        "embed-image",
+        "--weights",
+        s(&f.image_weights),
+        "--image",
+        s(&f.photo),
+        "--out",
+        s(&zv),
+    ]);
+    assert_eq!(npy_shape(&zv), vec![1, 2048]);
+
+    let png = dir.path().join("scene.png");
+    let raw = dir.path().join("scene.npy");
+    ok(&[
+        "generate",
+        "--generator",
+        s(&f.generator),
+        "--audio",
+        s(&f.cow),
+        "--audio-weights",
+        s(&f.audio_weights),
+        "--count",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        s(&png),
+        "--out-npy",
+        s(&raw),
+    ]);
+    assert_eq!(npy_shape(&raw), vec![2, 3, 128, 128]);
+    let raw_values = sound2scene::audio::read_npy_f32(&raw).expect("npy").data;
+    assert!(raw_values.iter().all(|v| (-1.0..=1.0).contains(v)));
+
+    let from_feature = dir.path().join("feature.npy");
+    ok(&[
+        "generate",
+        "--generator",
+        s(&f.generator),
+        "--feature",
+        s(&za),
+        "--seed",
+        "3",
+        "--count",
+        "2",
+        "--out",
+        s(&png),
+        "--out-npy",
+        s(&from_feature),
+    ]);
+    assert_eq!(npy_shape(&from_feature), vec![4, 3, 128, 128]);
+    let first_row = &sound2scene::audio::read_npy_f32(&from_feature)
+        .expect("npy")
+        .data[..raw_values.len()];
+    let err = first_row
+        .iter()
+        .zip(&raw_values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        err < 1e-4,
+        "cow's row from its feature equals generation from the sound: {err}"
+    );
+
+    ok(&[
+        "generate",
+        "--generator",
+        s(&f.generator),
+        "--audio",
+        s(&f.cow),
+        "--audio-weights",
+        s(&f.audio_weights),
+        "--mix",
+        s(&f.ocean),
+        "--gain-db",
+        "-6",
+        "--out",
+        s(&png),
+    ]);
+    assert!(image::open(&png).is_ok());
+}
+
+#[test]
+fn convert_round_trips_to_burnpack() {
+    let Some(f) = fixtures() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec_in = fixtures_dir().join("models/audio_in_cow_ocean.npy");
+    let reference = dir.path().join("ref.npy");
+    ok(&[
+        "embed-audio",
+        "--weights",
+        s(&f.audio_weights),
+        "--spectrogram",
+        s(&spec_in),
+        "--out",
+        s(&reference),
+    ]);
+    let want = sound2scene::audio::read_npy_f32(&reference)
+        .expect("npy")
+        .data;
+    for (half, tol) in [(false, 0.0f32), (true, 1e-2)] {
+        let bpk = dir
+            .path()
+            .join(if half { "audio16.bpk" } else { "audio.bpk" });
+        let mut args = vec!["convert", "--from", s(&f.audio_weights), "--to", s(&bpk)];
+        if half {
+            args.push("--half");
+        }
+        ok(&args);
+        let got_path = dir.path().join("got.npy");
+        ok(&[
+            "embed-audio",
+            "--weights",
+            s(&bpk),
+            "--spectrogram",
+            s(&spec_in),
+            "--out",
+            s(&got_path),
+        ]);
+        let got = sound2scene::audio::read_npy_f32(&got_path)
+            .expect("npy")
+            .data;
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err <= tol * scale, "half={half}: max error {err}");
+    }
+    let g_bpk = dir.path().join("g.bpk");
+    ok(&["convert", "--from", s(&f.generator), "--to", s(&g_bpk)]);
+    let za = dir.path().join("za.npy");
+    ok(&[
+        "embed-audio",
+        "--weights",
+        s(&f.audio_weights),
+        "--audio",
+        s(&f.cow),
+        "--out",
+        s(&za),
+    ]);
+    let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    let png = dir.path().join("x.png");
+    ok(&[
+        "generate",
+        "--generator",
+        s(&f.generator),
+        "--feature",
+        s(&za),
+        "--out",
+        s(&png),
+        "--out-npy",
+        s(&a),
+    ]);
+    ok(&[
+        "generate",
+        "--generator",
+        s(&g_bpk),
+        "--feature",
+        s(&za),
+        "--out",
+        s(&png),
+        "--out-npy",
+        s(&b),
+    ]);
+    let (a, b) = (
+        sound2scene::audio::read_npy_f32(&a).expect("npy").data,
+        sound2scene::audio::read_npy_f32(&b).expect("npy").data,
+    );
+    assert_eq!(a, b, "the burnpack generator draws the same image");
+}
+
+#[test]
+fn eval_commands_print_name_value_lines() {
+    let metrics = fixtures_dir().join("metrics");
+    let (Some(a), Some(b), Some(logits)) = (
+        require(metrics.join("fid_feats_a.npy")),
+        require(metrics.join("fid_feats_b.npy")),
+        require(metrics.join("is_logits.npy")),
+    ) else {
+        return;
+    };
+    let fid = ok(&["eval", "fid", "--features-a", s(&a), "--features-b", s(&b)]);
+    assert!(fid.starts_with("fid "), "{fid}");
+    let is = ok(&["eval", "is", "--logits", s(&logits)]);
+    assert!(is.contains("is_mean ") && is.contains("is_std "), "{is}");
+    let r = ok(&["eval", "retrieval", "--queries", s(&a), "--keys", s(&a)]);
+    assert!(r.contains("r_at_1 1.0000"), "a set finds itself: {r}");
+}
+
+#[test]
+fn control_commands_write_labelled_grids() {
+    let Some(f) = fixtures() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let common = |out: &Path| -> Vec<String> {
+        [
+            "--audio-weights",
+            s(&f.audio_weights),
+            "--generator",
+            s(&f.generator),
+            "--count",
+            "2",
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let with = |head: &[&str], out: &Path| -> Vec<String> {
+        let mut v: Vec<String> = head.iter().map(|x| x.to_string()).collect();
+        v.extend(common(out));
+        v
+    };
+    let check = |args: Vec<String>, out: &Path, rows: u32| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&refs);
+        let img = image::open(out).expect("PNG").to_rgb8();
+        assert!(
+            img.height() >= rows * 128,
+            "{} rows in {}",
+            rows,
+            out.display()
+        );
+    };
+    let sweep = dir.path().join("sweep.png");
+    check(
+        with(
+            &["volume-sweep", "--audio", s(&f.cow), "--gains=-6,0,6"],
+            &sweep,
+        ),
+        &sweep,
+        3,
+    );
+    let interp = dir.path().join("interp.png");
+    check(
+        with(
+            &[
+                "interpolate",
+                "--from",
+                s(&f.cow),
+                "--to",
+                s(&f.ocean),
+                "--steps",
+                "3",
+                "--slerp",
+            ],
+            &interp,
+        ),
+        &interp,
+        3,
+    );
+    let comp = dir.path().join("compose.png");
+    check(
+        with(
+            &[
+                "compose",
+                "--image",
+                s(&f.photo),
+                "--image-weights",
+                s(&f.image_weights),
+                "--audio",
+                s(&f.cow),
+                "--alpha",
+                "0,1",
+            ],
+            &comp,
+        ),
+        &comp,
+        2,
+    );
+    let edit = dir.path().join("edit.png");
+    check(
+        with(
+            &[
+                "edit",
+                "--image",
+                s(&f.photo),
+                "--image-weights",
+                s(&f.image_weights),
+                "--quiet",
+                s(&f.cow),
+                "--loud",
+                s(&f.ocean),
+                "--steps",
+                "3",
+            ],
+            &edit,
+        ),
+        &edit,
+        1,
+    );
+}
