@@ -7,7 +7,8 @@
 //! - [`audio`]: decoding, resampling, the official log spectrogram, waveform controls.
 //! - [`models`]: the audio encoder, the SwAV image encoder and the IC-GAN generator and
 //!   discriminator, loading the released PyTorch checkpoints directly.
-//! - [`train`]: the contrastive alignment loss and the evaluation metrics.
+//! - [`train`]: the contrastive alignment loss, the training loops and the evaluation metrics.
+//! - [`synth`]: a procedural audio-visual world with ground truth (training data and benchmark).
 //!
 //! ```
 //! use sound2scene::audio::{Spectrogram, Waveform};
@@ -28,6 +29,7 @@ pub mod device;
 pub use device::{BackendKind, DeviceError};
 pub use sound2scene_audio as audio;
 pub use sound2scene_models as models;
+pub use sound2scene_synth as synth;
 pub use sound2scene_train as train;
 pub mod controls;
 pub mod pipeline;

@@ -28,11 +28,19 @@ pub struct DecodeOptions {
     /// declared length before decoding and against the decoded length while decoding.
     pub max_duration_secs: f64,
     /// Largest metadata tag kept, in bytes (default 64 KiB), passed to symphonia's metadata
-    /// options.
+    /// options. symphonia 0.6.1 does not apply it yet: a tag then costs its size in the file.
     pub max_tag_bytes: usize,
     /// Largest embedded picture kept, in bytes (default 1 MiB), passed to symphonia's metadata
-    /// options.
+    /// options. symphonia 0.6.1 does not apply it yet: a picture then costs its size in the
+    /// file (a FLAC block is at most 16 MiB).
     pub max_visual_bytes: usize,
+    /// Most decoded samples kept, all channels counted (default 2^26: 256 MiB as `f32`, ten
+    /// minutes of 48 kHz stereo). The duration cap alone does not bound memory: a FLAC frame of
+    /// a few dozen bytes can hold 65535 samples on each of 8 channels at 655 kHz, so a file of a
+    /// few hundred kilobytes could decode to gigabytes within ten minutes. Exceeding it is
+    /// [`AudioError::TooLong`], with the duration this cap allows at the file's rate and
+    /// channel count.
+    pub max_samples: usize,
 }
 
 impl Default for DecodeOptions {
@@ -41,6 +49,7 @@ impl Default for DecodeOptions {
             max_duration_secs: 600.0,
             max_tag_bytes: 64 * 1024,
             max_visual_bytes: 1024 * 1024,
+            max_samples: 1 << 26,
         }
     }
 }
@@ -59,6 +68,11 @@ pub fn decode_file(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<Wavef
             "max_duration_secs must be positive, got {}",
             opts.max_duration_secs
         )));
+    }
+    if opts.max_samples == 0 {
+        return Err(AudioError::InvalidArgument(
+            "max_samples must be positive".to_string(),
+        ));
     }
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     if !meta.is_file() {
@@ -297,6 +311,23 @@ fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Wavefo
                 seconds,
                 max_seconds: opts.max_duration_secs,
             });
+        }
+        let needed = samples.len().saturating_add(chunk.len());
+        if needed > opts.max_samples {
+            return Err(AudioError::TooLong {
+                path: path.to_path_buf(),
+                seconds,
+                max_seconds: opts.max_samples as f64 / (f64::from(rate) * channels as f64),
+            });
+        }
+        if samples.capacity() < needed {
+            // Grow geometrically but never past the cap, so memory stays within it.
+            let target = samples
+                .capacity()
+                .saturating_mul(2)
+                .min(opts.max_samples)
+                .max(needed);
+            samples.reserve_exact(target - samples.len());
         }
         samples.extend_from_slice(&chunk);
     }

@@ -26,14 +26,16 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
-use realfft::num_complex::Complex;
-use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
 
 use crate::error::{AudioError, Result};
 use crate::waveform::Waveform;
 
 /// Frames handled by one parallel task (fixed, so results do not depend on the thread count).
 const FRAMES_PER_TASK: usize = 64;
+/// Frames computed into a small frame-major tile before it is transposed into its block.
+const TILE_FRAMES: usize = 8;
 /// Added to the power spectral density before the logarithm, as in the official code.
 const LOG_EPS: f32 = 1e-7;
 /// Added to the standard deviation before dividing, as in the official code.
@@ -204,8 +206,13 @@ pub struct SpectrogramPlan {
     cfg: SpectrogramConfig,
     window: Vec<f64>,
     window32: Vec<f32>,
-    fft: Arc<dyn RealToComplex<f32>>,
-    /// Per-bin density scale: `1 / (fs * sum(w^2))`, doubled except at DC and Nyquist.
+    /// `n_fft` zeros: the partner of an unpaired last frame.
+    zeros: Vec<f32>,
+    /// Complex FFT of length `n_fft`; it transforms two real frames at once (one as the real,
+    /// one as the imaginary part).
+    fft: Arc<dyn Fft<f32>>,
+    /// Per-bin density scale: `1 / (fs * sum(w^2))`, doubled except at DC and Nyquist, and
+    /// divided by 4 for the two-frames-in-one-FFT separation.
     bin_scale: Vec<f32>,
 }
 
@@ -217,11 +224,10 @@ impl std::fmt::Debug for SpectrogramPlan {
     }
 }
 
-/// One block of up to [`FRAMES_PER_TASK`] frames: `ln(PSD + eps)` laid out `[bin][frame in
-/// block]` with row stride `FRAMES_PER_TASK`, the number of frames used, and the sum of its values.
+/// `ln(PSD + eps)` of up to [`FRAMES_PER_TASK`] consecutive frames, bin-major
+/// (`logs[k * len + j]` for bin `k` and frame `j` of the block's `len`), and the sum of its values.
 struct Block {
     logs: Vec<f32>,
-    len: usize,
     sum: f64,
 }
 
@@ -230,7 +236,7 @@ impl SpectrogramPlan {
     pub fn new(cfg: &SpectrogramConfig) -> Result<Self> {
         cfg.validate()?;
         let window = tukey_periodic(cfg.n_fft, TUKEY_ALPHA);
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(cfg.n_fft);
+        let fft = FftPlanner::<f32>::new().plan_fft_forward(cfg.n_fft);
         let wsum: f64 = window.iter().map(|w| w * w).sum();
         let scale = 1.0 / (f64::from(cfg.sample_rate) * wsum);
         let bins = cfg.bins();
@@ -238,12 +244,13 @@ impl SpectrogramPlan {
         let bin_scale = (0..bins)
             .map(|k| {
                 let single = k == 0 || (k == bins - 1 && nyquist_single);
-                (if single { scale } else { 2.0 * scale }) as f32
+                (if single { 0.25 * scale } else { 0.5 * scale }) as f32
             })
             .collect();
         Ok(Self {
             cfg: *cfg,
             window32: window.iter().map(|&w| w as f32).collect(),
+            zeros: vec![0.0; cfg.n_fft],
             window,
             fft,
             bin_scale,
@@ -296,19 +303,29 @@ impl SpectrogramPlan {
                 "cannot compute a spectrogram of zero samples".into(),
             ));
         }
-        if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
+        // Tile (np.tile then cut), then clip; only the samples that are used must be finite.
+        let n = self.cfg.num_samples();
+        let mut x = Vec::with_capacity(n);
+        while x.len() < n {
+            let take = (n - x.len()).min(samples.len());
+            x.extend_from_slice(&samples[..take]);
+        }
+        let mut finite = true;
+        for v in &mut x {
+            finite &= v.is_finite();
+            *v = v.clamp(-1.0, 1.0);
+        }
+        if !finite {
+            let i = x.iter().position(|v| v.is_nan()).or_else(|| {
+                samples[..n.min(samples.len())]
+                    .iter()
+                    .position(|v| !v.is_finite())
+            });
             return Err(AudioError::InvalidArgument(format!(
-                "sample {i} is {} (not finite); the spectrogram needs finite samples",
-                samples[i]
+                "sample {} is not finite; the spectrogram needs finite samples",
+                i.unwrap_or(0)
             )));
         }
-        let n = self.cfg.num_samples();
-        let x: Vec<f32> = samples
-            .iter()
-            .cycle()
-            .take(n)
-            .map(|&s| s.clamp(-1.0, 1.0))
-            .collect();
         Ok(self.spectrogram_of_clipped(&x))
     }
 
@@ -329,8 +346,8 @@ impl SpectrogramPlan {
             .par_iter()
             .map(|b| {
                 b.logs
-                    .chunks_exact(FRAMES_PER_TASK)
-                    .map(|row| sum_sq_dev(&row[..b.len], mean))
+                    .chunks(FRAMES_PER_TASK)
+                    .map(|c| sum_sq_dev(c, mean))
                     .sum::<f64>()
             })
             .collect::<Vec<f64>>()
@@ -340,12 +357,13 @@ impl SpectrogramPlan {
         let inv = (1.0 / (std + STD_EPS)) as f32;
         let mean32 = mean as f32;
 
+        // Blocks are bin-major: row k of the output is the concatenation of each block's row k.
         let mut data = vec![0f32; bins * frames];
         data.par_chunks_mut(frames)
             .enumerate()
             .for_each(|(k, row)| {
                 for (b, dst) in blocks.iter().zip(row.chunks_mut(FRAMES_PER_TASK)) {
-                    let src = &b.logs[k * FRAMES_PER_TASK..k * FRAMES_PER_TASK + b.len];
+                    let src = &b.logs[k * dst.len()..(k + 1) * dst.len()];
                     for (d, &v) in dst.iter_mut().zip(src) {
                         *d = (v - mean32) * inv;
                     }
@@ -354,41 +372,104 @@ impl SpectrogramPlan {
         Spectrogram { data, bins, frames }
     }
 
-    /// `ln(PSD + eps)` of frames `first..first + len`.
+    /// `ln(PSD + eps)` of frames `first..first + len`, using AVX2 where the CPU has it.
     fn block(&self, x: &[f32], first: usize, len: usize) -> Block {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: `block_avx2` only requires AVX2, which was detected just above.
+            return unsafe { self.block_avx2(x, first, len) };
+        }
+        self.block_portable(x, first, len)
+    }
+
+    /// [`Self::block_portable`] compiled with AVX2 enabled (8-wide loops).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn block_avx2(&self, x: &[f32], first: usize, len: usize) -> Block {
+        self.block_portable(x, first, len)
+    }
+
+    /// `ln(PSD + eps)` of frames `first..first + len`.
+    ///
+    /// Frames are transformed in pairs with one complex FFT of `z = a + i b`; then
+    /// `A[k] = (Z[k] + conj Z[n-k]) / 2` and `B[k] = (Z[k] - conj Z[n-k]) / 2i`.
+    #[inline(always)]
+    fn block_portable(&self, x: &[f32], first: usize, len: usize) -> Block {
         let n_fft = self.cfg.n_fft;
         let hop = self.cfg.hop();
         let bins = self.cfg.bins();
-        let mut logs = vec![0f32; bins * FRAMES_PER_TASK];
-        let mut buf = self.fft.make_input_vec();
-        let mut spec = self.fft.make_output_vec();
-        let mut scratch = self.fft.make_scratch_vec();
-        for j in 0..len {
+        let mut logs = vec![0f32; bins * len];
+        let mut tile = vec![0f32; bins * TILE_FRAMES];
+        let mut z = vec![Complex::new(0f32, 0f32); n_fft];
+        let mut scratch = vec![Complex::new(0f32, 0f32); self.fft.get_inplace_scratch_len()];
+        let segment = |j: usize| {
             let start = (first + j) * hop;
             let seg = &x[start..start + n_fft];
-            let mean = (seg.iter().map(|&v| f64::from(v)).sum::<f64>() / n_fft as f64) as f32;
-            for ((b, &s), &w) in buf.iter_mut().zip(seg).zip(&self.window32) {
-                *b = (s - mean) * w;
-            }
-            // The buffers come from the plan itself, so the FFT cannot reject their lengths.
-            if self
-                .fft
-                .process_with_scratch(&mut buf, &mut spec, &mut scratch)
-                .is_err()
-            {
-                spec.fill(Complex::new(0.0, 0.0));
-            }
-            for (k, (c, &scale)) in spec.iter().zip(&self.bin_scale).enumerate() {
-                logs[k * FRAMES_PER_TASK + j] = c.norm_sqr() * scale + LOG_EPS;
-            }
-        }
+            (seg, (sum_f32(seg) / n_fft as f64) as f32)
+        };
         let mut sum = 0.0;
-        for row in logs.chunks_exact_mut(FRAMES_PER_TASK) {
-            let row = &mut row[..len];
-            ln_in_place(row);
-            sum += sum_f32(row);
+        for t0 in (0..len).step_by(TILE_FRAMES) {
+            let tn = TILE_FRAMES.min(len - t0);
+            let tile = &mut tile[..tn * bins];
+            for (pair, out) in tile.chunks_mut(2 * bins).enumerate() {
+                let (out_a, out_b) = out.split_at_mut(bins);
+                let (seg_a, mean_a) = segment(t0 + 2 * pair);
+                // An odd last frame is paired with silence.
+                let (seg_b, mean_b) = if out_b.is_empty() {
+                    (&self.zeros[..], 0.0)
+                } else {
+                    segment(t0 + 2 * pair + 1)
+                };
+                for (((c, &a), &b), &w) in z.iter_mut().zip(seg_a).zip(seg_b).zip(&self.window32) {
+                    *c = Complex::new((a - mean_a) * w, (b - mean_b) * w);
+                }
+                self.fft.process_with_scratch(&mut z, &mut scratch);
+                self.separate(&z, out_a, out_b);
+            }
+            ln_in_place(tile);
+            sum += tile.chunks_exact(bins).map(sum_f32).sum::<f64>();
+            // Transpose the tile into the bin-major block.
+            for (k, dst) in logs.chunks_exact_mut(len).enumerate() {
+                for (d, frame) in dst[t0..t0 + tn].iter_mut().zip(tile.chunks_exact(bins)) {
+                    *d = frame[k];
+                }
+            }
         }
-        Block { logs, len, sum }
+        Block { logs, sum }
+    }
+
+    /// Split the FFT `z` of `a + i b` into the scaled power spectra of `a` and `b` (plus eps);
+    /// `out_b` is empty when there is no `b`.
+    #[inline(always)]
+    fn separate(&self, z: &[Complex<f32>], out_a: &mut [f32], out_b: &mut [f32]) {
+        let bins = out_a.len();
+        // Bin 0 pairs with itself, bin k in 1..bins with bin n - k.
+        let z0 = z[0];
+        out_a[0] = z0.re * z0.re * 4.0 * self.bin_scale[0] + LOG_EPS;
+        if let Some(o) = out_b.first_mut() {
+            *o = z0.im * z0.im * 4.0 * self.bin_scale[0] + LOG_EPS;
+        }
+        let fwd = &z[1..bins];
+        let rev = &z[z.len() + 1 - bins..];
+        let scales = &self.bin_scale[1..];
+        let last = rev.len() - 1;
+        if out_b.is_empty() {
+            let outs = out_a[1..].iter_mut();
+            for (i, (o, (p, &scale))) in outs.zip(fwd.iter().zip(scales)).enumerate() {
+                let q = rev[last - i];
+                let (sr, si) = (p.re + q.re, p.im - q.im);
+                *o = (sr * sr + si * si) * scale + LOG_EPS;
+            }
+        } else {
+            let outs = out_a[1..].iter_mut().zip(out_b[1..].iter_mut());
+            for (i, ((oa, ob), (p, &scale))) in outs.zip(fwd.iter().zip(scales)).enumerate() {
+                let q = rev[last - i];
+                let (sr, si) = (p.re + q.re, p.im - q.im);
+                let (dr, di) = (p.re - q.re, p.im + q.im);
+                *oa = (sr * sr + si * si) * scale + LOG_EPS;
+                *ob = (dr * dr + di * di) * scale + LOG_EPS;
+            }
+        }
     }
 }
 
@@ -397,6 +478,7 @@ impl SpectrogramPlan {
 /// Branch-free so that it vectorizes: `x = 2^e * m` with `m` in `[sqrt(1/2), sqrt(2))`, then
 /// `ln m = 2 atanh(s)`, `s = (m - 1) / (m + 1)`, by its odd series to `s^9` (truncation error
 /// below `2e-9`, i.e. within an `f32` rounding of `ln`). Only used on `PSD + 1e-7 >= 1e-7`.
+#[inline(always)]
 fn ln_in_place(v: &mut [f32]) {
     const LN2: f32 = std::f32::consts::LN_2;
     for x in v.iter_mut() {
@@ -414,6 +496,7 @@ fn ln_in_place(v: &mut [f32]) {
 }
 
 /// Sum in eight independent `f32` lanes (vectorizable), combined in `f64`.
+#[inline(always)]
 fn sum_f32(v: &[f32]) -> f64 {
     let mut acc = [0f32; 8];
     let chunks = v.chunks_exact(8);

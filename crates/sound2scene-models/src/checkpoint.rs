@@ -27,7 +27,7 @@ pub fn is_burnpack(path: &Path) -> bool {
 /// burnpack.
 ///
 /// # Errors
-/// Those of [`AudioEncoder::from_pytorch`] and [`burnpack::load`].
+/// Those of [`AudioEncoder::from_pytorch_with_config`] and [`burnpack::load`].
 pub fn open_audio_encoder(
     path: impl AsRef<Path>,
     options: &LoadOptions,
@@ -42,14 +42,7 @@ pub fn open_audio_encoder(
             |c: &AudioEncoderConfig, d| c.init(d),
         );
     }
-    let dict = crate::weights::StateDict::from_pytorch(path, None, options)?;
-    let encoder = AudioEncoder::from_pytorch(path, options, device)?;
-    let prefix = crate::audio_encoder::AUDIO_KEY_PREFIXES
-        .into_iter()
-        .find(|p| dict.get(&format!("{p}conv1.weight")).is_some())
-        .unwrap_or(crate::audio_encoder::AUDIO_KEY_PREFIXES[0]);
-    let config = AudioEncoder::config_from_state_dict(&dict, prefix);
-    Ok((encoder, config))
+    AudioEncoder::from_pytorch_with_config(path, options, device)
 }
 
 /// The image encoder f_V from SwAV's `swav_800ep_pretrain.pth.tar` (or the same layout) or

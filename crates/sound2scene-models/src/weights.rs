@@ -21,6 +21,17 @@ use pytorch_reader::{DType, PytorchReader};
 
 use crate::error::{ModelError, Result};
 
+mod pickle_guard;
+
+/// A checkpoint's float tensors may take at most this many times the file's size in memory
+/// as `f32` (an `f16` file doubles; tied weights share one storage), plus
+/// [`EXPANSION_SLACK`]. A stride-0 view or a deflated ZIP entry can declare a tensor far
+/// larger than the file; such a file is refused before anything of that size is allocated.
+pub const MAX_EXPANSION: u64 = 4;
+
+/// Bytes allowed beyond [`MAX_EXPANSION`] times the file size, for tiny files (1 MiB).
+pub const EXPANSION_SLACK: u64 = 1 << 20;
+
 /// Options for reading a checkpoint.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
@@ -63,18 +74,26 @@ impl StateDict {
     /// # Errors
     /// [`ModelError::Io`] when the file cannot be opened, [`ModelError::Checkpoint`] when it is
     /// not a checkpoint or the reader refuses it (truncated, a storage shorter than its tensor,
-    /// a pickle calling code), [`ModelError::NonFinite`] for NaN or infinite weights unless
-    /// `options.allow_non_finite`.
+    /// a pickle naming a callable that is not a tensor type, such as `os.system`, tensors
+    /// larger than [`MAX_EXPANSION`] times the file), [`ModelError::NonFinite`] for NaN or
+    /// infinite weights unless `options.allow_non_finite`.
     pub fn from_pytorch(
         path: impl AsRef<Path>,
         top_level_key: Option<&str>,
         options: &LoadOptions,
     ) -> Result<Self> {
         let path = path.as_ref();
-        std::fs::metadata(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file_len = std::fs::metadata(path)
+            .map_err(|source| ModelError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        pickle_guard::screen(path).map_err(|reason| checkpoint_error(path, reason))?;
+        let budget = file_len
+            .saturating_mul(MAX_EXPANSION)
+            .saturating_add(EXPANSION_SLACK);
+        let mut materialized = 0u64;
         let reader = match top_level_key {
             Some(key) => PytorchReader::with_top_level_key(path, key),
             None => PytorchReader::new(path),
@@ -95,6 +114,18 @@ impl StateDict {
                 });
             }
             let shape = tensor.shape().to_vec();
+            let as_f32 = (tensor.num_elements() as u64).saturating_mul(4);
+            materialized = materialized.saturating_add(as_f32);
+            if materialized > budget || tensor.byte_len() as u64 > budget {
+                return Err(checkpoint_error(
+                    path,
+                    format!(
+                        "tensor '{key}' of shape {shape:?} takes the checkpoint past \
+                         {budget} bytes in memory, {MAX_EXPANSION} times its {file_len} byte \
+                         size: its shapes claim more data than the file holds"
+                    ),
+                ));
+            }
             let bytes = tensor.read().map_err(|e| ModelError::Checkpoint {
                 path: path.to_path_buf(),
                 reason: e.to_string(),

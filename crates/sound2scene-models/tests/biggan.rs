@@ -557,10 +557,7 @@ fn generator_trains_on_an_autodiff_device() {
     let img = g.forward(z.clone(), feat.clone());
     let grads = img.mean().backward();
     for (name, grad) in [
-        (
-            "linear.weight",
-            g.linear.weight.grad(&grads).map(values),
-        ),
+        ("linear.weight", g.linear.weight.grad(&grads).map(values)),
         (
             "shared_feat.weight",
             g.shared_feat

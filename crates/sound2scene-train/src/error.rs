@@ -94,4 +94,85 @@ pub enum TrainError {
         #[source]
         source: ndarray_npy::ReadNpyError,
     },
+
+    /// A file or directory could not be read or written.
+    #[error("cannot access {}: {source}", path.display())]
+    Io {
+        /// The file or directory that failed.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A training data set is missing, empty or malformed (e.g. no audio/image pairs).
+    #[error("data set {}: {reason}", path.display())]
+    Data {
+        /// The directory or file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The image-feature cache is unreadable or does not fit the data or encoder.
+    #[error("feature cache {}: {reason}", path.display())]
+    Cache {
+        /// The cache directory or file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Writing or reading a training checkpoint failed. When a save fails, the previous
+    /// complete checkpoint is left in place.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint file or directory at fault.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A checkpoint cannot be resumed with the given configuration or data.
+    #[error("cannot resume from {}: {reason}", path.display())]
+    ResumeMismatch {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+
+    /// The training configuration is invalid.
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+
+    /// The training loss was NaN or infinite at an optimizer step (counted from 1); the step was
+    /// not applied and the last complete checkpoint is kept.
+    #[error(
+        "the loss is NaN or infinite at step {step}; training stopped without applying it (the \
+         last complete checkpoint is kept): lower the learning rate or check the data"
+    )]
+    NonFiniteLoss {
+        /// The optimizer step (1-based) whose loss was not finite.
+        step: u64,
+    },
+
+    /// A gradient was NaN or infinite at an optimizer step (counted from 1); the step was not
+    /// applied and the last complete checkpoint is kept.
+    #[error(
+        "a gradient is NaN or infinite at step {step}; training stopped without applying it \
+         (the last complete checkpoint is kept)"
+    )]
+    NonFiniteGradient {
+        /// The optimizer step (1-based) whose gradients were not finite.
+        step: u64,
+    },
+
+    /// Decoding audio or computing a spectrogram failed.
+    #[error(transparent)]
+    Audio(#[from] sound2scene_audio::AudioError),
+
+    /// Building, loading or running a network failed.
+    #[error(transparent)]
+    Model(#[from] sound2scene_models::ModelError),
 }

@@ -3,13 +3,34 @@
 //! - [`loss`]: the audio-to-image alignment losses on Burn tensors (the official
 //!   `InfoNCE_with_L2` and two ablations), differentiable for training the audio encoder.
 //! - [`metrics`]: FID, Inception Score and retrieval recall@K in pure Rust on `f64`.
+//! - [`data`]: finding audio/image training pairs on disk (official and VGGSound layouts) and
+//!   the validation split.
+//! - [`feature_cache`]: the frozen image encoder's features z^V, computed once, in sharded
+//!   `.npy` files.
+//! - [`dataset`]: the alignment examples and their batches, prepared ahead of the model.
+//! - [`align`]: the audio-visual alignment training loop (paper Sec. 2.1), resumable.
+//! - [`checkpoint`]: crash-safe checkpoint directories.
+//! - [`progress`]: the `metrics.jsonl` log and the progress bar.
 //! - [`error`]: the crate's error type, [`TrainError`].
 
 #![deny(missing_docs)]
 
+pub mod align;
+pub mod checkpoint;
+pub mod data;
+pub mod dataset;
 pub mod error;
+pub mod feature_cache;
 pub mod loss;
 pub mod metrics;
+pub mod progress;
+
+pub use align::{
+    AlignConfig, AlignHooks, AlignSession, AlignSummary, Control, Outcome, train_align,
+};
+pub use data::{Discovery, Pair, discover_official, discover_vggsound};
+pub use dataset::{AlignData, AudioInput, Batch};
+pub use feature_cache::FeatureCache;
 
 pub use error::TrainError;
 pub use loss::{ContrastiveLoss, info_nce_cosine_loss, info_nce_l2_loss, l2_loss};

@@ -28,7 +28,9 @@ pub const DISTANCE_SQUARED_EPS: f32 = 1e-12;
 pub const LOGIT_SCALE: f32 = 1.0;
 
 /// Which alignment objective to train the audio encoder with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum ContrastiveLoss {
     /// Official Sound2Scene loss: symmetric InfoNCE over negated L2 distances of unit-norm
     /// features (scale 1). See [`info_nce_l2_loss`].

@@ -4,6 +4,7 @@ mod audio_cmds;
 mod control_cmds;
 mod eval_cmds;
 mod model_cmds;
+mod synth_cmds;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,10 @@ enum Command {
     Compose(control_cmds::ComposeArgs),
     /// Edit a photo by a sound: invert it into G, move along z^A(loud) - z^A(quiet).
     Edit(control_cmds::EditArgs),
+    /// Write a dataset of the procedural audio-visual world, with ground truth.
+    Synth(synth_cmds::SynthArgs),
+    /// Write one sound of the procedural world (a class at a gain) as WAV.
+    SynthSound(synth_cmds::SynthSoundArgs),
     /// Evaluation metrics on arrays: fid, is, retrieval.
     #[command(subcommand)]
     Eval(eval_cmds::EvalCommand),
@@ -63,6 +68,8 @@ fn main() -> ExitCode {
         Command::Interpolate(args) => control_cmds::interpolate_cmd(args),
         Command::Compose(args) => control_cmds::compose_cmd(args),
         Command::Edit(args) => control_cmds::edit(args),
+        Command::Synth(args) => synth_cmds::synth(args),
+        Command::SynthSound(args) => synth_cmds::synth_sound(args),
         Command::Eval(command) => eval_cmds::eval(command),
     };
     match result {

@@ -1,0 +1,1072 @@
+//! Audio-visual alignment training (paper Sec. 2.1): the audio encoder f_A learns to map a
+//! spectrogram onto the frozen image encoder's feature z^V of the same video.
+//!
+//! Reference: Sound2Scene `train.py`: Adam (lr 1e-3, weight decay 1e-5, PyTorch's betas and
+//! epsilon), batch 64, the `InfoNCE_with_L2` loss between `audio_emb` and the SwAV feature of
+//! the frame, a validation loss each epoch, and the weights of the lowest validation loss kept
+//! as the result. Here z^V comes from a [`FeatureCache`](crate::feature_cache::FeatureCache)
+//! (f_V is frozen, so it is computed once), the validation examples are held out of training
+//! (the official script validates on the training set), and training can be stopped and
+//! resumed exactly.
+//!
+//! # Launch
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use sound2scene_models::checkpoint::open_image_encoder;
+//! use sound2scene_train::align::{AlignConfig, AlignHooks, AlignSession};
+//! use sound2scene_train::data::discover_official;
+//! use sound2scene_train::dataset::AlignData;
+//! use sound2scene_train::feature_cache::FeatureCache;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let device = Device::default();
+//! let found = discover_official("samples/training")?;
+//! let swav = "checkpoints/swav_800ep_pretrain.pth.tar";
+//! let (f_v, _) = open_image_encoder(swav, &Default::default(), &device)?;
+//! let cache = FeatureCache::build(&found.pairs, &f_v, swav, "out/features", 4096, &device, true)?;
+//! let config = AlignConfig::new().with_epochs(100);
+//! let data = AlignData::from_pairs(&found.pairs, &cache, config.spectrogram_config())?;
+//! let hooks = AlignHooks::default(); // the CLI sets hooks.stop from a Ctrl-C handler
+//! let summary = AlignSession::new(config, data, "out/align", device)?.run(true, hooks)?;
+//! println!("{} steps, best checkpoint {:?}", summary.steps, summary.best_checkpoint);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Output directory
+//!
+//! `config.json` (the [`AlignConfig`]), `metrics.jsonl` (see [`crate::progress`]), the
+//! checkpoints `ckpt-NNNNNN/` with `model.bpk` (burnpack, [`NetworkKind::AudioEncoder`], f32,
+//! loadable by `sound2scene_models::checkpoint::open_audio_encoder`), `optimizer.bpk` (Adam
+//! moments, burnpack bytes), `state.json` ([`AlignState`]) and `COMPLETE`, and the pointer files
+//! `latest` and `best` (see [`crate::checkpoint`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sound2scene_audio::SpectrogramConfig;
+use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
+use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+use sound2scene_models::checkpoint::open_audio_encoder;
+
+use crate::checkpoint::{
+    BEST_POINTER, best_checkpoint, latest_complete, prune, read_pointer, remove_incomplete,
+    save_checkpoint, write_file_atomic, write_pointer,
+};
+use crate::data::{Split, split_validation};
+use crate::dataset::{AlignData, Batch, Fnv};
+use crate::error::TrainError;
+use crate::loss::ContrastiveLoss;
+use crate::progress::{
+    METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
+};
+
+/// File name of the configuration in the output directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the audio encoder inside a checkpoint.
+pub const MODEL_FILE: &str = "model.bpk";
+/// File name of the optimizer state inside a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+/// File name of the training state inside a checkpoint.
+pub const STATE_FILE: &str = "state.json";
+/// Version of [`AlignState`] written by this crate.
+pub const STATE_FORMAT: u32 = 1;
+
+/// Adam settings; the defaults are the official `torch.optim.Adam(lr=1e-3, weight_decay=1e-5)`
+/// with PyTorch's betas and epsilon. Weight decay is L2 added to the gradient (PyTorch Adam),
+/// not AdamW's decoupled decay.
+#[derive(Config, Debug)]
+pub struct AdamSettings {
+    /// Learning rate (constant, as in the official script).
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// L2 penalty coefficient added to the gradient.
+    #[config(default = 1e-5)]
+    pub weight_decay: f64,
+    /// Exponential decay of the first moment.
+    #[config(default = 0.9)]
+    pub beta_1: f32,
+    /// Exponential decay of the second moment.
+    #[config(default = 0.999)]
+    pub beta_2: f32,
+    /// Added to the root of the second moment.
+    #[config(default = 1e-8)]
+    pub epsilon: f32,
+}
+
+/// Everything that defines an alignment run. Saved as `config.json` in the output directory.
+#[derive(Config, Debug)]
+pub struct AlignConfig {
+    /// The audio encoder f_A (ResNet-18 → 2048 in the paper). Its `out_dim` must equal the
+    /// image-feature width.
+    #[config(default = "AudioEncoderConfig::new()")]
+    pub encoder: AudioEncoderConfig,
+    /// The optimizer.
+    #[config(default = "AdamSettings::new()")]
+    pub optimizer: AdamSettings,
+    /// Examples per optimizer step (at least 2: the loss contrasts the examples of a batch).
+    /// A final remainder of one example joins the previous batch.
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// Passes over the training examples.
+    #[config(default = 100)]
+    pub epochs: usize,
+    /// Stop after this many optimizer steps in total (counting those of a resumed run), with a
+    /// checkpoint; `None` runs all epochs.
+    pub max_steps: Option<u64>,
+    /// Seeds the initialization, the validation split and every epoch's shuffle.
+    #[config(default = 1234)]
+    pub seed: u64,
+    /// The alignment objective.
+    #[config(default = "ContrastiveLoss::InfoNceL2")]
+    pub loss: ContrastiveLoss,
+    /// Fraction of the examples held out for validation, in `[0, 1)` (at least one example
+    /// when there are two or more and the fraction is positive).
+    #[config(default = 0.1)]
+    pub val_fraction: f64,
+    /// Write a checkpoint every this many optimizer steps (0: only at epoch ends and stops).
+    #[config(default = 1000)]
+    pub checkpoint_every: u64,
+    /// Complete checkpoints kept besides `best` (at least 1).
+    #[config(default = 3)]
+    pub keep_last: usize,
+    /// Clip length in seconds of the spectrogram front end for audio files (10 s gives
+    /// `[257, 1004]`).
+    #[config(default = 10.0)]
+    pub clip_seconds: f32,
+    /// Start from these audio-encoder weights (`.pth` in the released layout, or `.bpk`) instead
+    /// of a random initialization; ignored when resuming.
+    pub init_weights: Option<String>,
+    /// Write a step line to `metrics.jsonl` every this many steps (at least 1).
+    #[config(default = 1)]
+    pub log_every: u64,
+}
+
+impl AlignConfig {
+    /// The spectrogram front end for audio files: the default one with `clip_seconds`.
+    pub fn spectrogram_config(&self) -> SpectrogramConfig {
+        SpectrogramConfig {
+            seconds: self.clip_seconds,
+            ..SpectrogramConfig::default()
+        }
+    }
+
+    /// A 64-bit FNV-1a fingerprint (hex) of the settings a resumed run must share with the
+    /// run that wrote the checkpoint: encoder, optimizer, batch size, seed, loss, validation
+    /// fraction and clip length. Epochs, step limits, checkpoint and log cadence may change.
+    pub fn fingerprint(&self) -> String {
+        let identity = serde_json::json!({
+            "encoder": serde_json::to_value(&self.encoder).unwrap_or_default(),
+            "optimizer": serde_json::to_value(&self.optimizer).unwrap_or_default(),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "loss": serde_json::to_value(self.loss).unwrap_or_default(),
+            "val_fraction": self.val_fraction,
+            "clip_seconds": self.clip_seconds,
+        });
+        let mut hash = Fnv::new();
+        hash.write(identity.to_string().as_bytes());
+        hash.hex()
+    }
+
+    fn check(&self, data: &AlignData) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if self.batch_size < 2 {
+            return bad(format!(
+                "batch_size must be at least 2 (the loss contrasts examples), got {}",
+                self.batch_size
+            ));
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return bad("epochs must be at least 1".into());
+        }
+        let opt = &self.optimizer;
+        if !(opt.lr.is_finite() && opt.lr > 0.0) {
+            return bad(format!(
+                "the learning rate must be positive, got {}",
+                opt.lr
+            ));
+        }
+        if !(opt.weight_decay.is_finite() && opt.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight decay must be non-negative, got {}",
+                opt.weight_decay
+            ));
+        }
+        if self.keep_last == 0 || self.log_every == 0 {
+            return bad("keep_last and log_every must be at least 1".into());
+        }
+        if self.encoder.out_dim != data.dim() {
+            return bad(format!(
+                "the audio encoder outputs {} values but the image features have {}",
+                self.encoder.out_dim,
+                data.dim()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The training state saved in every checkpoint (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlignState {
+    /// [`STATE_FORMAT`].
+    pub format: u32,
+    /// Optimizer steps done.
+    pub step: u64,
+    /// The epoch (0-based) in progress, or next to start when `batch_in_epoch` is 0.
+    pub epoch: u64,
+    /// Batches of `epoch` already done; a resumed run skips them in the same shuffled order.
+    pub batch_in_epoch: u64,
+    /// Sum of the training losses of those batches (for the epoch's mean).
+    pub epoch_loss_sum: f64,
+    /// Lowest validation loss seen (the epoch's mean training loss without a validation split).
+    pub best_val_loss: Option<f64>,
+    /// Step of the checkpoint holding the weights of `best_val_loss`.
+    pub best_step: Option<u64>,
+    /// Validation loss of the last finished epoch.
+    pub last_val_loss: Option<f64>,
+    /// [`AlignConfig::fingerprint`] of the run.
+    pub config_hash: String,
+    /// [`AlignData::fingerprint`] of the run.
+    pub data_hash: String,
+    /// Training and validation examples.
+    pub train_size: usize,
+    /// Validation examples.
+    pub val_size: usize,
+    /// When the checkpoint was written, seconds since the Unix epoch.
+    pub saved_at: f64,
+}
+
+/// What a hook asks the loop to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Control {
+    /// Go on.
+    #[default]
+    Continue,
+    /// Write a checkpoint and return (as Ctrl-C does).
+    Stop,
+    /// Return at once without writing anything, as if the process were killed (for tests of
+    /// crash recovery).
+    Abort,
+}
+
+/// Sent to [`AlignHooks::on_step`] after every optimizer step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// Optimizer steps done, this one included (1-based).
+    pub step: u64,
+    /// The epoch (0-based).
+    pub epoch: u64,
+    /// Batches of this epoch done, this one included.
+    pub batch_in_epoch: u64,
+    /// Batches in an epoch.
+    pub batches_per_epoch: u64,
+    /// The step's training loss (nats).
+    pub loss: f64,
+    /// Examples per second over this step, data wait included.
+    pub samples_per_sec: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// Sent to [`AlignHooks::on_epoch_end`] after each epoch's validation and checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport {
+    /// The epoch that ended (0-based).
+    pub epoch: u64,
+    /// Optimizer steps done.
+    pub step: u64,
+    /// Mean training loss over the epoch's steps.
+    pub train_loss: f64,
+    /// Mean validation loss, `None` without a validation split.
+    pub val_loss: Option<f64>,
+    /// Whether this epoch's checkpoint became `best`.
+    pub is_best: bool,
+    /// The checkpoint written at the epoch's end.
+    pub checkpoint: PathBuf,
+}
+
+/// A hook run on each batch before it enters the model, with the step it is for (1-based).
+pub type BatchHook = Box<dyn FnMut(u64, &mut Batch)>;
+/// A hook run after each optimizer step.
+pub type StepHook = Box<dyn FnMut(&StepReport) -> Control>;
+/// A hook run after each epoch with the encoder (in inference mode, on the plain device), e.g.
+/// to render a sample grid.
+pub type EpochHook = Box<dyn FnMut(&EpochReport, &AudioEncoder) -> Control>;
+
+/// Ways for the caller to watch and steer a run.
+#[derive(Default)]
+pub struct AlignHooks {
+    /// Set it (e.g. from a Ctrl-C handler) to make the loop write a checkpoint after the
+    /// current step and return [`Outcome::Stopped`].
+    pub stop: Arc<AtomicBool>,
+    /// Inspect or modify each batch before the model sees it (tests poison it with NaN).
+    pub on_batch: Option<BatchHook>,
+    /// Called after every optimizer step.
+    pub on_step: Option<StepHook>,
+    /// Called after every epoch.
+    pub on_epoch_end: Option<EpochHook>,
+}
+
+impl std::fmt::Debug for AlignHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlignHooks")
+            .field("stop", &self.stop.load(Ordering::Relaxed))
+            .field("on_batch", &self.on_batch.is_some())
+            .field("on_step", &self.on_step.is_some())
+            .field("on_epoch_end", &self.on_epoch_end.is_some())
+            .finish()
+    }
+}
+
+impl AlignHooks {
+    /// A clone of the stop flag, to hand to a signal handler (e.g.
+    /// `ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))`).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All epochs done.
+    Finished,
+    /// `max_steps` reached.
+    MaxSteps,
+    /// The stop flag was set or a hook returned [`Control::Stop`]; a checkpoint was written.
+    Stopped,
+    /// A hook returned [`Control::Abort`]; nothing was written after the last checkpoint.
+    Aborted,
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct AlignSummary {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Optimizer steps done in total (a resumed run counts the earlier ones).
+    pub steps: u64,
+    /// Epochs fully done.
+    pub epochs_completed: u64,
+    /// Lowest validation loss (nats) so far.
+    pub best_val_loss: Option<f64>,
+    /// The checkpoint directory `best` names (its weights are `MODEL_FILE` inside).
+    pub best_checkpoint: Option<PathBuf>,
+    /// The newest checkpoint written or resumed from.
+    pub last_checkpoint: Option<PathBuf>,
+    /// The checkpoint this run resumed from.
+    pub resumed_from: Option<PathBuf>,
+    /// The final encoder, in inference mode on the plain (non-autodiff) device.
+    pub model: AudioEncoder,
+}
+
+/// An alignment run: configuration, data, output directory and device.
+#[derive(Debug)]
+pub struct AlignSession {
+    config: AlignConfig,
+    data: AlignData,
+    out_dir: PathBuf,
+    device: Device,
+    progress: ProgressMode,
+}
+
+/// Serializes seeding and initialization: Burn's CPU backend has one process-wide RNG, so two
+/// runs initializing at once in one process would interleave their draws.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+impl AlignSession {
+    /// Checks the configuration against the data and prepares a run writing to `out_dir` on
+    /// `device` (its plain version; gradients use its autodiff version).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for an invalid configuration, or an encoder width that differs
+    /// from the feature width.
+    pub fn new(
+        config: AlignConfig,
+        data: AlignData,
+        out_dir: impl Into<PathBuf>,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        config.check(&data)?;
+        Ok(Self {
+            config,
+            data,
+            out_dir: out_dir.into(),
+            device,
+            progress: ProgressMode::Auto,
+        })
+    }
+
+    /// When to draw the progress bar (default: when stderr is a terminal).
+    pub fn with_progress(mut self, progress: ProgressMode) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Trains until the epochs or `max_steps` are done, a stop is requested, or an error.
+    ///
+    /// With `resume`, the run continues from the newest complete checkpoint of the output
+    /// directory (or starts afresh when there is none) and reaches the same weights as an
+    /// uninterrupted run; without it, an output directory that already holds checkpoints is
+    /// refused.
+    ///
+    /// # Errors
+    /// [`TrainError::NonFiniteLoss`] / [`TrainError::NonFiniteGradient`] when a step's loss or
+    /// gradient is not finite (the step is not applied; earlier checkpoints stay);
+    /// [`TrainError::Checkpoint`] when a checkpoint cannot be written or read;
+    /// [`TrainError::ResumeMismatch`] when the checkpoint was made with another configuration
+    /// or data; [`TrainError::Config`] for an output directory with checkpoints without
+    /// `resume`, or fewer than two training examples; data and model errors as they occur.
+    pub fn run(self, resume: bool, hooks: AlignHooks) -> Result<AlignSummary, TrainError> {
+        Run::start(self, resume)?.train(hooks)
+    }
+}
+
+/// Trains f_A with `config` on `data`, writing to `out_dir`; see [`AlignSession::run`].
+///
+/// # Errors
+/// Those of [`AlignSession::new`] and [`AlignSession::run`].
+pub fn train_align(
+    config: &AlignConfig,
+    data: AlignData,
+    out_dir: impl AsRef<Path>,
+    device: &Device,
+    resume: bool,
+    hooks: AlignHooks,
+) -> Result<AlignSummary, TrainError> {
+    AlignSession::new(
+        config.clone(),
+        data,
+        out_dir.as_ref().to_path_buf(),
+        device.clone(),
+    )?
+    .run(resume, hooks)
+}
+
+/// The examples of epoch `epoch` as batches: the training indices shuffled by a ChaCha8 stream
+/// seeded from `(seed, epoch)`, cut into `batch_size` pieces, a final piece of one example
+/// joining the previous batch.
+pub fn epoch_batches(train: &[usize], batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+    let mut order = train.to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(splitmix(seed ^ splitmix(epoch)));
+    order.shuffle(&mut rng);
+    let mut batches: Vec<Vec<usize>> = order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    if batches.len() > 1 && batches.last().is_some_and(|b| b.len() == 1) {
+        let last = batches.pop().unwrap_or_default();
+        if let Some(previous) = batches.last_mut() {
+            previous.extend(last);
+        }
+    }
+    batches
+}
+
+/// The SplitMix64 finalizer: decorrelates nearby seeds.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Forces every lazily initialized parameter to materialize (in traversal order).
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Sums every floating-point parameter (or, with `grads`, every gradient) into one scalar:
+/// NaN or infinite exactly when some value is (barring an overflow of the sum itself, which
+/// only values near `f32::MAX` reach).
+struct FiniteSum<'a> {
+    grads: Option<&'a GradientsParams>,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for FiniteSum<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = match self.grads {
+            Some(grads) => grads.get::<D>(param.id),
+            None => Some(param.val().inner()),
+        };
+        if let Some(value) = value {
+            let s = value.sum();
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => {
+                    let device = acc.device();
+                    acc + s.to_device(&device)
+                }
+                None => s,
+            });
+        }
+    }
+}
+
+fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
+    let mut visitor = FiniteSum { grads, sum: None };
+    module.visit(&mut visitor);
+    visitor
+        .sum
+        .is_none_or(|s| s.into_scalar::<f32>().is_finite())
+}
+
+fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// A run in progress.
+struct Run {
+    config: AlignConfig,
+    /// Shared with the loader threads.
+    data: Arc<AlignData>,
+    out_dir: PathBuf,
+    progress: ProgressMode,
+    /// The plain device (validation, optimizer-free work).
+    device: Device,
+    /// Its autodiff version (training).
+    ad_device: Device,
+    split: Split,
+    model: AudioEncoder,
+    optim: ModuleOptimizer,
+    state: AlignState,
+    resumed_from: Option<PathBuf>,
+    last_checkpoint: Option<PathBuf>,
+    metrics: MetricsLog,
+}
+
+/// How an epoch's step loop ended.
+enum EpochEnd {
+    /// Every batch done.
+    Complete,
+    /// Return with this outcome after saving (unless aborted).
+    Return(Outcome),
+}
+
+impl Run {
+    fn start(session: AlignSession, resume: bool) -> Result<Self, TrainError> {
+        let AlignSession {
+            config,
+            data,
+            out_dir,
+            device,
+            progress,
+        } = session;
+        std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
+            path: out_dir.clone(),
+            source,
+        })?;
+        remove_incomplete(&out_dir)?;
+        let split = split_validation(data.len(), config.val_fraction, config.seed)?;
+        if split.train.len() < 2 {
+            return Err(TrainError::Config(format!(
+                "{} examples leave {} for training (validation fraction {}); at least 2 are needed",
+                data.len(),
+                split.train.len(),
+                config.val_fraction
+            )));
+        }
+        let device = device.inner();
+        let ad_device = device.clone().autodiff();
+        let fresh_state = AlignState {
+            format: STATE_FORMAT,
+            step: 0,
+            epoch: 0,
+            batch_in_epoch: 0,
+            epoch_loss_sum: 0.0,
+            best_val_loss: None,
+            best_step: None,
+            last_val_loss: None,
+            config_hash: config.fingerprint(),
+            data_hash: data.fingerprint(),
+            train_size: split.train.len(),
+            val_size: split.val.len(),
+            saved_at: 0.0,
+        };
+        let optim = adam(&config.optimizer);
+
+        let existing = latest_complete(&out_dir)?;
+        let (model, optim, state, resumed_from) = match (existing, resume) {
+            (Some((_, dir)), true) => {
+                let (model, optim, state) = load_checkpoint(&dir, &fresh_state, optim, &device)?;
+                (model, optim, state, Some(dir))
+            }
+            (Some((_, dir)), false) => {
+                return Err(TrainError::Config(format!(
+                    "{} already holds checkpoint {}; resume it or choose an empty output \
+                     directory",
+                    out_dir.display(),
+                    dir.display()
+                )));
+            }
+            (None, _) => (init_model(&config, &device)?, optim, fresh_state, None),
+        };
+        // Re-point `best` if a crash came between saving the best checkpoint and its pointer.
+        if let Some(best_step) = state.best_step {
+            let dir = out_dir.join(crate::checkpoint::checkpoint_name(best_step));
+            if read_pointer(&out_dir, BEST_POINTER).as_deref() != Some(dir.as_path())
+                && crate::checkpoint::read_complete(&dir).is_some()
+            {
+                write_pointer(&out_dir, BEST_POINTER, &dir)?;
+            }
+        }
+
+        let json = serde_json::to_vec_pretty(&config).map_err(|e| {
+            TrainError::Config(format!("the configuration does not serialize: {e}"))
+        })?;
+        write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
+        let metrics = MetricsLog::open(out_dir.join(METRICS_FILE))?;
+        Ok(Self {
+            // `train` moves the parameters to the autodiff backend, tracked (a `fork` would keep
+            // them untracked, as they are on the plain device), with the ids the optimizer state
+            // refers to.
+            model: model.train(),
+            last_checkpoint: resumed_from.clone(),
+            config,
+            data: Arc::new(data),
+            out_dir,
+            progress,
+            device,
+            ad_device,
+            split,
+            optim,
+            state,
+            resumed_from,
+            metrics,
+        })
+    }
+
+    fn train(mut self, mut hooks: AlignHooks) -> Result<AlignSummary, TrainError> {
+        let batches_per_epoch =
+            epoch_batches(&self.split.train, self.config.batch_size, 0, 0).len() as u64;
+        let epoch_steps = batches_per_epoch * self.config.epochs as u64;
+        let total = self
+            .config
+            .max_steps
+            .map_or(epoch_steps, |m| m.min(epoch_steps));
+        let bar = StepBar::new(self.progress, self.state.step, total);
+        let result = self.train_epochs(&mut hooks, &bar, batches_per_epoch);
+        bar.finish();
+        let outcome = result?;
+        Ok(AlignSummary {
+            outcome,
+            steps: self.state.step,
+            epochs_completed: self.state.epoch,
+            best_val_loss: self.state.best_val_loss,
+            best_checkpoint: best_checkpoint(&self.out_dir),
+            last_checkpoint: self.last_checkpoint,
+            resumed_from: self.resumed_from,
+            model: self.model.valid(),
+        })
+    }
+
+    fn stop_requested(&self, hooks: &AlignHooks) -> Option<Outcome> {
+        if hooks.stop.load(Ordering::SeqCst) {
+            return Some(Outcome::Stopped);
+        }
+        match self.config.max_steps {
+            Some(max) if self.state.step >= max => Some(Outcome::MaxSteps),
+            _ => None,
+        }
+    }
+
+    fn train_epochs(
+        &mut self,
+        hooks: &mut AlignHooks,
+        bar: &StepBar,
+        batches_per_epoch: u64,
+    ) -> Result<Outcome, TrainError> {
+        while self.state.epoch < self.config.epochs as u64 {
+            if let Some(outcome) = self.stop_requested(hooks) {
+                self.save(false)?;
+                return Ok(outcome);
+            }
+            let epoch = self.state.epoch;
+            let batches = epoch_batches(
+                &self.split.train,
+                self.config.batch_size,
+                self.config.seed,
+                epoch,
+            );
+            let skip = (self.state.batch_in_epoch as usize).min(batches.len());
+            let pending = batches[skip..].to_vec();
+            let started = Instant::now();
+            let end = self.epoch_steps(pending, hooks, bar, batches_per_epoch)?;
+            if let EpochEnd::Return(outcome) = end {
+                if outcome != Outcome::Aborted {
+                    self.save(false)?;
+                }
+                return Ok(outcome);
+            }
+            let examples: usize = batches[skip..].iter().map(Vec::len).sum();
+            let rate = examples as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            if self.end_epoch(hooks, bar, batches.len() as u64, rate)? == Control::Abort {
+                return Ok(Outcome::Aborted);
+            }
+        }
+        Ok(if self.stop_requested(hooks) == Some(Outcome::MaxSteps) {
+            Outcome::MaxSteps
+        } else {
+            Outcome::Finished
+        })
+    }
+
+    /// Runs the optimizer steps of `batches` (the rest of the current epoch), loading them on a
+    /// prefetch thread.
+    fn epoch_steps(
+        &mut self,
+        batches: Vec<Vec<usize>>,
+        hooks: &mut AlignHooks,
+        bar: &StepBar,
+        batches_per_epoch: u64,
+    ) -> Result<EpochEnd, TrainError> {
+        let count = batches.len();
+        let data = Arc::clone(&self.data);
+        std::thread::scope(|scope| {
+            let (receiver, _loader) = data.prefetch(scope, batches);
+            let mut last = Instant::now();
+            for (i, batch) in receiver.iter().enumerate() {
+                let mut batch = batch?;
+                let step = self.state.step + 1;
+                if let Some(hook) = hooks.on_batch.as_mut() {
+                    hook(step, &mut batch);
+                }
+                let examples = batch.len();
+                let loss = self.step(batch, step)?;
+                let now = Instant::now();
+                let samples_per_sec = examples as f64 / (now - last).as_secs_f64().max(1e-9);
+                last = now;
+                self.state.step = step;
+                self.state.batch_in_epoch += 1;
+                self.state.epoch_loss_sum += loss;
+
+                let report = StepReport {
+                    step,
+                    epoch: self.state.epoch,
+                    batch_in_epoch: self.state.batch_in_epoch,
+                    batches_per_epoch,
+                    loss,
+                    samples_per_sec,
+                    lr: self.config.optimizer.lr,
+                };
+                if step % self.config.log_every == 0 {
+                    self.metrics.append(&MetricsRecord {
+                        kind: RecordKind::Step,
+                        step,
+                        epoch: self.state.epoch,
+                        loss: Some(loss),
+                        val_loss: None,
+                        samples_per_sec: Some(samples_per_sec),
+                        lr: self.config.optimizer.lr,
+                        time: unix_time(),
+                        best: None,
+                    })?;
+                }
+                bar.update(
+                    step,
+                    format!(
+                        "epoch {} loss {loss:.4} {samples_per_sec:.1} samples/s",
+                        self.state.epoch + 1
+                    ),
+                );
+                let control = match hooks.on_step.as_mut() {
+                    Some(hook) => hook(&report),
+                    None => Control::Continue,
+                };
+                let epoch_done = i + 1 == count;
+                match control {
+                    Control::Abort => return Ok(EpochEnd::Return(Outcome::Aborted)),
+                    Control::Stop => hooks.stop.store(true, Ordering::SeqCst),
+                    Control::Continue => {}
+                }
+                if !epoch_done {
+                    if let Some(outcome) = self.stop_requested(hooks) {
+                        return Ok(EpochEnd::Return(outcome));
+                    }
+                    let every = self.config.checkpoint_every;
+                    if every > 0 && step % every == 0 {
+                        self.save(false)?;
+                    }
+                }
+            }
+            Ok(EpochEnd::Complete)
+        })
+    }
+
+    /// One optimizer step on `batch`; returns its loss. Nothing is applied when the loss or a
+    /// gradient is not finite.
+    fn step(&mut self, batch: Batch, step: u64) -> Result<f64, TrainError> {
+        let n = batch.len();
+        let spectrograms = Tensor::<4>::from_data(
+            TensorData::new(batch.spectrograms, batch.spectrogram_shape),
+            &self.ad_device,
+        );
+        let features = Tensor::<2>::from_data(
+            TensorData::new(batch.features, [n, batch.dim]),
+            &self.ad_device,
+        );
+        // [n, out_dim]
+        let audio = self.model.forward(spectrograms)?.feature;
+        let loss = self.config.loss.compute(audio, features)?;
+        let value = f64::from(loss.clone().inner().into_scalar::<f32>());
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss { step });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if !all_finite(&self.model, Some(&grads)) {
+            return Err(TrainError::NonFiniteGradient { step });
+        }
+        let model = self.model.clone();
+        self.model = self.optim.step(self.config.optimizer.lr, model, grads);
+        Ok(value)
+    }
+
+    /// Mean validation loss over the validation batches (in order, `batch_size` each, a final
+    /// single example joining the previous batch), with the encoder in inference mode; `None`
+    /// without a validation split.
+    fn validate(&self) -> Result<Option<f64>, TrainError> {
+        if self.split.val.is_empty() {
+            return Ok(None);
+        }
+        let eval = self.model.valid();
+        let mut batches: Vec<Vec<usize>> = self
+            .split
+            .val
+            .chunks(self.config.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        if batches.len() > 1 && batches.last().is_some_and(|b| b.len() == 1) {
+            let last = batches.pop().unwrap_or_default();
+            if let Some(previous) = batches.last_mut() {
+                previous.extend(last);
+            }
+        }
+        let data = &self.data;
+        let device = &self.device;
+        let loss = self.config.loss;
+        std::thread::scope(|scope| {
+            let (receiver, _loader) = data.prefetch(scope, batches);
+            let (mut total, mut count) = (0.0, 0usize);
+            for batch in receiver {
+                let batch = batch?;
+                let n = batch.len();
+                let spectrograms = Tensor::<4>::from_data(
+                    TensorData::new(batch.spectrograms, batch.spectrogram_shape),
+                    device,
+                );
+                let features =
+                    Tensor::<2>::from_data(TensorData::new(batch.features, [n, batch.dim]), device);
+                let audio = eval.forward(spectrograms)?.feature;
+                let value = loss.compute(audio, features)?.into_scalar::<f32>();
+                total += f64::from(value) * n as f64;
+                count += n;
+            }
+            Ok(Some(total / count.max(1) as f64))
+        })
+    }
+
+    fn end_epoch(
+        &mut self,
+        hooks: &mut AlignHooks,
+        bar: &StepBar,
+        batches: u64,
+        samples_per_sec: f64,
+    ) -> Result<Control, TrainError> {
+        let epoch = self.state.epoch;
+        let train_loss = self.state.epoch_loss_sum / batches.max(1) as f64;
+        let val_loss = self.validate()?;
+        let criterion = val_loss.unwrap_or(train_loss);
+        let is_best =
+            criterion.is_finite() && self.state.best_val_loss.is_none_or(|best| criterion < best);
+        self.state.epoch += 1;
+        self.state.batch_in_epoch = 0;
+        self.state.epoch_loss_sum = 0.0;
+        self.state.last_val_loss = val_loss.filter(|v| v.is_finite());
+        if is_best {
+            self.state.best_val_loss = Some(criterion);
+            self.state.best_step = Some(self.state.step);
+        }
+        let checkpoint = self.save(is_best)?;
+        self.metrics.append(&MetricsRecord {
+            kind: RecordKind::Epoch,
+            step: self.state.step,
+            epoch,
+            loss: Some(train_loss),
+            val_loss,
+            samples_per_sec: Some(samples_per_sec),
+            lr: self.config.optimizer.lr,
+            time: unix_time(),
+            best: Some(is_best),
+        })?;
+        bar.println(format!(
+            "epoch {} step {}: train loss {train_loss:.4}, val loss {}{}",
+            epoch + 1,
+            self.state.step,
+            val_loss.map_or("-".to_string(), |v| format!("{v:.4}")),
+            if is_best { " (best)" } else { "" }
+        ));
+        let report = EpochReport {
+            epoch,
+            step: self.state.step,
+            train_loss,
+            val_loss,
+            is_best,
+            checkpoint,
+        };
+        let control = match hooks.on_epoch_end.as_mut() {
+            Some(hook) => hook(&report, &self.model.valid()),
+            None => Control::Continue,
+        };
+        if control == Control::Stop {
+            hooks.stop.store(true, Ordering::SeqCst);
+        }
+        Ok(control)
+    }
+
+    /// Writes the checkpoint of the current step (model, optimizer, state), points `best` at it
+    /// when `is_best`, and prunes old checkpoints. Returns its directory.
+    fn save(&mut self, is_best: bool) -> Result<PathBuf, TrainError> {
+        if !all_finite(&self.model, None) {
+            return Err(checkpoint_error(
+                &self.out_dir,
+                format!(
+                    "the weights at step {} are not finite; not saving them",
+                    self.state.step
+                ),
+            ));
+        }
+        self.state.saved_at = unix_time();
+        let state_json = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| checkpoint_error(&self.out_dir, e))?;
+        let (model, optim, encoder) = (&self.model, &self.optim, &self.config.encoder);
+        let dir = save_checkpoint(&self.out_dir, self.state.step, |tmp| {
+            burnpack::save(
+                model,
+                NetworkKind::AudioEncoder,
+                encoder,
+                tmp.join(MODEL_FILE),
+                Precision::F32,
+            )
+            .map_err(|e| checkpoint_error(&tmp.join(MODEL_FILE), e))?;
+            let bytes = optim
+                .into_bytes()
+                .map_err(|e| checkpoint_error(&tmp.join(OPTIMIZER_FILE), format!("{e:?}")))?;
+            write_plain(&tmp.join(OPTIMIZER_FILE), &bytes)?;
+            write_plain(&tmp.join(STATE_FILE), &state_json)
+        })?;
+        if is_best {
+            write_pointer(&self.out_dir, BEST_POINTER, &dir)?;
+        }
+        prune(&self.out_dir, self.config.keep_last)?;
+        self.last_checkpoint = Some(dir.clone());
+        Ok(dir)
+    }
+}
+
+/// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
+fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    std::fs::write(path, bytes).map_err(|e| checkpoint_error(path, format!("cannot write: {e}")))
+}
+
+fn adam(settings: &AdamSettings) -> ModuleOptimizer {
+    let decay =
+        (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
+    AdamConfig::new()
+        .with_beta_1(settings.beta_1)
+        .with_beta_2(settings.beta_2)
+        .with_epsilon(settings.epsilon)
+        .with_weight_decay(decay)
+        .init()
+}
+
+/// A fresh encoder on `device`: `init_weights` when given, else a seeded random
+/// initialization.
+fn init_model(config: &AlignConfig, device: &Device) -> Result<AudioEncoder, TrainError> {
+    if let Some(path) = &config.init_weights {
+        let (model, loaded) = open_audio_encoder(path, &Default::default(), device)?;
+        let want = serde_json::to_string(&config.encoder).unwrap_or_default();
+        let have = serde_json::to_string(&loaded).unwrap_or_default();
+        if want != have {
+            return Err(TrainError::Config(format!(
+                "init_weights {path} holds an encoder {have}, but the configuration asks for \
+                 {want}"
+            )));
+        }
+        return Ok(model);
+    }
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(config.seed);
+    let model = config.encoder.init(device);
+    model.visit(&mut Materialize);
+    Ok(model)
+}
+
+/// Reads a checkpoint: the encoder (with the parameter ids the optimizer state refers to), the
+/// optimizer state and the training state, after checking that it belongs to this run.
+fn load_checkpoint(
+    dir: &Path,
+    fresh: &AlignState,
+    optim: ModuleOptimizer,
+    device: &Device,
+) -> Result<(AudioEncoder, ModuleOptimizer, AlignState), TrainError> {
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&state_path)
+        .map_err(|e| checkpoint_error(&state_path, format!("cannot read: {e}")))?;
+    let state: AlignState = serde_json::from_str(&text)
+        .map_err(|e| checkpoint_error(&state_path, format!("malformed: {e}")))?;
+    let mismatch = |reason: String| {
+        Err(TrainError::ResumeMismatch {
+            path: dir.to_path_buf(),
+            reason,
+        })
+    };
+    if state.format != STATE_FORMAT {
+        return mismatch(format!(
+            "state format {} is not {STATE_FORMAT}",
+            state.format
+        ));
+    }
+    if state.config_hash != fresh.config_hash {
+        return mismatch(
+            "it was written with a different configuration (encoder, optimizer, batch size, \
+             seed, loss, validation fraction or clip length)"
+                .into(),
+        );
+    }
+    if state.data_hash != fresh.data_hash {
+        return mismatch("it was written for a different data set".into());
+    }
+    let model_path = dir.join(MODEL_FILE);
+    let (model, _): (AudioEncoder, AudioEncoderConfig) =
+        burnpack::load(&model_path, NetworkKind::AudioEncoder, device, |c, d| {
+            AudioEncoderConfig::init(c, d)
+        })?;
+    let optim_path = dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&optim_path)
+        .map_err(|e| checkpoint_error(&optim_path, format!("cannot read: {e}")))?;
+    let optim = optim
+        .from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| checkpoint_error(&optim_path, format!("{e:?}")))?;
+    Ok((model, optim, state))
+}
