@@ -401,6 +401,7 @@ impl SpectrogramPlan {
         let mut logs = vec![0f32; bins * len];
         let mut tile = vec![0f32; bins * TILE_FRAMES];
         let mut z = vec![Complex::new(0f32, 0f32); n_fft];
+        let mut mirror = vec![Complex::new(0f32, 0f32); bins - 1];
         let mut scratch = vec![Complex::new(0f32, 0f32); self.fft.get_inplace_scratch_len()];
         let segment = |j: usize| {
             let start = (first + j) * hop;
@@ -424,13 +425,13 @@ impl SpectrogramPlan {
                     *c = Complex::new((a - mean_a) * w, (b - mean_b) * w);
                 }
                 self.fft.process_with_scratch(&mut z, &mut scratch);
-                self.separate(&z, out_a, out_b);
+                self.separate(&z, &mut mirror, out_a, out_b);
             }
             ln_in_place(tile);
             sum += tile.chunks_exact(bins).map(sum_f32).sum::<f64>();
             // Transpose the tile into the bin-major block.
-            for (k, dst) in logs.chunks_exact_mut(len).enumerate() {
-                for (d, frame) in dst[t0..t0 + tn].iter_mut().zip(tile.chunks_exact(bins)) {
+            for (k, row) in logs.chunks_exact_mut(len).enumerate() {
+                for (d, frame) in row[t0..t0 + tn].iter_mut().zip(tile.chunks_exact(bins)) {
                     *d = frame[k];
                 }
             }
@@ -439,31 +440,38 @@ impl SpectrogramPlan {
     }
 
     /// Split the FFT `z` of `a + i b` into the scaled power spectra of `a` and `b` (plus eps);
-    /// `out_b` is empty when there is no `b`.
+    /// `out_b` is empty when there is no `b`. `mirror` is scratch of `bins - 1` values.
     #[inline(always)]
-    fn separate(&self, z: &[Complex<f32>], out_a: &mut [f32], out_b: &mut [f32]) {
+    fn separate(
+        &self,
+        z: &[Complex<f32>],
+        mirror: &mut [Complex<f32>],
+        out_a: &mut [f32],
+        out_b: &mut [f32],
+    ) {
         let bins = out_a.len();
-        // Bin 0 pairs with itself, bin k in 1..bins with bin n - k.
+        // Bin 0 pairs with itself, bin k in 1..bins with bin n - k (copied forward first so that
+        // the loops below run forward and vectorize).
         let z0 = z[0];
         out_a[0] = z0.re * z0.re * 4.0 * self.bin_scale[0] + LOG_EPS;
         if let Some(o) = out_b.first_mut() {
             *o = z0.im * z0.im * 4.0 * self.bin_scale[0] + LOG_EPS;
         }
-        let fwd = &z[1..bins];
-        let rev = &z[z.len() + 1 - bins..];
-        let scales = &self.bin_scale[1..];
-        let last = rev.len() - 1;
+        for (m, &q) in mirror.iter_mut().zip(z[z.len() + 1 - bins..].iter().rev()) {
+            *m = q;
+        }
+        let fwd = z[1..bins]
+            .iter()
+            .zip(mirror.iter())
+            .zip(&self.bin_scale[1..]);
         if out_b.is_empty() {
-            let outs = out_a[1..].iter_mut();
-            for (i, (o, (p, &scale))) in outs.zip(fwd.iter().zip(scales)).enumerate() {
-                let q = rev[last - i];
+            for (o, ((p, q), &scale)) in out_a[1..].iter_mut().zip(fwd) {
                 let (sr, si) = (p.re + q.re, p.im - q.im);
                 *o = (sr * sr + si * si) * scale + LOG_EPS;
             }
         } else {
             let outs = out_a[1..].iter_mut().zip(out_b[1..].iter_mut());
-            for (i, ((oa, ob), (p, &scale))) in outs.zip(fwd.iter().zip(scales)).enumerate() {
-                let q = rev[last - i];
+            for ((oa, ob), ((p, q), &scale)) in outs.zip(fwd) {
                 let (sr, si) = (p.re + q.re, p.im - q.im);
                 let (dr, di) = (p.re - q.re, p.im + q.im);
                 *oa = (sr * sr + si * si) * scale + LOG_EPS;
@@ -672,8 +680,10 @@ mod tests {
             std::f32::consts::SQRT_2,
             0.5,
             2.0,
-            0.7071,
-            1.4142,
+            // Either side of the range switch at sqrt(2).
+            f32::from_bits(std::f32::consts::SQRT_2.to_bits() - 1),
+            f32::from_bits(std::f32::consts::SQRT_2.to_bits() + 1),
+            std::f32::consts::FRAC_1_SQRT_2,
         ]);
         let mut got = xs.clone();
         ln_in_place(&mut got);
