@@ -947,6 +947,11 @@ impl Run {
     /// Writes the checkpoint of the current step (model, optimizer, state), points `best` at it
     /// when `is_best`, and prunes old checkpoints. Returns its directory.
     fn save(&mut self, is_best: bool) -> Result<PathBuf, TrainError> {
+        // BatchNorm running statistics hold their last update aside until the next forward
+        // pass; taking a validation snapshot folds it in (the statistics are shared with
+        // `self.model`), so the file gets the current values. Training itself folds pending
+        // updates in the same way, so this changes nothing in the run.
+        drop(self.model.valid());
         if !all_finite(&self.model, None) {
             return Err(checkpoint_error(
                 &self.out_dir,
@@ -1000,10 +1005,24 @@ fn adam(settings: &AdamSettings) -> ModuleOptimizer {
         .init()
 }
 
-/// A fresh encoder on `device`: `init_weights` when given, else a seeded random
-/// initialization.
+/// A randomly initialized encoder of `config` on `device`, the same for the same `seed`: the
+/// device's random generator is seeded and every parameter materialized while a process-wide
+/// lock is held, since Burn's CPU backend has one generator for the whole process.
+pub fn init_encoder(config: &AudioEncoderConfig, seed: u64, device: &Device) -> AudioEncoder {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = config.init(device);
+    model.visit(&mut Materialize);
+    model
+}
+
+/// A fresh encoder on `device`: `init_weights` when given, else [`init_encoder`] with the
+/// configuration's seed.
 fn init_model(config: &AlignConfig, device: &Device) -> Result<AudioEncoder, TrainError> {
     if let Some(path) = &config.init_weights {
+        // Loading builds a lazily initialized network first; keep its random draws away from
+        // a concurrent seeded initialization.
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let (model, loaded) = open_audio_encoder(path, &Default::default(), device)?;
         let want = serde_json::to_string(&config.encoder).unwrap_or_default();
         let have = serde_json::to_string(&loaded).unwrap_or_default();
@@ -1015,11 +1034,7 @@ fn init_model(config: &AlignConfig, device: &Device) -> Result<AudioEncoder, Tra
         }
         return Ok(model);
     }
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(config.seed);
-    let model = config.encoder.init(device);
-    model.visit(&mut Materialize);
-    Ok(model)
+    Ok(init_encoder(&config.encoder, config.seed, device))
 }
 
 /// Reads a checkpoint: the encoder (with the parameter ids the optimizer state refers to), the
@@ -1058,10 +1073,13 @@ fn load_checkpoint(
         return mismatch("it was written for a different data set".into());
     }
     let model_path = dir.join(MODEL_FILE);
-    let (model, _): (AudioEncoder, AudioEncoderConfig) =
+    let (model, _): (AudioEncoder, AudioEncoderConfig) = {
+        // See `init_model`: loading may draw from the process-wide generator.
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         burnpack::load(&model_path, NetworkKind::AudioEncoder, device, |c, d| {
             AudioEncoderConfig::init(c, d)
-        })?;
+        })?
+    };
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optim_path)
         .map_err(|e| checkpoint_error(&optim_path, format!("cannot read: {e}")))?;

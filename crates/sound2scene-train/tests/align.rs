@@ -17,7 +17,7 @@ use sound2scene_models::checkpoint::{open_audio_encoder, open_image_encoder};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::align::{
     AdamSettings, AlignConfig, AlignHooks, AlignState, CONFIG_FILE, Control, MODEL_FILE,
-    OPTIMIZER_FILE, Outcome, STATE_FILE,
+    OPTIMIZER_FILE, Outcome, STATE_FILE, init_encoder,
 };
 use sound2scene_train::checkpoint::{
     BEST_POINTER, COMPLETE_MARKER, best_checkpoint, latest_complete, list_complete, read_pointer,
@@ -296,7 +296,7 @@ fn resume_matches_an_uninterrupted_run() {
 fn parameter_ids_survive_a_burnpack_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = tiny_encoder(DIM);
-    let model = config.init(&device());
+    let model = init_encoder(&config, 3, &device());
     let path = dir.path().join("model.bpk");
     burnpack::save(
         &model,
@@ -476,6 +476,55 @@ fn keeps_the_last_checkpoints_and_best() {
     assert!(complete.contains(&summary.steps));
 }
 
+#[test]
+fn starts_from_given_weights() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let encoder = tiny_encoder(DIM);
+    let start = init_encoder(&encoder, 42, &device());
+    let path = work.path().join("start.bpk");
+    burnpack::save(
+        &start,
+        NetworkKind::AudioEncoder,
+        &encoder,
+        &path,
+        Precision::F32,
+    )
+    .expect("save");
+    let weights = path.to_string_lossy().into_owned();
+    // No step: the checkpoint of step 0 holds the given weights.
+    let config = tiny_config()
+        .with_init_weights(Some(weights.clone()))
+        .with_max_steps(Some(0));
+    let summary = quiet(&config, synthetic_data(8, 9), &work.path().join("a"))
+        .run(false, AlignHooks::default())
+        .expect("run");
+    assert_eq!((summary.steps, summary.outcome), (0, Outcome::MaxSteps));
+    assert_eq!(max_difference(&start, &summary.model), 0.0);
+    assert!(
+        work.path()
+            .join("a/ckpt-000000")
+            .join(COMPLETE_MARKER)
+            .is_file()
+    );
+
+    // Weights of another architecture are refused.
+    let wider = tiny_config()
+        .with_encoder(
+            AudioEncoderConfig::new()
+                .with_resnet(
+                    ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1])
+                        .with_in_channels(1)
+                        .with_base_width(8),
+                )
+                .with_out_dim(DIM),
+        )
+        .with_init_weights(Some(weights));
+    let err = quiet(&wider, synthetic_data(8, 9), &work.path().join("b"))
+        .run(false, AlignHooks::default())
+        .expect_err("architecture mismatch");
+    assert!(matches!(err, TrainError::Config(_)), "{err}");
+}
+
 /// `$SOUND2SCENE_FIXTURES`, else `<workspace>/../shared/fixtures`.
 fn fixtures_dir() -> PathBuf {
     std::env::var_os("SOUND2SCENE_FIXTURES")
@@ -607,62 +656,4 @@ fn throughput_resnet18_batch8() {
         summary.steps,
         started.elapsed().as_secs_f64()
     );
-}
-
-#[test]
-fn debug_resume() {
-    let config = tiny_config().with_val_fraction(0.1);
-    let run = |steps: u64, dir: &Path, resume: bool| {
-        quiet(
-            &config.clone().with_max_steps(Some(steps)),
-            synthetic_data(16, 2),
-            dir,
-        )
-        .run(resume, AlignHooks::default())
-        .expect("run")
-    };
-    let a = tempfile::tempdir().unwrap();
-    let b = tempfile::tempdir().unwrap();
-    let c = tempfile::tempdir().unwrap();
-    let a0 = run(0, a.path(), false);
-    let b0 = run(0, b.path(), false);
-    println!("init diff {}", max_difference(&a0.model, &b0.model));
-    let a3 = run(3, c.path(), false);
-    let c3 = run(3, c.path(), true);
-    println!("load diff {}", max_difference(&a3.model, &c3.model));
-    let (pa, pc) = (parameters(&a3.model), parameters(&c3.model));
-    for (i, (x, y)) in pa.iter().zip(&pc).enumerate() {
-        let d = x
-            .iter()
-            .zip(y)
-            .map(|(u, v)| (u - v).abs())
-            .fold(0.0f32, f32::max);
-        println!(
-            "param {i} len {} diff {d} first {:?} vs {:?}",
-            x.len(),
-            &x[..2.min(x.len())],
-            &y[..2.min(y.len())]
-        );
-    }
-    let (loaded, _): (AudioEncoder, AudioEncoderConfig) = burnpack::load(
-        c.path().join("ckpt-000003").join(MODEL_FILE),
-        NetworkKind::AudioEncoder,
-        &device(),
-        |cfg, d| AudioEncoderConfig::init(cfg, d),
-    )
-    .unwrap();
-    println!(
-        "direct load vs a3 {}",
-        max_difference(&a3.model, &loaded.valid())
-    );
-    let d = tempfile::tempdir().unwrap();
-    let d1 = run(1, d.path(), false);
-    let e = tempfile::tempdir().unwrap();
-    run(0, e.path(), false);
-    let e1 = run(1, e.path(), true);
-    println!("0->1 resume diff {}", max_difference(&d1.model, &e1.model));
-    let d2 = run(2, d.path(), true);
-    let f = tempfile::tempdir().unwrap();
-    let f2 = run(2, f.path(), false);
-    println!("1->2 resume diff {}", max_difference(&d2.model, &f2.model));
 }

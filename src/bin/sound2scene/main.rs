@@ -5,8 +5,11 @@ mod control_cmds;
 mod eval_cmds;
 mod model_cmds;
 mod synth_cmds;
+mod train_cmds;
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use sound2scene::BackendKind;
@@ -51,6 +54,8 @@ enum Command {
     Synth(synth_cmds::SynthArgs),
     /// Write one sound of the procedural world (a class at a gain) as WAV.
     SynthSound(synth_cmds::SynthSoundArgs),
+    /// Train the audio encoder on audio/image pairs against frozen image features (Sec. 2.1).
+    TrainAlign(Box<train_cmds::TrainAlignArgs>),
     /// Evaluation metrics on arrays: fid, is, retrieval.
     #[command(subcommand)]
     Eval(eval_cmds::EvalCommand),
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Compose(args) => control_cmds::compose_cmd(args),
         Command::Edit(args) => control_cmds::edit(args),
         Command::Synth(args) => synth_cmds::synth(args),
+        Command::TrainAlign(args) => train_cmds::train_align(*args),
         Command::SynthSound(args) => synth_cmds::synth_sound(args),
         Command::Eval(command) => eval_cmds::eval(command),
     };
@@ -81,5 +87,20 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Makes Ctrl-C (and SIGTERM) set `stop`, which the training loops read after each step: they
+/// write a checkpoint and return. A second Ctrl-C exits at once (checkpoints are atomic, so the
+/// last complete one is kept). Call it once per process.
+pub fn install_stop_handler(stop: Arc<AtomicBool>) {
+    if let Err(e) = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            eprintln!("stopping now; the last complete checkpoint is kept");
+            std::process::exit(130);
+        }
+        eprintln!("saving a checkpoint and stopping (Ctrl-C again to quit at once)");
+    }) {
+        eprintln!("warning: Ctrl-C will not save a checkpoint: {e}");
     }
 }

@@ -1,0 +1,270 @@
+//! `sound2scene train-align` as a user runs it: end to end on the shared training samples, and
+//! killed (SIGKILL) at random points while it writes a checkpoint every step, resuming each
+//! time, ending on the same weights as a run that was never interrupted.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sound2scene::models::LoadOptions;
+use sound2scene::models::burnpack::{self, NetworkKind, Precision};
+use sound2scene::models::checkpoint::open_audio_encoder;
+use sound2scene::models::image_encoder::ImageEncoderConfig;
+use sound2scene::models::resnet::{BlockKind, ResNetConfig};
+use sound2scene::synth::{Layout, World, WorldConfig, write_dataset};
+use sound2scene::train::align::{MODEL_FILE, STATE_FILE};
+use sound2scene::train::checkpoint::{latest_complete, list_complete};
+
+use common::{fixtures_dir, require, samples_dir};
+
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sound2scene"));
+    cmd.args(args);
+    cmd
+}
+
+fn ok(args: &[&str]) -> String {
+    let out: Output = command(args).output().expect("the binary starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn trains_on_the_shared_samples_end_to_end() {
+    let Some(data) = require(samples_dir().join("training")) else {
+        return;
+    };
+    let Some(swav) = require(fixtures_dir().join("models/swav_resnet50_layers1111.pth.tar")) else {
+        return;
+    };
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = out.path().join("run");
+    let stdout = ok(&[
+        "train-align",
+        "--data",
+        s(&data),
+        "--image-encoder",
+        s(&swav),
+        "--out",
+        s(&run),
+        "--audio-width",
+        "4",
+        "--batch-size",
+        "2",
+        "--val-fraction",
+        "0.25",
+        "--epochs",
+        "2",
+        "--no-progress",
+    ]);
+    assert!(stdout.contains("4 audio/image pairs"), "{stdout}");
+    assert!(stdout.contains("finished after"), "{stdout}");
+    assert!(run.join("config.json").is_file());
+    assert!(run.join("metrics.jsonl").is_file());
+    // The best encoder is a regular audio-encoder checkpoint.
+    let best = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("best audio encoder "))
+        .expect("best checkpoint printed");
+    let (encoder, config) =
+        open_audio_encoder(best, &LoadOptions::default(), &Device::default()).expect("loads");
+    assert_eq!(config.out_dim, 2048);
+    assert_eq!(config.resnet.base_width, 4);
+    drop(encoder);
+
+    // A second fresh run into the same directory is refused; --resume continues (nothing left).
+    let refused = command(&[
+        "train-align",
+        "--data",
+        s(&data),
+        "--image-encoder",
+        s(&swav),
+        "--out",
+        s(&run),
+        "--audio-width",
+        "4",
+        "--batch-size",
+        "2",
+        "--no-progress",
+    ])
+    .output()
+    .expect("runs");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("resume"));
+}
+
+/// A tiny official-layout dataset from the procedural world and a narrow image encoder.
+fn tiny_setup(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let world = World::new(WorldConfig {
+        seed: 5,
+        clips: 8,
+        seconds: 1.0,
+        image_size: 32,
+        ..WorldConfig::default()
+    })
+    .expect("world");
+    write_dataset(&world, &data, Layout::Official, |_, _| {}).expect("dataset");
+    let config = ImageEncoderConfig::new().with_resnet(
+        ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1])
+            .with_in_channels(3)
+            .with_base_width(4),
+    );
+    let encoder = config.init(&Device::default());
+    let path = dir.join("f_v.bpk");
+    burnpack::save(
+        &encoder,
+        NetworkKind::ImageEncoder,
+        &config,
+        &path,
+        Precision::F32,
+    )
+    .expect("save the image encoder");
+    (data, path)
+}
+
+fn tiny_args<'a>(data: &'a Path, f_v: &'a Path, out: &'a Path, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train-align",
+        "--data",
+        s(data),
+        "--image-encoder",
+        s(f_v),
+        "--out",
+        s(out),
+        "--audio-width",
+        "4",
+        "--clip-seconds",
+        "1",
+        "--batch-size",
+        "4",
+        "--val-fraction",
+        "0",
+        "--epochs",
+        "100000",
+        "--max-steps",
+        steps,
+        "--checkpoint-every",
+        "1",
+        "--seed",
+        "7",
+        "--no-progress",
+    ]
+}
+
+fn parameters(path: &Path) -> Vec<Vec<f32>> {
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().try_into_vec_as::<f32>();
+            self.0.push(values.expect("f32 values"));
+        }
+    }
+    let (encoder, _) =
+        open_audio_encoder(path, &LoadOptions::default(), &Device::default()).expect("loads");
+    let mut collect = Collect(Vec::new());
+    encoder.visit(&mut collect);
+    collect.0
+}
+
+fn spawn(args: &[&str]) -> Child {
+    command(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+#[test]
+fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
+    const KILLS: usize = 20;
+    const STEPS: &str = "60";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, f_v) = tiny_setup(dir.path());
+
+    // The reference: one uninterrupted run.
+    let straight = dir.path().join("straight");
+    ok(&tiny_args(&data, &f_v, &straight, STEPS));
+    let (last, reference) = latest_complete(&straight)
+        .expect("list")
+        .expect("a checkpoint");
+    assert_eq!(last, 60);
+
+    // The same run, SIGKILLed at random moments (every step writes a checkpoint, so most
+    // kills land in a save), then resumed; each time the newest complete checkpoint loads.
+    let killed = dir.path().join("killed");
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    let mut resumes = 0;
+    let mut progress = Vec::new();
+    for attempt in 0..KILLS {
+        let mut args = tiny_args(&data, &f_v, &killed, STEPS);
+        if attempt > 0 {
+            args.push("--resume");
+        }
+        let mut child = spawn(&args);
+        // Let it get past start-up (data, feature cache) and into the steps, then kill it.
+        let started = Instant::now();
+        let wait = Duration::from_millis(rng.random_range(300..2500));
+        while started.elapsed() < wait {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+        }
+        let status = child.wait().expect("reaped");
+        if status.success() {
+            break;
+        }
+        resumes += 1;
+        if let Some((step, ckpt)) = latest_complete(&killed).expect("list") {
+            progress.push(step);
+            let (encoder, _) = open_audio_encoder(
+                ckpt.join(MODEL_FILE),
+                &LoadOptions::default(),
+                &Device::default(),
+            )
+            .unwrap_or_else(|e| panic!("after kill {attempt}, {} is corrupt: {e}", ckpt.display()));
+            drop(encoder);
+            assert!(ckpt.join(STATE_FILE).is_file());
+        }
+    }
+    assert!(resumes >= 3, "too few kills landed: {resumes}");
+    // Finish (whatever is left) and compare with the uninterrupted run.
+    let mut args = tiny_args(&data, &f_v, &killed, STEPS);
+    args.push("--resume");
+    ok(&args);
+    let (last, resumed) = latest_complete(&killed)
+        .expect("list")
+        .expect("a checkpoint");
+    assert_eq!(last, 60, "kills at steps {progress:?}");
+    let a = parameters(&reference.join(MODEL_FILE));
+    let b = parameters(&resumed.join(MODEL_FILE));
+    assert_eq!(a.len(), b.len());
+    let worst = a
+        .iter()
+        .zip(&b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1e-5,
+        "resumed weights differ by {worst} (kills at steps {progress:?})"
+    );
+    // No half-written checkpoint is ever listed.
+    for (_, ckpt) in list_complete(&killed).expect("list") {
+        assert!(ckpt.join(MODEL_FILE).is_file());
+    }
+}
