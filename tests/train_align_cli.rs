@@ -242,6 +242,7 @@ fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
             assert!(ckpt.join(STATE_FILE).is_file());
         }
     }
+    eprintln!("{resumes} kills; newest complete checkpoint after each: steps {progress:?}");
     assert!(resumes >= 3, "too few kills landed: {resumes}");
     // Finish (whatever is left) and compare with the uninterrupted run.
     let mut args = tiny_args(&data, &f_v, &killed, STEPS);

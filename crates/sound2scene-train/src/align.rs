@@ -770,7 +770,7 @@ impl Run {
                     samples_per_sec,
                     lr: self.config.optimizer.lr,
                 };
-                if step % self.config.log_every == 0 {
+                if step.is_multiple_of(self.config.log_every) {
                     self.metrics.append(&MetricsRecord {
                         kind: RecordKind::Step,
                         step,
@@ -805,7 +805,7 @@ impl Run {
                         return Ok(EpochEnd::Return(outcome));
                     }
                     let every = self.config.checkpoint_every;
-                    if every > 0 && step % every == 0 {
+                    if every > 0 && step.is_multiple_of(every) {
                         self.save(false)?;
                     }
                 }
