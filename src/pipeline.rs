@@ -17,7 +17,7 @@ use crate::audio::{AudioError, Spectrogram, SpectrogramConfig, Waveform, load_au
 use crate::models::audio_encoder::AudioEncoder;
 use crate::models::biggan::{Generator, GeneratorConfig};
 use crate::models::checkpoint::{open_audio_encoder, open_generator, open_image_encoder};
-use crate::models::image_encoder::{ImageEncoder, preprocess};
+use crate::models::image_encoder::ImageEncoder;
 use crate::models::{LoadOptions, ModelError};
 use crate::visual::tensor_to_images;
 
@@ -160,13 +160,14 @@ impl SoundToScene {
         self.audio_features(std::slice::from_ref(&wave))
     }
 
-    /// Image features z^V `[n, 2048]` of `images` with the official preprocessing.
+    /// Image features z^V `[n, 2048]` of `images`, preprocessed as the encoder expects (the
+    /// official 256 → 224 resizing for the released f_V).
     ///
     /// # Errors
     /// [`PipelineError::NoImageEncoder`] when no image encoder is loaded.
     pub fn image_features(&self, images: &[RgbImage]) -> Result<Tensor<2>> {
         let encoder = self.image.as_ref().ok_or(PipelineError::NoImageEncoder)?;
-        let batch = preprocess(images, &self.device)?;
+        let batch = encoder.preprocess(images, &self.device)?;
         Ok(encoder.forward(batch)?)
     }
 

@@ -57,6 +57,11 @@ pub struct ImageEncoderConfig {
     /// The trunk: ResNet-50 on RGB in the paper.
     #[config(default = "ResNetConfig::resnet50(3)")]
     pub resnet: ResNetConfig,
+    /// Side in pixels of the square input the encoder was trained on. `None` (the paper's
+    /// released encoder): the official preprocessing, 256×256 bilinear then 224×224 bicubic.
+    /// `Some(side)`: one antialiased bilinear resize to `side`×`side` (small encoders trained on
+    /// small images, e.g. the bundled model's).
+    pub input_side: Option<usize>,
 }
 
 impl ImageEncoderConfig {
@@ -64,6 +69,7 @@ impl ImageEncoderConfig {
     pub fn init(&self, device: &Device) -> ImageEncoder {
         ImageEncoder {
             resnet: self.resnet.init(device),
+            input_side: self.input_side,
         }
     }
 }
@@ -73,6 +79,9 @@ impl ImageEncoderConfig {
 pub struct ImageEncoder {
     /// The ResNet trunk (PyTorch keys at the top level of the SwAV model).
     pub resnet: ResNet,
+    /// [`ImageEncoderConfig::input_side`]: how [`ImageEncoder::preprocess`] sizes images.
+    #[module(skip)]
+    pub input_side: Option<usize>,
 }
 
 impl ImageEncoder {
@@ -147,7 +156,37 @@ impl ImageEncoder {
     pub fn load(loader: &mut WeightLoader<'_>, prefix: &str, config: &ImageEncoderConfig) -> Self {
         Self {
             resnet: ResNet::load(loader, prefix, &config.resnet),
+            input_side: config.input_side,
         }
+    }
+
+    /// Side of the square input this encoder takes: 224, or its configured `input_side`.
+    pub fn input_side(&self) -> usize {
+        self.input_side.unwrap_or(INPUT_SIDE)
+    }
+
+    /// This encoder's preprocessing of one image: [`preprocess_image`] for the released
+    /// encoder, [`preprocess_image_at`] for one with an `input_side`.
+    ///
+    /// # Shapes
+    /// - output: `3 · side · side` values, channel-major, `side` = [`Self::input_side`].
+    ///
+    /// # Errors
+    /// [`ModelError::InputShape`] for an image without pixels.
+    pub fn preprocess_image(&self, image: &RgbImage) -> crate::Result<Vec<f32>> {
+        match self.input_side {
+            None => preprocess_image(image),
+            Some(side) => preprocess_image_at(image, side),
+        }
+    }
+
+    /// This encoder's preprocessing of a batch of images, `[n, 3, side, side]` on `device`.
+    ///
+    /// # Errors
+    /// [`ModelError::InputShape`] for an empty batch or an image without pixels.
+    pub fn preprocess(&self, images: &[RgbImage], device: &Device) -> crate::Result<Tensor<4>> {
+        let side = self.input_side();
+        batch_of(images, side, device, |image| self.preprocess_image(image))
     }
 
     /// Encode normalized images (see [`preprocess`]).
@@ -192,13 +231,7 @@ pub fn preprocess_image(image: &RgbImage) -> crate::Result<Vec<f32>> {
     // [256, 256, 3] u8, antialiased bilinear like PIL's `Image.resize(BILINEAR)`.
     let resized = image::imageops::resize(image, RESIZE_SIDE, RESIZE_SIDE, FilterType::Triangle);
     // [3, 256, 256], normalized.
-    let mut planes = vec![0.0f32; 3 * side * side];
-    for (i, pixel) in resized.pixels().enumerate() {
-        for c in 0..3 {
-            let v = f32::from(pixel.0[c]) / 255.0;
-            planes[c * side * side + i] = (v - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
-        }
-    }
+    let planes = normalized_planes(&resized, side);
     // [3, 224, 224]
     Ok(resize_bicubic_align_corners(
         &planes,
@@ -216,17 +249,58 @@ pub fn preprocess_image(image: &RgbImage) -> crate::Result<Vec<f32>> {
 /// # Errors
 /// [`ModelError::InputShape`] for an empty batch or an image with no pixels.
 pub fn preprocess(images: &[RgbImage], device: &Device) -> crate::Result<Tensor<4>> {
+    batch_of(images, INPUT_SIDE, device, preprocess_image)
+}
+
+/// Preprocessing for an encoder trained on `side`×`side` images: antialiased bilinear resize
+/// to `side`×`side`, [0, 1], ImageNet normalization.
+///
+/// # Shapes
+/// - output: `3 · side · side` values, channel-major (`[3, side, side]`, R, G, B).
+///
+/// # Errors
+/// [`ModelError::InputShape`] for an image without pixels or a zero `side`.
+pub fn preprocess_image_at(image: &RgbImage, side: usize) -> crate::Result<Vec<f32>> {
+    if image.width() == 0 || image.height() == 0 || side == 0 {
+        return Err(ModelError::InputShape {
+            expected: "an image with at least one pixel and a positive input side".into(),
+            found: vec![image.height() as usize, image.width() as usize, side],
+        });
+    }
+    let resized = image::imageops::resize(image, side as u32, side as u32, FilterType::Triangle);
+    Ok(normalized_planes(&resized, side))
+}
+
+/// `[3, side, side]` ImageNet-normalized planes of a `side`×`side` image.
+fn normalized_planes(image: &RgbImage, side: usize) -> Vec<f32> {
+    let mut planes = vec![0.0f32; 3 * side * side];
+    for (i, pixel) in image.pixels().enumerate() {
+        for c in 0..3 {
+            let v = f32::from(pixel.0[c]) / 255.0;
+            planes[c * side * side + i] = (v - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        }
+    }
+    planes
+}
+
+/// `[n, 3, side, side]` from `one`, applied to each image.
+fn batch_of(
+    images: &[RgbImage],
+    side: usize,
+    device: &Device,
+    one: impl Fn(&RgbImage) -> crate::Result<Vec<f32>>,
+) -> crate::Result<Tensor<4>> {
     if images.is_empty() {
         return Err(ModelError::InputShape {
             expected: "at least one image".into(),
             found: vec![0],
         });
     }
-    let mut values = Vec::with_capacity(images.len() * 3 * INPUT_SIDE * INPUT_SIDE);
+    let mut values = Vec::with_capacity(images.len() * 3 * side * side);
     for image in images {
-        values.extend(preprocess_image(image)?);
+        values.extend(one(image)?);
     }
-    let shape = [images.len(), 3, INPUT_SIDE, INPUT_SIDE];
+    let shape = [images.len(), 3, side, side];
     Ok(Tensor::from_data(TensorData::new(values, shape), device))
 }
 

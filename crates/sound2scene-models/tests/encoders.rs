@@ -279,3 +279,47 @@ fn preprocess_real_jpeg_like_torchvision() {
 
 /// See [`preprocess_real_jpeg_like_torchvision`].
 const TORCH_MEANS_VNS8: [f32; 3] = [-0.462_727_34, -0.472_768_28, -0.713_680_7];
+
+#[test]
+fn an_encoder_with_an_input_side_preprocesses_to_it_and_keeps_it_in_burnpack() {
+    use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+    use sound2scene_models::checkpoint::open_image_encoder;
+    use sound2scene_models::image_encoder::{IMAGENET_MEAN, IMAGENET_STD, ImageEncoderConfig};
+
+    let device = Device::default();
+    let config = ImageEncoderConfig::new()
+        .with_resnet(ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1]).with_base_width(4))
+        .with_input_side(Some(32));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("f_v.bpk");
+    burnpack::save(
+        &config.init(&device),
+        NetworkKind::ImageEncoder,
+        &config,
+        &path,
+        Precision::F32,
+    )
+    .expect("save");
+    let (encoder, loaded) =
+        open_image_encoder(&path, &LoadOptions::default(), &device).expect("load");
+    assert_eq!(loaded.input_side, Some(32));
+    assert_eq!(encoder.input_side(), 32);
+
+    // A flat orange 100×60 image: every value of a plane is that channel's normalized level.
+    let colour = [255u8, 128, 0];
+    let image = image::RgbImage::from_pixel(100, 60, image::Rgb(colour));
+    let batch = encoder
+        .preprocess(&[image.clone(), image], &device)
+        .expect("preprocess");
+    assert_eq!(batch.dims(), [2, 3, 32, 32]);
+    let got = values(batch);
+    for (c, plane) in got.chunks(32 * 32).enumerate() {
+        let want = (f32::from(colour[c % 3]) / 255.0 - IMAGENET_MEAN[c % 3]) / IMAGENET_STD[c % 3];
+        assert!(plane.iter().all(|v| (v - want).abs() < 1e-5), "channel {c}");
+    }
+    // The released encoder's path is unchanged: 224×224.
+    let official = ImageEncoderConfig::new()
+        .with_resnet(ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1]).with_base_width(4))
+        .init(&device);
+    assert_eq!(official.input_side(), 224);
+}

@@ -26,7 +26,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sound2scene_models::image_encoder::{INPUT_SIDE, ImageEncoder, preprocess_image};
+use sound2scene_models::image_encoder::{ImageEncoder, preprocess_image, preprocess_image_at};
 
 use crate::checkpoint::{fsync_dir, write_file_atomic};
 use crate::data::Pair;
@@ -170,7 +170,7 @@ impl FeatureCache {
     /// Opens the cache in `dir` and adds the features of every pair it lacks, or builds it from
     /// scratch when there is none (or it was made with another `encoder_file`).
     ///
-    /// Images are decoded and preprocessed ([`preprocess_image`]) in parallel on a loader
+    /// Images are decoded and preprocessed ([`ImageEncoder::preprocess_image`]) in parallel on a loader
     /// thread, [`ENCODE_BATCH`] at a time, while `encoder` (frozen, in inference mode) runs on
     /// `device`; each `shard_size` new rows are written as one shard and recorded in the index.
     /// `encoder_file` names the encoder's checkpoint in the index. With `progress`, an
@@ -335,13 +335,16 @@ fn encode_images(
     device: &Device,
     bar: Option<&ProgressBar>,
 ) -> Result<Vec<f32>, TrainError> {
-    let side = INPUT_SIDE;
+    let side = encoder.input_side();
+    let input_side = encoder.input_side;
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel::<Result<(usize, Vec<f32>), TrainError>>(2);
         scope.spawn(move || {
             for batch in pairs.chunks(ENCODE_BATCH) {
-                let decoded: Result<Vec<Vec<f32>>, TrainError> =
-                    batch.par_iter().map(|p| load_image(&p.image)).collect();
+                let decoded: Result<Vec<Vec<f32>>, TrainError> = batch
+                    .par_iter()
+                    .map(|p| load_image(&p.image, input_side))
+                    .collect();
                 let message = decoded.map(|images| (images.len(), images.concat()));
                 if sender.send(message).is_err() {
                     return;
@@ -371,12 +374,16 @@ fn encode_images(
     })
 }
 
-/// Decodes one image and applies the official f_V preprocessing: `3 · 224 · 224` values.
-fn load_image(path: &Path) -> Result<Vec<f32>, TrainError> {
+/// Decodes one image and applies the preprocessing of an encoder with `input_side` (see
+/// [`ImageEncoder::preprocess_image`]): `3 · side · side` values.
+fn load_image(path: &Path, input_side: Option<usize>) -> Result<Vec<f32>, TrainError> {
     let image = image::open(path)
         .map_err(|e| cache_error(path, format!("cannot decode the image: {e}")))?
         .to_rgb8();
-    Ok(preprocess_image(&image)?)
+    Ok(match input_side {
+        None => preprocess_image(&image)?,
+        Some(side) => preprocess_image_at(&image, side)?,
+    })
 }
 
 /// Writes a `float32` `.npy` file via a temporary name, fsynced, then renamed into place.

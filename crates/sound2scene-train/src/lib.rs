@@ -10,6 +10,7 @@
 //! - [`dataset`]: the alignment examples and their batches, prepared ahead of the model.
 //! - [`align`]: the audio-visual alignment training loop (paper Sec. 2.1), resumable.
 //! - [`checkpoint`]: crash-safe checkpoint directories.
+//! - [`swav`]: self-supervised training of the image encoder f_V (SwAV), resumable.
 //! - [`progress`]: the `metrics.jsonl` log and the progress bar.
 //! - [`error`]: the crate's error type, [`TrainError`].
 
@@ -24,6 +25,7 @@ pub mod feature_cache;
 pub mod loss;
 pub mod metrics;
 pub mod progress;
+pub mod swav;
 
 pub use align::{
     AlignConfig, AlignHooks, AlignSession, AlignSummary, Control, Outcome, train_align,

@@ -4,6 +4,7 @@ mod audio_cmds;
 mod control_cmds;
 mod eval_cmds;
 mod model_cmds;
+mod swav_cmds;
 mod synth_cmds;
 mod train_cmds;
 
@@ -56,6 +57,8 @@ enum Command {
     SynthSound(synth_cmds::SynthSoundArgs),
     /// Train the audio encoder on audio/image pairs against frozen image features (Sec. 2.1).
     TrainAlign(Box<train_cmds::TrainAlignArgs>),
+    /// Train the image encoder f_V self-supervised with SwAV on a folder of images.
+    TrainImage(Box<swav_cmds::TrainImageArgs>),
     /// Evaluation metrics on arrays: fid, is, retrieval.
     #[command(subcommand)]
     Eval(eval_cmds::EvalCommand),
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Edit(args) => control_cmds::edit(args),
         Command::Synth(args) => synth_cmds::synth(args),
         Command::TrainAlign(args) => train_cmds::train_align(*args),
+        Command::TrainImage(args) => swav_cmds::train_image(*args),
         Command::SynthSound(args) => synth_cmds::synth_sound(args),
         Command::Eval(command) => eval_cmds::eval(command),
     };

@@ -9,7 +9,6 @@ use sound2scene::models::burnpack::{self, NetworkKind, Precision};
 use sound2scene::models::checkpoint::{
     is_burnpack, open_audio_encoder, open_discriminator, open_generator, open_image_encoder,
 };
-use sound2scene::models::image_encoder::preprocess;
 use sound2scene::models::{LoadOptions, ModelError};
 use sound2scene::pipeline::{l2_normalize, sample_noise};
 use sound2scene::visual::{grid, tensor_to_images};
@@ -98,9 +97,9 @@ pub fn embed_audio(args: EmbedAudioArgs) -> Result<()> {
         }
     };
     let embedding = encoder.forward(batch)?;
-    let n = embedding.feature.dims()[0];
+    let [n, d] = embedding.feature.dims();
     write_matrix(&args.out, embedding.feature)?;
-    println!("wrote {} ({n} x 2048 audio features)", args.out.display());
+    println!("wrote {} ({n} x {d} audio features)", args.out.display());
     if let Some(path) = args.pooled_out {
         write_matrix(&path, embedding.pooled)?;
         println!("wrote {}", path.display());
@@ -144,8 +143,9 @@ pub fn embed_image(args: EmbedImageArgs) -> Result<()> {
             let dims: [usize; 4] = match array.shape.as_slice() {
                 [n, 3, h, w] => [*n, 3, *h, *w],
                 other => bail!(
-                    "{}: expected [n, 3, 224, 224], found {other:?}",
-                    path.display()
+                    "{}: expected [n, 3, {side}, {side}], found {other:?}",
+                    path.display(),
+                    side = encoder.input_side()
                 ),
             };
             Tensor::from_data(TensorData::new(array.data, dims), &device)
@@ -156,13 +156,13 @@ pub fn embed_image(args: EmbedImageArgs) -> Result<()> {
                 .iter()
                 .map(|p| open_rgb(p))
                 .collect::<Result<Vec<_>>>()?;
-            preprocess(&images, &device)?
+            encoder.preprocess(&images, &device)?
         }
     };
     let features = encoder.forward(batch)?;
-    let n = features.dims()[0];
+    let [n, d] = features.dims();
     write_matrix(&args.out, features)?;
-    println!("wrote {} ({n} x 2048 image features)", args.out.display());
+    println!("wrote {} ({n} x {d} image features)", args.out.display());
     Ok(())
 }
 
