@@ -189,7 +189,7 @@ fn spawn(args: &[&str]) -> Child {
 #[test]
 fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
     const KILLS: usize = 20;
-    const STEPS: &str = "60";
+    const STEPS: &str = "120";
     let dir = tempfile::tempdir().expect("tempdir");
     let (data, f_v) = tiny_setup(dir.path());
 
@@ -199,7 +199,7 @@ fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
     let (last, reference) = latest_complete(&straight)
         .expect("list")
         .expect("a checkpoint");
-    assert_eq!(last, 60);
+    assert_eq!(last, 120);
 
     // The same run, SIGKILLed at random moments (every step writes a checkpoint, so most
     // kills land in a save), then resumed; each time the newest complete checkpoint loads.
@@ -215,7 +215,7 @@ fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
         let mut child = spawn(&args);
         // Let it get past start-up (data, feature cache) and into the steps, then kill it.
         let started = Instant::now();
-        let wait = Duration::from_millis(rng.random_range(300..2500));
+        let wait = Duration::from_millis(rng.random_range(250..1500));
         while started.elapsed() < wait {
             if child.try_wait().expect("wait").is_some() {
                 break;
@@ -243,7 +243,7 @@ fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
         }
     }
     eprintln!("{resumes} kills; newest complete checkpoint after each: steps {progress:?}");
-    assert!(resumes >= 3, "too few kills landed: {resumes}");
+    assert!(resumes >= 10, "too few kills landed: {resumes}");
     // Finish (whatever is left) and compare with the uninterrupted run.
     let mut args = tiny_args(&data, &f_v, &killed, STEPS);
     args.push("--resume");
@@ -251,7 +251,7 @@ fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
     let (last, resumed) = latest_complete(&killed)
         .expect("list")
         .expect("a checkpoint");
-    assert_eq!(last, 60, "kills at steps {progress:?}");
+    assert_eq!(last, 120, "kills at steps {progress:?}");
     let a = parameters(&reference.join(MODEL_FILE));
     let b = parameters(&resumed.join(MODEL_FILE));
     assert_eq!(a.len(), b.len());

@@ -11,6 +11,7 @@
 //! - [`align`]: the audio-visual alignment training loop (paper Sec. 2.1), resumable.
 //! - [`checkpoint`]: crash-safe checkpoint directories.
 //! - [`swav`]: self-supervised training of the image encoder f_V (SwAV), resumable.
+//! - [`gan`]: the IC-GAN generator/discriminator training loop, resumable.
 //! - [`progress`]: the `metrics.jsonl` log and the progress bar.
 //! - [`error`]: the crate's error type, [`TrainError`].
 
@@ -22,6 +23,7 @@ pub mod data;
 pub mod dataset;
 pub mod error;
 pub mod feature_cache;
+pub mod gan;
 pub mod loss;
 pub mod metrics;
 pub mod progress;

@@ -3,6 +3,7 @@
 mod audio_cmds;
 mod control_cmds;
 mod eval_cmds;
+mod gan_cmds;
 mod model_cmds;
 mod swav_cmds;
 mod synth_cmds;
@@ -57,6 +58,8 @@ enum Command {
     SynthSound(synth_cmds::SynthSoundArgs),
     /// Train the audio encoder on audio/image pairs against frozen image features (Sec. 2.1).
     TrainAlign(Box<train_cmds::TrainAlignArgs>),
+    /// Train the IC-GAN generator and discriminator on images and their f_V features.
+    TrainGan(Box<gan_cmds::TrainGanArgs>),
     /// Train the image encoder f_V self-supervised with SwAV on a folder of images.
     TrainImage(Box<swav_cmds::TrainImageArgs>),
     /// Evaluation metrics on arrays: fid, is, retrieval.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Edit(args) => control_cmds::edit(args),
         Command::Synth(args) => synth_cmds::synth(args),
         Command::TrainAlign(args) => train_cmds::train_align(*args),
+        Command::TrainGan(args) => gan_cmds::train_gan(*args),
         Command::TrainImage(args) => swav_cmds::train_image(*args),
         Command::SynthSound(args) => synth_cmds::synth_sound(args),
         Command::Eval(command) => eval_cmds::eval(command),

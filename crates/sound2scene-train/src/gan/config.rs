@@ -1,0 +1,187 @@
+//! The configuration of an IC-GAN run.
+
+use burn::config::Config;
+use serde::Serialize;
+use sound2scene_models::biggan::{DiscriminatorConfig, GeneratorConfig};
+
+use super::data::GanData;
+use crate::dataset::Fnv;
+use crate::error::TrainError;
+
+/// Adam settings of one network; BigGAN-PyTorch's defaults for IC-GAN: betas (0, 0.999) and
+/// epsilon 1e-6 (`--adam_eps`), no weight decay.
+#[derive(Config, Debug)]
+pub struct GanAdam {
+    /// Learning rate (constant).
+    pub lr: f64,
+    /// Exponential decay of the first moment (`G_B1`/`D_B1`).
+    #[config(default = 0.0)]
+    pub beta_1: f32,
+    /// Exponential decay of the second moment (`G_B2`/`D_B2`).
+    #[config(default = 0.999)]
+    pub beta_2: f32,
+    /// Added to the root of the second moment (`adam_eps`).
+    #[config(default = 1e-6)]
+    pub epsilon: f32,
+}
+
+/// Everything that defines an IC-GAN run. Saved as `config.json` in the output directory. The
+/// defaults are IC-GAN's ImageNet 128×128 configuration (`icgan_res128.json` over
+/// BigGAN-PyTorch's command-line defaults); [`with_architecture`](Self::with_architecture)
+/// makes networks small enough to train on a CPU.
+#[derive(Config, Debug)]
+pub struct GanConfig {
+    /// The generator G (its `resolution` is the images' side).
+    #[config(default = "GeneratorConfig::new()")]
+    pub generator: GeneratorConfig,
+    /// The discriminator D (same resolution as G).
+    #[config(default = "DiscriminatorConfig::new()")]
+    pub discriminator: DiscriminatorConfig,
+    /// G's optimizer (`G_lr` 4e-5).
+    #[config(default = "GanAdam::new(4e-5)")]
+    pub g_optimizer: GanAdam,
+    /// D's optimizer (`D_lr` 1e-4).
+    #[config(default = "GanAdam::new(1e-4)")]
+    pub d_optimizer: GanAdam,
+    /// Real images per D step, and generated images per D and G step (at least 2: G's batch
+    /// norms use batch statistics).
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// D steps per G step (`num_D_steps`; 1 in `icgan_res128.json`).
+    #[config(default = 1)]
+    pub d_steps: usize,
+    /// Decay of G's exponential moving average (`ema_decay`).
+    #[config(default = 0.9999)]
+    pub ema_decay: f64,
+    /// Before this step (1-based) G_ema is a copy of G (`ema_start`).
+    #[config(default = 20000)]
+    pub ema_start: u64,
+    /// Neighbourhood size of each instance (`k_nn`), itself included.
+    #[config(default = 50)]
+    pub k_nn: usize,
+    /// Standard deviation of the noise z (`z_var`, used as `normal_(0, z_var)`).
+    #[config(default = 1.0)]
+    pub z_var: f32,
+    /// Mirror real images left-right with probability ½ (`hflips`).
+    #[config(default = true)]
+    pub hflip: bool,
+    /// Seeds the initialization and every step's draws.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Train until this many optimizer steps (G steps) in total.
+    #[config(default = 100_000)]
+    pub max_steps: u64,
+    /// Write a checkpoint every this many steps (0: only at the end and on a stop).
+    #[config(default = 1000)]
+    pub checkpoint_every: u64,
+    /// Write a sample grid every this many steps (0: never).
+    #[config(default = 1000)]
+    pub sample_every: u64,
+    /// Write a line to `metrics.jsonl` every this many steps (at least 1).
+    #[config(default = 1)]
+    pub log_every: u64,
+    /// Complete checkpoints kept (at least 1).
+    #[config(default = 3)]
+    pub keep_last: usize,
+    /// Instances (rows) in a sample grid.
+    #[config(default = 8)]
+    pub sample_rows: usize,
+    /// Samples per instance (columns after the real image) in a sample grid.
+    #[config(default = 4)]
+    pub sample_columns: usize,
+}
+
+impl GanConfig {
+    /// G and D at `resolution` (32, 64, 128 or 256) with channel width `width` (`G_ch` =
+    /// `D_ch`), self-attention at 64×64 from resolution 128 up (as IC-GAN) and none below.
+    pub fn with_architecture(mut self, resolution: usize, width: usize) -> Self {
+        let attention = if resolution >= 128 { "64" } else { "0" }.to_string();
+        self.generator.resolution = resolution;
+        self.generator.g_ch = width;
+        self.generator.g_attn = attention.clone();
+        self.discriminator.resolution = resolution;
+        self.discriminator.d_ch = width;
+        self.discriminator.d_attn = attention;
+        self
+    }
+
+    /// A 64-bit FNV-1a fingerprint (hex) of the settings a resumed run must share with the
+    /// run that wrote the checkpoint: networks, optimizers, batch size, D steps, EMA, k-NN,
+    /// noise, flips and seed. Step limits and the checkpoint, sample and log cadence may change.
+    pub fn fingerprint(&self) -> String {
+        fn value<T: Serialize>(v: &T) -> serde_json::Value {
+            serde_json::to_value(v).unwrap_or_default()
+        }
+        let identity = serde_json::json!({
+            "generator": value(&self.generator),
+            "discriminator": value(&self.discriminator),
+            "g_optimizer": value(&self.g_optimizer),
+            "d_optimizer": value(&self.d_optimizer),
+            "batch_size": self.batch_size,
+            "d_steps": self.d_steps,
+            "ema_decay": self.ema_decay,
+            "ema_start": self.ema_start,
+            "k_nn": self.k_nn,
+            "z_var": self.z_var,
+            "hflip": self.hflip,
+            "seed": self.seed,
+        });
+        let mut hash = Fnv::new();
+        hash.write(identity.to_string().as_bytes());
+        hash.hex()
+    }
+
+    /// Checks the settings against each other and against `data`.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] naming the first invalid setting.
+    pub fn check(&self, data: &GanData) -> Result<(), TrainError> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        self.generator
+            .validate()
+            .map_err(|e| TrainError::Config(format!("generator: {e}")))?;
+        self.discriminator
+            .validate()
+            .map_err(|e| TrainError::Config(format!("discriminator: {e}")))?;
+        let (g_res, d_res) = (self.generator.resolution, self.discriminator.resolution);
+        if g_res != d_res || g_res != data.resolution() {
+            return bad(format!(
+                "G's resolution ({g_res}), D's ({d_res}) and the images' ({}) must agree",
+                data.resolution()
+            ));
+        }
+        if self.batch_size < 2 {
+            return bad(format!(
+                "batch_size must be at least 2 (G's batch norms use batch statistics), got {}",
+                self.batch_size
+            ));
+        }
+        if self.d_steps == 0 || self.k_nn == 0 || self.keep_last == 0 || self.log_every == 0 {
+            return bad("d_steps, k_nn, keep_last and log_every must be at least 1".into());
+        }
+        for (name, opt) in [("G", &self.g_optimizer), ("D", &self.d_optimizer)] {
+            if !(opt.lr.is_finite() && opt.lr > 0.0) {
+                return bad(format!(
+                    "{name}'s learning rate must be positive, got {}",
+                    opt.lr
+                ));
+            }
+            if !((0.0..1.0).contains(&opt.beta_1) && (0.0..1.0).contains(&opt.beta_2)) {
+                return bad(format!("{name}'s Adam betas must lie in [0, 1)"));
+            }
+            if !(opt.epsilon.is_finite() && opt.epsilon > 0.0) {
+                return bad(format!("{name}'s Adam epsilon must be positive"));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.ema_decay) {
+            return bad(format!(
+                "ema_decay must lie in [0, 1], got {}",
+                self.ema_decay
+            ));
+        }
+        if !(self.z_var.is_finite() && self.z_var >= 0.0) {
+            return bad(format!("z_var must be finite and >= 0, got {}", self.z_var));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,687 @@
+//! The training loop itself: the steps, the EMA update, sample grids and checkpoints.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use image::{Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sound2scene_models::biggan::{
+    Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, INSTANCE_DIM,
+};
+use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+
+use super::{
+    CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, DStepBatch, G_OPTIMIZER_FILE,
+    GENERATOR_EMA_FILE, GENERATOR_FILE, GanAdam, GanBatch, GanConfig, GanData, GanHooks,
+    GanMetricsRecord, GanSession, GanState, GanStepReport, GanSummary, INIT_LOCK, KnnIndex,
+    METRICS_FILE, SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, hinge_d_loss, hinge_g_loss,
+    init_networks, knn_cosine,
+};
+use crate::align::{Control, Outcome};
+use crate::checkpoint::{
+    latest_complete, prune, remove_incomplete, save_checkpoint, write_file_atomic,
+};
+use crate::error::TrainError;
+use crate::progress::{ProgressMode, StepBar, unix_time};
+
+/// The SplitMix64 finalizer: decorrelates nearby seeds.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Salt of the sample grids' noise stream (distinct from every step's).
+const SAMPLE_SALT: u64 = 0x5a3e_9d1c_0b7f_4e21;
+
+/// A standard normal draw (Box–Muller; `u1` in (0, 1]).
+fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
+    let u1: f32 = 1.0 - rng.random::<f32>();
+    let u2: f32 = rng.random::<f32>();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Sums every float parameter (or, with `grads`, every gradient) into one scalar: not finite
+/// exactly when some value is not (barring an overflow of the sum itself).
+struct FiniteSum<'a> {
+    grads: Option<&'a GradientsParams>,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for FiniteSum<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = match self.grads {
+            Some(grads) => grads.get::<D>(param.id),
+            None => Some(param.val().inner()),
+        };
+        if let Some(value) = value {
+            let s = value.sum();
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => {
+                    let device = acc.device();
+                    acc + s.to_device(&device)
+                }
+                None => s,
+            });
+        }
+    }
+}
+
+fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
+    let mut visitor = FiniteSum { grads, sum: None };
+    module.visit(&mut visitor);
+    visitor
+        .sum
+        .is_none_or(|s| s.into_scalar::<f32>().is_finite())
+}
+
+fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn adam(settings: &GanAdam) -> ModuleOptimizer {
+    AdamConfig::new()
+        .with_beta_1(settings.beta_1)
+        .with_beta_2(settings.beta_2)
+        .with_epsilon(settings.epsilon)
+        .init()
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    f64::from(t.into_scalar::<f32>())
+}
+
+/// A run in progress.
+pub(super) struct Run {
+    config: GanConfig,
+    data: GanData,
+    knn: KnnIndex,
+    out_dir: PathBuf,
+    progress: ProgressMode,
+    device: Device,
+    ad_device: Device,
+    g: Generator,
+    d: Discriminator,
+    g_ema: Generator,
+    optim_g: ModuleOptimizer,
+    optim_d: ModuleOptimizer,
+    state: GanState,
+    resumed_from: Option<PathBuf>,
+    last_checkpoint: Option<PathBuf>,
+    last_samples: Option<PathBuf>,
+    metrics: File,
+}
+
+impl Run {
+    pub(super) fn start(session: GanSession, resume: bool) -> Result<Self, TrainError> {
+        let GanSession {
+            config,
+            data,
+            out_dir,
+            device,
+            progress,
+        } = session;
+        std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
+            path: out_dir.clone(),
+            source,
+        })?;
+        remove_incomplete(&out_dir)?;
+        let device = device.inner();
+        let ad_device = device.clone().autodiff();
+        let knn = knn_cosine(data.features(), INSTANCE_DIM, config.k_nn, &device)?;
+        let fresh = GanState {
+            format: STATE_FORMAT,
+            step: 0,
+            config_hash: config.fingerprint(),
+            data_hash: data.fingerprint(),
+            instances: data.len(),
+            d_loss_real: None,
+            d_loss_fake: None,
+            g_loss: None,
+            saved_at: 0.0,
+        };
+        let (optim_g, optim_d) = (adam(&config.g_optimizer), adam(&config.d_optimizer));
+        let existing = latest_complete(&out_dir)?;
+        let (g, d, g_ema, optim_g, optim_d, state, resumed_from) = match (existing, resume) {
+            (Some((_, dir)), true) => {
+                let loaded = load_checkpoint(&dir, &fresh, optim_g, optim_d, &device)?;
+                let (g, d, g_ema, optim_g, optim_d, state) = loaded;
+                (g, d, g_ema, optim_g, optim_d, state, Some(dir))
+            }
+            (Some((_, dir)), false) => {
+                return Err(TrainError::Config(format!(
+                    "{} already holds checkpoint {}; resume it or choose an empty output \
+                     directory",
+                    out_dir.display(),
+                    dir.display()
+                )));
+            }
+            (None, _) => {
+                let (g, d) = init_networks(&config, &device);
+                // `valid` gives G_ema its own running states (a clone would share them).
+                let g_ema = g.valid();
+                (g, d, g_ema, optim_g, optim_d, fresh, None)
+            }
+        };
+        let json = serde_json::to_vec_pretty(&config).map_err(|e| {
+            TrainError::Config(format!("the configuration does not serialize: {e}"))
+        })?;
+        write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
+        let metrics_path = out_dir.join(METRICS_FILE);
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|source| TrainError::Io {
+                path: metrics_path,
+                source,
+            })?;
+        Ok(Self {
+            // `train` moves the parameters onto the autodiff device, tracked, keeping the ids
+            // the optimizer states refer to.
+            g: g.train(),
+            d: d.train(),
+            g_ema,
+            last_checkpoint: resumed_from.clone(),
+            config,
+            data,
+            knn,
+            out_dir,
+            progress,
+            device,
+            ad_device,
+            optim_g,
+            optim_d,
+            state,
+            resumed_from,
+            last_samples: None,
+            metrics,
+        })
+    }
+
+    pub(super) fn train(mut self, mut hooks: GanHooks) -> Result<GanSummary, TrainError> {
+        let bar = StepBar::new(self.progress, self.state.step, self.config.max_steps);
+        let result = self.train_steps(&mut hooks, &bar);
+        bar.finish();
+        let outcome = result?;
+        let last_losses = match (
+            self.state.d_loss_real,
+            self.state.d_loss_fake,
+            self.state.g_loss,
+        ) {
+            (Some(r), Some(f), Some(g)) => Some((r, f, g)),
+            _ => None,
+        };
+        Ok(GanSummary {
+            outcome,
+            steps: self.state.step,
+            last_checkpoint: self.last_checkpoint,
+            resumed_from: self.resumed_from,
+            last_samples: self.last_samples,
+            last_losses,
+            generator: self.g.valid(),
+            discriminator: self.d.valid(),
+            generator_ema: self.g_ema,
+        })
+    }
+
+    fn train_steps(&mut self, hooks: &mut GanHooks, bar: &StepBar) -> Result<Outcome, TrainError> {
+        loop {
+            if hooks.stop.load(Ordering::SeqCst) {
+                self.save()?;
+                return Ok(Outcome::Stopped);
+            }
+            if self.state.step >= self.config.max_steps {
+                self.save()?;
+                let every = self.config.sample_every;
+                if every > 0 && !self.state.step.is_multiple_of(every) && self.state.step > 0 {
+                    self.write_samples()?;
+                }
+                return Ok(Outcome::MaxSteps);
+            }
+            let step = self.state.step + 1;
+            let started = Instant::now();
+            let mut batch = self.draw(step);
+            if let Some(hook) = hooks.on_batch.as_mut() {
+                hook(step, &mut batch);
+            }
+            let mut d_losses = (f64::NAN, f64::NAN);
+            for d_batch in &batch.d_steps {
+                d_losses = self.d_step(d_batch, step)?;
+            }
+            let g_loss = self.g_step(&batch, step)?;
+            self.update_ema(step);
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            let samples_per_sec = (self.config.batch_size * self.config.d_steps) as f64 / seconds;
+            let (d_loss_real, d_loss_fake) = d_losses;
+            self.state.step = step;
+            self.state.d_loss_real = Some(d_loss_real);
+            self.state.d_loss_fake = Some(d_loss_fake);
+            self.state.g_loss = Some(g_loss);
+            if step.is_multiple_of(self.config.log_every) {
+                self.log(&GanMetricsRecord {
+                    step,
+                    d_loss_real,
+                    d_loss_fake,
+                    g_loss,
+                    samples_per_sec,
+                    time: unix_time(),
+                })?;
+            }
+            bar.update(
+                step,
+                format!(
+                    "D real {d_loss_real:.3} fake {d_loss_fake:.3} G {g_loss:.3} \
+                     {samples_per_sec:.1} img/s"
+                ),
+            );
+            let report = GanStepReport {
+                step,
+                d_loss_real,
+                d_loss_fake,
+                g_loss,
+                samples_per_sec,
+            };
+            match hooks.on_step.as_mut().map(|hook| hook(&report)) {
+                Some(Control::Abort) => return Ok(Outcome::Aborted),
+                Some(Control::Stop) => hooks.stop.store(true, Ordering::SeqCst),
+                _ => {}
+            }
+            let every = self.config.sample_every;
+            if every > 0 && step.is_multiple_of(every) {
+                self.write_samples()?;
+            }
+            let every = self.config.checkpoint_every;
+            let ends_here = step >= self.config.max_steps || hooks.stop.load(Ordering::SeqCst);
+            if every > 0 && step.is_multiple_of(every) && !ends_here {
+                self.save()?;
+            }
+        }
+    }
+
+    /// The draws of `step`: a ChaCha8 stream seeded by `(seed, step)`.
+    fn draw(&self, step: u64) -> GanBatch {
+        let mut rng = ChaCha8Rng::seed_from_u64(splitmix(self.config.seed ^ splitmix(step)));
+        let n = self.data.len();
+        let b = self.config.batch_size;
+        let dim_z = self.config.generator.dim_z();
+        let z_var = self.config.z_var;
+        let res = self.data.resolution();
+        let noise = |rng: &mut ChaCha8Rng| -> Vec<f32> {
+            (0..b * dim_z).map(|_| gaussian(rng) * z_var).collect()
+        };
+        let instances = |rng: &mut ChaCha8Rng| -> Vec<usize> {
+            (0..b).map(|_| rng.random_range(0..n)).collect()
+        };
+        let d_steps = (0..self.config.d_steps)
+            .map(|_| {
+                let real_instances = instances(&mut rng);
+                let real_images: Vec<usize> = real_instances
+                    .iter()
+                    .map(|&i| {
+                        let hood = self.knn.neighbours(i);
+                        hood[rng.random_range(0..hood.len())] as usize
+                    })
+                    .collect();
+                let flips: Vec<bool> = (0..b)
+                    .map(|_| self.config.hflip && rng.random_bool(0.5))
+                    .collect();
+                let mut real_pixels = Vec::with_capacity(b * 3 * res * res);
+                for (&j, &flip) in real_images.iter().zip(&flips) {
+                    self.data.push_image(j, flip, &mut real_pixels);
+                }
+                let fake_instances = instances(&mut rng);
+                let z = noise(&mut rng);
+                DStepBatch {
+                    real_instances,
+                    real_images,
+                    flips,
+                    real_pixels,
+                    fake_instances,
+                    z,
+                }
+            })
+            .collect();
+        let g_instances = instances(&mut rng);
+        let g_z = noise(&mut rng);
+        GanBatch {
+            d_steps,
+            g_instances,
+            g_z,
+        }
+    }
+
+    /// The features of `instances`, `[len, 2048]`, on `device`.
+    fn features(&self, instances: &[usize], device: &Device) -> Tensor<2> {
+        let mut values = Vec::with_capacity(instances.len() * INSTANCE_DIM);
+        for &i in instances {
+            values.extend_from_slice(self.data.feature(i));
+        }
+        Tensor::from_data(
+            TensorData::new(values, [instances.len(), INSTANCE_DIM]),
+            device,
+        )
+    }
+
+    /// One Adam step of D; returns its (real, fake) hinge losses. Nothing is applied when a
+    /// loss or gradient is not finite.
+    fn d_step(&mut self, batch: &DStepBatch, step: u64) -> Result<(f64, f64), TrainError> {
+        let b = batch.real_instances.len();
+        let res = self.data.resolution();
+        let dim_z = self.config.generator.dim_z();
+        let ad = &self.ad_device;
+        let real = Tensor::<4>::from_data(
+            TensorData::new(batch.real_pixels.clone(), [b, 3, res, res]),
+            ad,
+        );
+        let feat_real = self.features(&batch.real_instances, ad); // [b, 2048]
+        let feat_fake = self.features(&batch.fake_instances, ad); // [b', 2048]
+        let bf = batch.fake_instances.len();
+        let z = Tensor::<2>::from_data(TensorData::new(batch.z.clone(), [bf, dim_z]), ad);
+        // G in training mode without gradients: its statistics update, no graph is kept.
+        let fake = self
+            .g
+            .clone()
+            .no_grad()
+            .try_forward(z, feat_fake.clone())?
+            .detach(); // [b', 3, res, res]
+        let logits = self.d.try_forward(
+            Tensor::cat(vec![fake, real], 0),
+            Tensor::cat(vec![feat_fake, feat_real], 0),
+        )?; // [b' + b, 1]
+        let d_fake = logits.clone().slice([0..bf, 0..1]);
+        let d_real = logits.slice([bf..bf + b, 0..1]);
+        let (loss_real, loss_fake) = hinge_d_loss(d_real, d_fake);
+        let (real_value, fake_value) = (scalar(loss_real.clone()), scalar(loss_fake.clone()));
+        if !(real_value.is_finite() && fake_value.is_finite()) {
+            return Err(TrainError::NonFiniteLoss { step });
+        }
+        let grads = GradientsParams::from_grads((loss_real + loss_fake).backward(), &self.d);
+        if !all_finite(&self.d, Some(&grads)) {
+            return Err(TrainError::NonFiniteGradient { step });
+        }
+        let d = self.d.clone();
+        self.d = self.optim_d.step(self.config.d_optimizer.lr, d, grads);
+        Ok((real_value, fake_value))
+    }
+
+    /// One Adam step of G; returns its hinge loss. Nothing is applied when the loss or a
+    /// gradient is not finite.
+    fn g_step(&mut self, batch: &GanBatch, step: u64) -> Result<f64, TrainError> {
+        let b = batch.g_instances.len();
+        let dim_z = self.config.generator.dim_z();
+        let ad = &self.ad_device;
+        let feat = self.features(&batch.g_instances, ad); // [b, 2048]
+        let z = Tensor::<2>::from_data(TensorData::new(batch.g_z.clone(), [b, dim_z]), ad);
+        let fake = self.g.try_forward(z, feat.clone())?; // [b, 3, res, res]
+        // D in training mode (its spectral norms update) without gradients for its weights.
+        let d_fake = self.d.clone().no_grad().try_forward(fake, feat)?; // [b, 1]
+        let loss = hinge_g_loss(d_fake);
+        let value = scalar(loss.clone());
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss { step });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.g);
+        if !all_finite(&self.g, Some(&grads)) {
+            return Err(TrainError::NonFiniteGradient { step });
+        }
+        let g = self.g.clone();
+        self.g = self.optim_g.step(self.config.g_optimizer.lr, g, grads);
+        Ok(value)
+    }
+
+    /// G_ema ← G before `ema_start`, the moving average from then on.
+    fn update_ema(&mut self, step: u64) {
+        // `valid` folds pending statistics in and gives an independent plain-device copy.
+        let g_now = self.g.valid();
+        self.g_ema = if step < self.config.ema_start {
+            g_now
+        } else {
+            ema_update(self.g_ema.clone(), &g_now, self.config.ema_decay)
+        };
+    }
+
+    fn log(&mut self, record: &GanMetricsRecord) -> Result<(), TrainError> {
+        let path = self.out_dir.join(METRICS_FILE);
+        let mut line = serde_json::to_string(record).map_err(|e| TrainError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        line.push('\n');
+        self.metrics
+            .write_all(line.as_bytes())
+            .and_then(|()| self.metrics.flush())
+            .map_err(|source| TrainError::Io { path, source })
+    }
+
+    /// Writes `samples/step-NNNNNN.png`: for `sample_rows` instances spread over the data set,
+    /// the real image and `sample_columns` images of G_ema (inference mode) from noise fixed by
+    /// the seed.
+    fn write_samples(&mut self) -> Result<(), TrainError> {
+        let n = self.data.len();
+        let rows = self.config.sample_rows.clamp(1, n);
+        let cols = self.config.sample_columns.max(1);
+        let instances: Vec<usize> = (0..rows).map(|r| r * n / rows).collect();
+        let repeated: Vec<usize> = instances
+            .iter()
+            .flat_map(|&i| std::iter::repeat_n(i, cols))
+            .collect();
+        let dim_z = self.config.generator.dim_z();
+        let mut rng = ChaCha8Rng::seed_from_u64(splitmix(self.config.seed ^ SAMPLE_SALT));
+        let z: Vec<f32> = (0..repeated.len() * dim_z)
+            .map(|_| gaussian(&mut rng) * self.config.z_var)
+            .collect();
+        let z = Tensor::<2>::from_data(TensorData::new(z, [repeated.len(), dim_z]), &self.device);
+        let feat = self.features(&repeated, &self.device);
+        let images = self.g_ema.try_forward(z, feat)?; // [rows·cols, 3, res, res]
+        let values = images
+            .clamp(-1.0, 1.0)
+            .try_into_vec_as::<f32>()
+            .map_err(|e| TrainError::Config(format!("cannot read G_ema's samples: {e:?}")))?;
+        let res = self.data.resolution();
+        let gap = 2usize;
+        let cell = res + gap;
+        let mut grid = RgbImage::from_pixel(
+            ((cols + 1) * cell + gap) as u32,
+            (rows * cell + gap) as u32,
+            Rgb([255, 255, 255]),
+        );
+        let plane = res * res;
+        for (r, &i) in instances.iter().enumerate() {
+            let real = self.data.image(i);
+            for p in 0..plane {
+                let (x, y) = (gap + p % res, gap + r * cell + p / res);
+                let pixel = Rgb([real[p], real[plane + p], real[2 * plane + p]]);
+                grid.put_pixel(x as u32, y as u32, pixel);
+            }
+            for c in 0..cols {
+                let image = &values[(r * cols + c) * 3 * plane..(r * cols + c + 1) * 3 * plane];
+                let byte = |v: f32| ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+                for p in 0..plane {
+                    let (x, y) = (gap + (c + 1) * cell + p % res, gap + r * cell + p / res);
+                    let pixel = Rgb([
+                        byte(image[p]),
+                        byte(image[plane + p]),
+                        byte(image[2 * plane + p]),
+                    ]);
+                    grid.put_pixel(x as u32, y as u32, pixel);
+                }
+            }
+        }
+        let dir = self.out_dir.join(SAMPLES_DIR);
+        std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(format!("step-{:06}.png", self.state.step));
+        grid.save(&path).map_err(|e| TrainError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        self.last_samples = Some(path);
+        Ok(())
+    }
+
+    /// Writes the checkpoint of the current step and prunes old ones. Returns its directory.
+    fn save(&mut self) -> Result<PathBuf, TrainError> {
+        // Fold pending running-state updates into the stored values (see `align`); the run
+        // itself would fold them in the same way at the next forward pass.
+        drop(self.g.valid());
+        drop(self.d.valid());
+        let finite =
+            all_finite(&self.g, None) && all_finite(&self.d, None) && all_finite(&self.g_ema, None);
+        if !finite {
+            return Err(checkpoint_error(
+                &self.out_dir,
+                format!(
+                    "the weights at step {} are not finite; not saving them",
+                    self.state.step
+                ),
+            ));
+        }
+        self.state.saved_at = unix_time();
+        let state_json = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| checkpoint_error(&self.out_dir, e))?;
+        let (g, d, g_ema) = (&self.g, &self.d, &self.g_ema);
+        let (optim_g, optim_d) = (&self.optim_g, &self.optim_d);
+        let (g_config, d_config) = (&self.config.generator, &self.config.discriminator);
+        let dir = save_checkpoint(&self.out_dir, self.state.step, |tmp| {
+            let pack = |path: PathBuf, result: sound2scene_models::Result<()>| {
+                result.map_err(|e| checkpoint_error(&path, e))
+            };
+            let path = tmp.join(GENERATOR_FILE);
+            pack(
+                path.clone(),
+                burnpack::save(g, NetworkKind::Generator, g_config, &path, Precision::F32),
+            )?;
+            let path = tmp.join(GENERATOR_EMA_FILE);
+            pack(
+                path.clone(),
+                burnpack::save(
+                    g_ema,
+                    NetworkKind::Generator,
+                    g_config,
+                    &path,
+                    Precision::F32,
+                ),
+            )?;
+            let path = tmp.join(DISCRIMINATOR_FILE);
+            pack(
+                path.clone(),
+                burnpack::save(
+                    d,
+                    NetworkKind::Discriminator,
+                    d_config,
+                    &path,
+                    Precision::F32,
+                ),
+            )?;
+            for (name, optim) in [(G_OPTIMIZER_FILE, optim_g), (D_OPTIMIZER_FILE, optim_d)] {
+                let path = tmp.join(name);
+                let bytes = optim
+                    .into_bytes()
+                    .map_err(|e| checkpoint_error(&path, format!("{e:?}")))?;
+                write_plain(&path, &bytes)?;
+            }
+            write_plain(&tmp.join(STATE_FILE), &state_json)
+        })?;
+        prune(&self.out_dir, self.config.keep_last)?;
+        self.last_checkpoint = Some(dir.clone());
+        Ok(dir)
+    }
+}
+
+/// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
+fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    std::fs::write(path, bytes).map_err(|e| checkpoint_error(path, format!("cannot write: {e}")))
+}
+
+/// What [`load_checkpoint`] reads.
+type Loaded = (
+    Generator,
+    Discriminator,
+    Generator,
+    ModuleOptimizer,
+    ModuleOptimizer,
+    GanState,
+);
+
+/// Reads a checkpoint (networks with the parameter ids the optimizer states refer to,
+/// optimizers, state) after checking that it belongs to this run.
+fn load_checkpoint(
+    dir: &Path,
+    fresh: &GanState,
+    optim_g: ModuleOptimizer,
+    optim_d: ModuleOptimizer,
+    device: &Device,
+) -> Result<Loaded, TrainError> {
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&state_path)
+        .map_err(|e| checkpoint_error(&state_path, format!("cannot read: {e}")))?;
+    let state: GanState = serde_json::from_str(&text)
+        .map_err(|e| checkpoint_error(&state_path, format!("malformed: {e}")))?;
+    let mismatch = |reason: String| {
+        Err(TrainError::ResumeMismatch {
+            path: dir.to_path_buf(),
+            reason,
+        })
+    };
+    if state.format != STATE_FORMAT {
+        return mismatch(format!(
+            "state format {} is not {STATE_FORMAT}",
+            state.format
+        ));
+    }
+    if state.config_hash != fresh.config_hash {
+        return mismatch(
+            "it was written with a different configuration (networks, optimizers, batch size, \
+             D steps, EMA, k-NN, noise, flips or seed)"
+                .into(),
+        );
+    }
+    if state.data_hash != fresh.data_hash {
+        return mismatch("it was written for a different data set".into());
+    }
+    // Loading builds randomly initialized networks first; keep their draws away from a
+    // concurrent seeded initialization.
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let load_g = |name: &str| {
+        burnpack::load(
+            dir.join(name),
+            NetworkKind::Generator,
+            device,
+            |c: &GeneratorConfig, d| c.init(d),
+        )
+        .map(|(g, _)| g)
+    };
+    let g = load_g(GENERATOR_FILE)?;
+    let g_ema = load_g(GENERATOR_EMA_FILE)?;
+    let (d, _) = burnpack::load(
+        dir.join(DISCRIMINATOR_FILE),
+        NetworkKind::Discriminator,
+        device,
+        |c: &DiscriminatorConfig, d| c.init(d),
+    )?;
+    let read_optim = |name: &str, optim: ModuleOptimizer| {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| checkpoint_error(&path, format!("cannot read: {e}")))?;
+        optim
+            .from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| checkpoint_error(&path, format!("{e:?}")))
+    };
+    let optim_g = read_optim(G_OPTIMIZER_FILE, optim_g)?;
+    let optim_d = read_optim(D_OPTIMIZER_FILE, optim_d)?;
+    Ok((g, d, g_ema, optim_g, optim_d, state))
+}

@@ -1,0 +1,357 @@
+//! Tests of the IC-GAN training loop (issue 5, loop 2): hinge losses, the k-NN index, learning,
+//! exact resume, NaN detection, stop handling and the G_ema checkpoint.
+
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use image::{Rgb, RgbImage};
+use sound2scene_models::LoadOptions;
+use sound2scene_models::biggan::{Discriminator, Generator, INSTANCE_DIM};
+use sound2scene_models::checkpoint::open_generator;
+use sound2scene_train::TrainError;
+use sound2scene_train::align::{Control, Outcome};
+use sound2scene_train::checkpoint::{COMPLETE_MARKER, latest_complete};
+use sound2scene_train::gan::{
+    CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE, GENERATOR_EMA_FILE,
+    GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession, METRICS_FILE,
+    STATE_FILE, hinge_d_loss, hinge_g_loss, init_networks, knn_cosine,
+};
+use sound2scene_train::progress::ProgressMode;
+
+mod common;
+
+/// A resumed run repeats the same operations on the same values; only a multithreaded
+/// reduction's order could differ. `1e-6` is the brief's tolerance.
+const RESUME_TOLERANCE: f32 = 1e-6;
+
+const RES: usize = 32;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// G and D at 32×32 with width 4, batch 4, a neighbourhood of 2, the EMA from the first step.
+fn tiny_config() -> GanConfig {
+    GanConfig::new()
+        .with_architecture(RES, 4)
+        .with_batch_size(4)
+        .with_k_nn(2)
+        .with_ema_start(0)
+        .with_ema_decay(0.9)
+        .with_checkpoint_every(0)
+        .with_sample_every(0)
+        .with_log_every(1)
+        .with_seed(11)
+}
+
+/// `n` 32×32 images (a colour per image, a bright square at an image-dependent place) and
+/// pseudo-random features.
+fn synthetic_data(n: usize, seed: u64) -> GanData {
+    let images: Vec<RgbImage> = (0..n)
+        .map(|i| {
+            let base = Rgb([
+                (40 * i % 256) as u8,
+                (90 + 30 * i % 160) as u8,
+                (200 - 25 * i % 200) as u8,
+            ]);
+            RgbImage::from_fn(RES as u32, RES as u32, |x, y| {
+                let at = (3 * i as u32) % 20;
+                if (at..at + 10).contains(&x) && (at..at + 10).contains(&y) {
+                    Rgb([250, 250, 250])
+                } else {
+                    base
+                }
+            })
+        })
+        .collect();
+    let features: Vec<f32> = common::pseudo_random(seed, n * INSTANCE_DIM)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let names = (0..n).map(|i| format!("img{i:02}")).collect();
+    GanData::in_memory(names, features, &images, RES).expect("valid synthetic data")
+}
+
+fn quiet(config: GanConfig, data: GanData, out: &Path) -> GanSession {
+    GanSession::new(config, data, out, device())
+        .expect("valid session")
+        .with_progress(ProgressMode::Never)
+}
+
+/// Every float tensor of a module, flattened, in traversal order.
+struct Collect(Vec<Vec<f32>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let values = param
+            .val()
+            .try_into_vec_as::<f32>()
+            .expect("readable tensor");
+        self.0.push(values);
+    }
+}
+
+fn tensors<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
+}
+
+fn max_difference(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "different tensor counts");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "different tensor sizes");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+fn column(values: &[f32]) -> Tensor<2> {
+    Tensor::from_data(
+        TensorData::new(values.to_vec(), [values.len(), 1]),
+        &device(),
+    )
+}
+
+#[test]
+fn hinge_losses_match_a_hand_computation() {
+    let real = [2.0f32, 0.5, -1.0, 1.0];
+    let fake = [-2.0f32, 0.0, 1.5, -0.25];
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let want_real = mean(&real.map(|x| (1.0 - f64::from(x)).max(0.0)));
+    let want_fake = mean(&fake.map(|x| (1.0 + f64::from(x)).max(0.0)));
+    let want_g = -mean(&fake.map(f64::from));
+
+    let (got_real, got_fake) = hinge_d_loss(column(&real), column(&fake));
+    let got_g = hinge_g_loss(column(&fake));
+    let value = |t: Tensor<1>| f64::from(t.into_scalar::<f32>());
+    assert!((value(got_real) - want_real).abs() < 1e-6);
+    assert!((value(got_fake) - want_fake).abs() < 1e-6);
+    assert!((value(got_g) - want_g).abs() < 1e-6);
+    // The hand values: (0 + 0.5 + 2 + 0) / 4, (0 + 1 + 2.5 + 0.75) / 4, −(−0.75) / 4.
+    assert!((want_real - 0.625).abs() < 1e-12);
+    assert!((want_fake - 1.0625).abs() < 1e-12);
+    assert!((want_g - 0.1875).abs() < 1e-12);
+}
+
+#[test]
+fn knn_finds_cosine_neighbours_with_each_instance_first() {
+    // Five instances in the plane of the first two axes at these angles (degrees), with
+    // different norms: cosine neighbours depend on the angles only.
+    let angles = [0.0f32, 10.0, 25.0, 90.0, 100.0];
+    let norms = [1.0f32, 3.0, 0.5, 2.0, 7.0];
+    let mut features = vec![0.0f32; angles.len() * INSTANCE_DIM];
+    for (i, (a, r)) in angles.iter().zip(norms).enumerate() {
+        let a = a.to_radians();
+        features[i * INSTANCE_DIM] = r * a.cos();
+        features[i * INSTANCE_DIM + 1] = r * a.sin();
+    }
+    let index = knn_cosine(&features, INSTANCE_DIM, 3, &device()).expect("valid features");
+    assert_eq!(index.k(), 3);
+    assert_eq!(index.len(), 5);
+    let want: [[u32; 3]; 5] = [[0, 1, 2], [1, 0, 2], [2, 1, 0], [3, 4, 2], [4, 3, 2]];
+    for (i, w) in want.iter().enumerate() {
+        assert_eq!(index.neighbours(i), w, "neighbours of instance {i}");
+    }
+    // k larger than the data set is capped, and every instance still comes first.
+    let all = knn_cosine(&features, INSTANCE_DIM, 50, &device()).expect("valid features");
+    assert_eq!(all.k(), 5);
+    for i in 0..5 {
+        assert_eq!(all.neighbours(i)[0] as usize, i);
+    }
+    assert!(matches!(
+        knn_cosine(&features, INSTANCE_DIM, 0, &device()),
+        Err(TrainError::Config(_))
+    ));
+}
+
+/// D's hinge loss on a fixed batch: real images with their features against `g`'s images of
+/// fixed noise, both networks in inference mode.
+fn d_loss_on(d: &Discriminator, g: &Generator, data: &GanData, dim_z: usize) -> f64 {
+    let n = data.len();
+    let dev = device();
+    let mut pixels = Vec::new();
+    let mut features = Vec::new();
+    for i in 0..n {
+        pixels.extend(data.image(i).iter().map(|&v| f32::from(v) / 127.5 - 1.0));
+        features.extend_from_slice(data.feature(i));
+    }
+    let real = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, RES, RES]), &dev);
+    let feat = Tensor::<2>::from_data(TensorData::new(features, [n, INSTANCE_DIM]), &dev);
+    let z: Vec<f32> = common::pseudo_random(99, n * dim_z)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let z = Tensor::<2>::from_data(TensorData::new(z, [n, dim_z]), &dev);
+    let fake = g.forward(z, feat.clone());
+    let (r, f) = hinge_d_loss(d.forward(real, feat.clone()), d.forward(fake, feat));
+    f64::from((r + f).into_scalar::<f32>())
+}
+
+#[test]
+fn discriminator_learns_to_separate_real_from_generated() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let data = synthetic_data(6, 1);
+    // G's learning rate is negligible, so D faces a fixed generator.
+    let mut config = tiny_config().with_max_steps(12);
+    config.g_optimizer.lr = 1e-12;
+    config.d_optimizer.lr = 1e-3;
+    let dim_z = config.generator.dim_z();
+    let (_, d_init) = init_networks(&config, &device());
+    let summary = quiet(config, data.clone(), out.path())
+        .run(false, GanHooks::default())
+        .expect("training runs");
+    assert_eq!(summary.outcome, Outcome::MaxSteps);
+    assert_eq!(summary.steps, 12);
+    let g = &summary.generator;
+    let before = d_loss_on(&d_init.valid(), g, &data, dim_z);
+    let after = d_loss_on(&summary.discriminator, g, &data, dim_z);
+    assert!(
+        after < 0.8 * before,
+        "D's hinge loss on a fixed batch should fall: {before} → {after}"
+    );
+    let records = GanMetricsRecord::read_all(out.path().join(METRICS_FILE)).expect("metrics");
+    assert_eq!(records.len(), 12);
+    assert!(records.iter().all(|r| r.samples_per_sec > 0.0));
+}
+
+#[test]
+fn resume_gives_the_weights_of_an_uninterrupted_run() {
+    let data = synthetic_data(5, 2);
+    let config = tiny_config();
+
+    let straight_dir = tempfile::tempdir().expect("temp dir");
+    let straight = quiet(
+        config.clone().with_max_steps(4),
+        data.clone(),
+        straight_dir.path(),
+    )
+    .run(false, GanHooks::default())
+    .expect("straight run");
+
+    let split_dir = tempfile::tempdir().expect("temp dir");
+    let first = quiet(
+        config.clone().with_max_steps(2),
+        data.clone(),
+        split_dir.path(),
+    )
+    .run(false, GanHooks::default())
+    .expect("first half");
+    assert_eq!(first.steps, 2);
+    let resumed = quiet(config.with_max_steps(4), data, split_dir.path())
+        .run(true, GanHooks::default())
+        .expect("second half");
+    assert_eq!(resumed.steps, 4);
+    assert!(resumed.resumed_from.is_some());
+
+    for (name, a, b) in [
+        (
+            "G",
+            tensors(&straight.generator),
+            tensors(&resumed.generator),
+        ),
+        (
+            "D",
+            tensors(&straight.discriminator),
+            tensors(&resumed.discriminator),
+        ),
+        (
+            "G_ema",
+            tensors(&straight.generator_ema),
+            tensors(&resumed.generator_ema),
+        ),
+    ] {
+        let diff = max_difference(&a, &b);
+        assert!(diff <= RESUME_TOLERANCE, "{name} differs by {diff}");
+    }
+    // And the run did change the weights.
+    assert!(
+        max_difference(&tensors(&first.generator), &tensors(&resumed.generator)) > 0.0,
+        "two more steps should move G"
+    );
+}
+
+#[test]
+fn nan_loss_stops_and_keeps_the_previous_checkpoint() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let config = tiny_config().with_max_steps(10).with_checkpoint_every(2);
+    let hooks = GanHooks {
+        on_batch: Some(Box::new(|step, batch| {
+            if step == 3 {
+                batch.d_steps[0].real_pixels[0] = f32::NAN;
+            }
+        })),
+        ..GanHooks::default()
+    };
+    let result = quiet(config, synthetic_data(4, 3), out.path()).run(false, hooks);
+    match result {
+        Err(TrainError::NonFiniteLoss { step }) => assert_eq!(step, 3),
+        other => panic!("expected a non-finite loss at step 3, got {other:?}"),
+    }
+    let (step, dir) = latest_complete(out.path())
+        .expect("listable")
+        .expect("a checkpoint");
+    assert_eq!(step, 2, "the last good checkpoint is kept");
+    for file in [
+        GENERATOR_FILE,
+        GENERATOR_EMA_FILE,
+        DISCRIMINATOR_FILE,
+        G_OPTIMIZER_FILE,
+        D_OPTIMIZER_FILE,
+        STATE_FILE,
+        COMPLETE_MARKER,
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+}
+
+#[test]
+fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let config = tiny_config().with_max_steps(50).with_sample_every(2);
+    let hooks = GanHooks {
+        on_step: Some(Box::new(|report| {
+            if report.step == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        })),
+        ..GanHooks::default()
+    };
+    let summary = quiet(config.clone(), synthetic_data(4, 4), out.path())
+        .run(false, hooks)
+        .expect("training runs");
+    assert_eq!(summary.outcome, Outcome::Stopped);
+    assert_eq!(summary.steps, 3);
+    let dir = summary.last_checkpoint.expect("a checkpoint on stop");
+    assert!(dir.ends_with("ckpt-000003"));
+    assert!(out.path().join(CONFIG_FILE).is_file());
+    assert!(out.path().join("samples/step-000002.png").is_file());
+
+    let (loaded, loaded_config) = open_generator(
+        dir.join(GENERATOR_EMA_FILE),
+        &LoadOptions::default(),
+        &device(),
+    )
+    .expect("G_ema opens with open_generator");
+    assert_eq!(loaded_config.resolution, RES);
+    assert_eq!(loaded_config.g_ch, 4);
+    let diff = max_difference(&tensors(&loaded), &tensors(&summary.generator_ema));
+    assert_eq!(diff, 0.0, "the file holds G_ema exactly");
+    let n = 2;
+    let dim_z = config.generator.dim_z();
+    let z = Tensor::<2>::from_data(
+        TensorData::new(vec![0.1f32; n * dim_z], [n, dim_z]),
+        &device(),
+    );
+    let feat = Tensor::<2>::from_data(
+        TensorData::new(vec![0.02f32; n * INSTANCE_DIM], [n, INSTANCE_DIM]),
+        &device(),
+    );
+    let image = loaded.forward(z, feat);
+    assert_eq!(image.dims(), [n, 3, RES, RES]);
+}
