@@ -96,6 +96,29 @@ impl ClipTruth {
     pub fn middle_frame_shows_all_sources(&self) -> bool {
         self.middle_frame_sources.len() == self.sources.len()
     }
+
+    /// The clip's frame indices ranked as a perfect pair selector would rank them, best first:
+    /// by the number of sources on screen (most first), then by distance to the middle of the
+    /// frames where the most sources are on screen (the steadiest view), then by index. The
+    /// ground-truth counterpart of a top-k moments file.
+    pub fn ranked_frames(&self) -> Vec<usize> {
+        let frame_count = self.frames.len();
+        let mut visible = vec![0usize; frame_count];
+        for source in &self.sources {
+            for &f in &source.visible_frames {
+                if f < frame_count {
+                    visible[f] += 1;
+                }
+            }
+        }
+        let most = visible.iter().copied().max().unwrap_or(0);
+        let best: Vec<usize> = (0..frame_count).filter(|&f| visible[f] == most).collect();
+        // Twice the centre of the best frames, to stay in integers.
+        let centre2 = best.first().zip(best.last()).map_or(0, |(a, b)| a + b);
+        let mut order: Vec<usize> = (0..frame_count).collect();
+        order.sort_by_key(|&f| (std::cmp::Reverse(visible[f]), (2 * f).abs_diff(centre2), f));
+        order
+    }
 }
 
 /// Ground truth of a written dataset (`ground_truth.json`).

@@ -137,3 +137,33 @@ fn names_round_trip() {
     assert!("desert".parse::<Background>().is_err());
     assert_eq!(World::clip_name(42), "clip_000042");
 }
+
+#[test]
+fn ranked_frames_put_the_frames_showing_the_most_sources_first() {
+    let world = World::new(WorldConfig::new(7, 200)).unwrap();
+    let mut checked = 0;
+    for truth in world.truths() {
+        let ranked = truth.ranked_frames();
+        let mut sorted = ranked.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..truth.frames.len()).collect::<Vec<_>>());
+        let on_screen = |f: usize| {
+            truth
+                .sources
+                .iter()
+                .filter(|s| s.visible_frames.contains(&f))
+                .count()
+        };
+        // Counts never increase down the ranking, and the first frame shows the most sources.
+        let counts: Vec<usize> = ranked.iter().map(|&f| on_screen(f)).collect();
+        assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{}", truth.name);
+        if !truth.sources.is_empty() {
+            assert!(on_screen(ranked[0]) >= 1, "{}", truth.name);
+            // Every object of the chosen frame is drawn: the frame's objects agree.
+            let objects = truth.frames[ranked[0]].objects.len();
+            assert!(objects >= on_screen(ranked[0]), "{}", truth.name);
+            checked += 1;
+        }
+    }
+    assert!(checked > 150, "{checked}");
+}

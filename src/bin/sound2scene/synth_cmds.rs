@@ -1,10 +1,13 @@
 //! Commands of the procedural audio-visual world.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use image::codecs::jpeg::JpegEncoder;
 use sound2scene::synth::{
-    Layout, SoundClass, World, WorldConfig, class_sound, write_dataset, write_wav,
+    DatasetTruth, JPEG_QUALITY, Layout, SoundClass, World, WorldConfig, class_sound, write_dataset,
+    write_wav,
 };
 
 /// Arguments of `sound2scene synth`.
@@ -31,6 +34,17 @@ pub struct SynthArgs {
     /// Clip length in seconds.
     #[arg(long, default_value_t = 10.0)]
     seconds: f32,
+    /// Which frame the official layout stores: middle (as real data gives it) or truth (the
+    /// frame a perfect pair selector picks: most sources on screen, see `--moments-out`).
+    #[arg(long, default_value = "middle", value_parser = ["middle", "truth"])]
+    frame: String,
+    /// Also write the ground-truth top-k moments of every clip in the released format
+    /// ({"clip_000000": [47, 46, ...]}, best first; frame numbers at --fps).
+    #[arg(long)]
+    moments_out: Option<PathBuf>,
+    /// Frames per clip in --moments-out.
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
 }
 
 /// Write a dataset of the procedural world with its ground truth.
@@ -52,6 +66,22 @@ pub fn synth(args: SynthArgs) -> Result<()> {
     let bar = indicatif::ProgressBar::new(args.clips as u64);
     let truth = write_dataset(&world, &args.out, layout, |_, _| bar.inc(1))?;
     bar.finish_and_clear();
+    if args.frame == "truth" {
+        if layout != Layout::Official {
+            bail!(
+                "--frame truth applies to the official layout (the VGGSound layout has every frame)"
+            );
+        }
+        store_truth_frames(&world, &truth, &args.out)?;
+    }
+    if let Some(path) = &args.moments_out {
+        write_moments(&truth, args.top_k, path)?;
+        println!(
+            "wrote the ground-truth top-{} moments to {}",
+            args.top_k,
+            path.display()
+        );
+    }
     let clips = truth.clips.len().max(1) as f64;
     println!(
         "wrote {} clips to {} ({} layout); the middle frame shows no source in {:.1}% of clips \
@@ -63,6 +93,40 @@ pub fn synth(args: SynthArgs) -> Result<()> {
         100.0 * truth.middle_frame_missing_a_source as f64 / clips
     );
     Ok(())
+}
+
+/// Replaces each clip's stored middle frame (`images/NAME.jpg`) by its best-ranked frame.
+fn store_truth_frames(world: &World, truth: &DatasetTruth, dir: &Path) -> Result<()> {
+    truth.clips.iter().try_for_each(|clip| {
+        let best = clip
+            .ranked_frames()
+            .first()
+            .copied()
+            .unwrap_or(clip.middle_frame);
+        let frame = world.clip(clip.index).frame(best)?;
+        let path = dir.join("images").join(format!("{}.jpg", clip.name));
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        JpegEncoder::new_with_quality(std::io::BufWriter::new(file), JPEG_QUALITY)
+            .encode_image(&frame)
+            .with_context(|| format!("cannot encode {}", path.display()))?;
+        Ok(())
+    })
+}
+
+/// Writes `{"NAME": [best, next, ...]}` with the first `top_k` ranked frames of each clip.
+fn write_moments(truth: &DatasetTruth, top_k: usize, path: &Path) -> Result<()> {
+    let moments: BTreeMap<&str, Vec<usize>> = truth
+        .clips
+        .iter()
+        .map(|c| {
+            let mut ranked = c.ranked_frames();
+            ranked.truncate(top_k);
+            (c.name.as_str(), ranked)
+        })
+        .collect();
+    let json = serde_json::to_string(&moments)?;
+    std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Arguments of `sound2scene synth-sound`.

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Retrains the bundled model, sound2scene-tiny, from scratch on the procedural world with the
+# project's own loops, all three stages, and installs it in assets/models/sound2scene-tiny/:
+#
+#   1. a world of CLIPS clips (seed SEED, 32x32 frames), each stored with the frame a perfect
+#      pair selector picks (see `sound2scene synth --frame truth`);
+#   2. f_V: SwAV on those frames (ResNet-18 layout, width 8, 32x32 crops);
+#   3. G: IC-GAN at 32x32 conditioned on f_V's features;
+#   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features;
+#   5. the three networks converted to f16 burnpack files.
+#
+# Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
+# Environment: SEED (1), CLIPS (2000), SWAV_STEPS (1500), GAN_STEPS (4000), ALIGN_EPOCHS (30).
+# Measure the result with: sound2scene eval-world --seed 99 --clips 200
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORK=${1:-runs/tiny}
+SEED=${SEED:-1}
+CLIPS=${CLIPS:-2000}
+SWAV_STEPS=${SWAV_STEPS:-1500}
+GAN_STEPS=${GAN_STEPS:-4000}
+ALIGN_EPOCHS=${ALIGN_EPOCHS:-30}
+OUT=assets/models/sound2scene-tiny
+
+cargo build --release --locked --bin sound2scene
+BIN=target/release/sound2scene
+mkdir -p "$WORK" "$OUT"
+
+# A stage's newest complete checkpoint directory.
+latest() { echo "$1/$(tr -d '[:space:]' < "$1/latest")"; }
+# --resume when the stage already has checkpoints.
+resume() { [[ -f "$1/latest" ]] && echo "--resume" || true; }
+
+if [[ ! -f "$WORK/world/ground_truth.json" ]]; then
+    "$BIN" synth --out "$WORK/world" --clips "$CLIPS" --seed "$SEED" --image-size 32 \
+        --frame truth
+fi
+
+"$BIN" train-image --images "$WORK/world/images" --out "$WORK/swav" \
+    --resolution 32 --width 8 --steps "$SWAV_STEPS" --batch 64 --prototypes 64 \
+    --seed "$SEED" --checkpoint-every 250 $(resume "$WORK/swav")
+F_V="$(latest "$WORK/swav")/image_encoder.bpk"
+
+"$BIN" train-gan --images "$WORK/world" --image-encoder "$F_V" --out "$WORK/gan" \
+    --resolution 32 --width 16 --steps "$GAN_STEPS" --batch 32 --seed "$SEED" \
+    --checkpoint-every 500 --sample-every 500 $(resume "$WORK/gan")
+G="$(latest "$WORK/gan")/generator_ema.bpk"
+
+"$BIN" train-align --data "$WORK/world" --image-encoder "$F_V" --out "$WORK/align" \
+    --audio-width 8 --epochs "$ALIGN_EPOCHS" --batch-size 64 --seed "$SEED" \
+    --checkpoint-every 0 $(resume "$WORK/align")
+F_A="$(latest "$WORK/align")/model.bpk"
+[[ -f "$WORK/align/best" ]] && F_A="$(cd "$WORK/align" && echo "$PWD/$(tr -d '[:space:]' < best)")/model.bpk"
+
+"$BIN" convert --from "$F_A" --to "$OUT/audio_encoder.bpk" --network audio --half
+"$BIN" convert --from "$F_V" --to "$OUT/image_encoder.bpk" --network image --half
+"$BIN" convert --from "$G" --to "$OUT/generator.bpk" --network generator --half
+ls -l "$OUT"
