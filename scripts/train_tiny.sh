@@ -10,7 +10,7 @@
 #   5. the three networks converted to f16 burnpack files.
 #
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
-# Environment: SEED (1), CLIPS (2000), SWAV_STEPS (1500), GAN_STEPS (4000), ALIGN_EPOCHS (30).
+# Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000), SWAV_STEPS (1500), GAN_STEPS (4000), ALIGN_EPOCHS (30).
 # Measure the result with: sound2scene eval-world --seed 99 --clips 200
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +23,10 @@ GAN_STEPS=${GAN_STEPS:-4000}
 ALIGN_EPOCHS=${ALIGN_EPOCHS:-30}
 OUT=assets/models/sound2scene-tiny
 
-cargo build --release --locked --bin sound2scene
-BIN=target/release/sound2scene
+if [[ -z "${BIN:-}" ]]; then
+    cargo build --release --locked --bin sound2scene
+    BIN=target/release/sound2scene
+fi
 mkdir -p "$WORK" "$OUT"
 
 # A stage's newest complete checkpoint directory.

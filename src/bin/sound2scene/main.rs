@@ -5,6 +5,7 @@ mod control_cmds;
 mod eval_cmds;
 mod gan_cmds;
 mod model_cmds;
+mod select_cmds;
 mod swav_cmds;
 mod synth_cmds;
 mod train_cmds;
@@ -62,6 +63,10 @@ enum Command {
     TrainGan(Box<gan_cmds::TrainGanArgs>),
     /// Train the image encoder f_V self-supervised with SwAV on a folder of images.
     TrainImage(Box<swav_cmds::TrainImageArgs>),
+    /// Train the sound-source localization network that selects frames (Sec. 2.3), without labels.
+    TrainSelect(Box<select_cmds::TrainSelectArgs>),
+    /// Mine each video's top-k audio-visually correlated frames into a moments file.
+    Select(Box<select_cmds::SelectArgs>),
     /// Evaluation metrics on arrays: fid, is, retrieval.
     #[command(subcommand)]
     Eval(eval_cmds::EvalCommand),
@@ -84,6 +89,8 @@ fn main() -> ExitCode {
         Command::TrainGan(args) => gan_cmds::train_gan(*args),
         Command::TrainImage(args) => swav_cmds::train_image(*args),
         Command::SynthSound(args) => synth_cmds::synth_sound(args),
+        Command::TrainSelect(args) => select_cmds::train_select_cmd(*args),
+        Command::Select(args) => select_cmds::select(*args),
         Command::Eval(command) => eval_cmds::eval(command),
     };
     match result {

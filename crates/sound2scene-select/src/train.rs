@@ -1,0 +1,870 @@
+//! Self-supervised training of the [`Localizer`] (LVS objective, see [`crate::model`]), with
+//! the guarantees of the project's other loops: a saved configuration and seed, a progress
+//! bar, `metrics.jsonl`, crash-safe resumable checkpoints (`sound2scene_train::checkpoint`),
+//! a stop on NaN/Inf with the last good checkpoint kept, and a stop flag (Ctrl-C) that saves
+//! and returns.
+//!
+//! A step draws `clips_per_batch` videos (an epoch visits every video once, in an order
+//! shuffled per epoch by the seed) and `frames_per_clip` distinct random frames of each, each
+//! paired with the audio window centred on it. Frames of the same video in a batch are
+//! negatives of each other, which teaches *when* a sound matches what is seen.
+//!
+//! # Output directory
+//! `config.json` ([`SelectTrainConfig`]), `metrics.jsonl`, checkpoints `ckpt-NNNNNN/` with
+//! `model.bpk` (the localizer and its [`LocalizerConfig`], loadable by [`load_localizer`]),
+//! `optimizer.bpk`, `state.json` ([`SelectState`]) and `COMPLETE`, and the `latest` and
+//! `best` pointers (lowest mean epoch loss).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sound2scene_train::align::{Control, Outcome};
+use sound2scene_train::checkpoint::{
+    BEST_POINTER, LATEST_POINTER, best_checkpoint, latest_complete, prune, read_complete,
+    read_pointer, remove_incomplete, save_checkpoint, write_file_atomic, write_pointer,
+};
+use sound2scene_train::progress::{
+    METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, unix_time,
+};
+
+use crate::clip::{LoadedVideo, Video};
+use crate::error::{Result, SelectError};
+use crate::model::{Localizer, LocalizerConfig};
+
+/// File name of the configuration in the output directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// File name of the localizer inside a checkpoint.
+pub const MODEL_FILE: &str = "model.bpk";
+/// File name of the optimizer state inside a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+/// File name of the training state inside a checkpoint.
+pub const STATE_FILE: &str = "state.json";
+/// Version of [`SelectState`] written by this crate.
+pub const STATE_FORMAT: u32 = 1;
+/// Metadata key naming the network in `model.bpk`, with the value [`NETWORK_NAME`].
+pub const NETWORK_KEY: &str = "sound2scene.network";
+/// Metadata key holding the [`LocalizerConfig`] JSON in `model.bpk`.
+pub const CONFIG_KEY: &str = "sound2scene.config";
+/// The network name stored in `model.bpk`.
+pub const NETWORK_NAME: &str = "localizer";
+
+/// Everything that defines a localizer training run. Saved as `config.json`.
+#[derive(Config, Debug)]
+pub struct SelectTrainConfig {
+    /// The network.
+    #[config(default = "LocalizerConfig::new()")]
+    pub model: LocalizerConfig,
+    /// Frames per second of the frame folders (frame `i` is at `i / fps` s).
+    #[config(default = 10.0)]
+    pub fps: f32,
+    /// Adam learning rate (constant).
+    #[config(default = 1e-3)]
+    pub lr: f64,
+    /// L2 penalty added to the gradient.
+    #[config(default = 1e-5)]
+    pub weight_decay: f64,
+    /// Videos per step (at least 2 unless `frames_per_clip` is 2 or more). A final remainder
+    /// of one video joins the previous batch.
+    #[config(default = 32)]
+    pub clips_per_batch: usize,
+    /// Random frames drawn from each video of a batch (at most its frame count).
+    #[config(default = 2)]
+    pub frames_per_clip: usize,
+    /// Passes over the videos.
+    #[config(default = 30)]
+    pub epochs: usize,
+    /// Stop after this many steps in total (a resumed run counts the earlier ones).
+    pub max_steps: Option<u64>,
+    /// Seeds the initialization, every epoch's order and every batch's frames.
+    #[config(default = 1234)]
+    pub seed: u64,
+    /// Temperature of the contrastive logits (LVS: 0.07).
+    #[config(default = 0.07)]
+    pub temperature: f32,
+    /// Write a checkpoint every this many steps (0: only at epoch ends and stops).
+    #[config(default = 200)]
+    pub checkpoint_every: u64,
+    /// Complete checkpoints kept besides `best` (at least 1).
+    #[config(default = 3)]
+    pub keep_last: usize,
+    /// Write a step line to `metrics.jsonl` every this many steps (at least 1).
+    #[config(default = 1)]
+    pub log_every: u64,
+}
+
+impl SelectTrainConfig {
+    /// A 64-bit FNV-1a fingerprint (hex) of the settings a resumed run must share with the run
+    /// that wrote the checkpoint (all but epochs, step limit, checkpoint and log cadence).
+    pub fn fingerprint(&self) -> String {
+        let identity = serde_json::json!({
+            "model": serde_json::to_value(&self.model).unwrap_or_default(),
+            "fps": self.fps,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "clips_per_batch": self.clips_per_batch,
+            "frames_per_clip": self.frames_per_clip,
+            "seed": self.seed,
+            "temperature": self.temperature,
+        });
+        fnv_hex(identity.to_string().as_bytes())
+    }
+
+    fn check(&self, data: &SelectData) -> Result<()> {
+        let bad = |m: String| Err(SelectError::Config(m));
+        self.model.check().map_err(SelectError::Config)?;
+        if self.clips_per_batch == 0 || self.frames_per_clip == 0 {
+            return bad("clips_per_batch and frames_per_clip must be at least 1".into());
+        }
+        if self.clips_per_batch * self.frames_per_clip < 2 {
+            return bad("a batch needs at least 2 frames (the loss contrasts them)".into());
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return bad("epochs must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!(
+                "the learning rate must be positive, got {}",
+                self.lr
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight decay must be non-negative, got {}",
+                self.weight_decay
+            ));
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return bad(format!(
+                "temperature must be positive, got {}",
+                self.temperature
+            ));
+        }
+        if !(self.fps.is_finite() && self.fps > 0.0) {
+            return bad(format!("fps must be positive, got {}", self.fps));
+        }
+        if self.keep_last == 0 || self.log_every == 0 {
+            return bad("keep_last and log_every must be at least 1".into());
+        }
+        if data.videos.len() < 2 && self.frames_per_clip < 2 {
+            return bad(format!(
+                "{} video(s) cannot be contrasted; use more videos or frames_per_clip >= 2",
+                data.videos.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// 64-bit FNV-1a of `bytes`, as 16 hex digits.
+pub fn fnv_hex(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv(bytes))
+}
+
+/// 64-bit FNV-1a of `bytes`.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The decoded training videos, held in memory (frames as bytes at the model's size).
+#[derive(Debug)]
+pub struct SelectData {
+    videos: Vec<LoadedVideo>,
+}
+
+impl SelectData {
+    /// Decodes `videos` for `config` in parallel (rayon).
+    ///
+    /// # Errors
+    /// The first decoding error, naming the file.
+    pub fn load(videos: &[Video], config: &LocalizerConfig) -> Result<Self> {
+        let videos = videos
+            .par_iter()
+            .map(|v| LoadedVideo::load(v, config))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { videos })
+    }
+
+    /// Wraps already decoded videos.
+    pub fn from_loaded(videos: Vec<LoadedVideo>) -> Self {
+        Self { videos }
+    }
+
+    /// Number of videos.
+    pub fn len(&self) -> usize {
+        self.videos.len()
+    }
+
+    /// Whether there is no video.
+    pub fn is_empty(&self) -> bool {
+        self.videos.is_empty()
+    }
+
+    /// The decoded videos.
+    pub fn videos(&self) -> &[LoadedVideo] {
+        &self.videos
+    }
+
+    /// FNV fingerprint (hex) of the names and frame counts, to refuse resuming on other data.
+    pub fn fingerprint(&self) -> String {
+        let mut text = String::new();
+        for v in &self.videos {
+            text.push_str(&format!("{}:{};", v.name, v.len()));
+        }
+        fnv_hex(text.as_bytes())
+    }
+}
+
+/// The training state saved in every checkpoint (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectState {
+    /// [`STATE_FORMAT`].
+    pub format: u32,
+    /// Steps done.
+    pub step: u64,
+    /// The epoch (0-based) in progress, or next to start when `batch_in_epoch` is 0.
+    pub epoch: u64,
+    /// Batches of `epoch` done; a resumed run skips them.
+    pub batch_in_epoch: u64,
+    /// Sum of the losses of those batches.
+    pub epoch_loss_sum: f64,
+    /// Lowest mean epoch loss so far.
+    pub best_loss: Option<f64>,
+    /// Step of the checkpoint of `best_loss`.
+    pub best_step: Option<u64>,
+    /// [`SelectTrainConfig::fingerprint`].
+    pub config_hash: String,
+    /// [`SelectData::fingerprint`].
+    pub data_hash: String,
+    /// When the checkpoint was written, seconds since the Unix epoch.
+    pub saved_at: f64,
+}
+
+/// Sent to [`SelectHooks::on_step`] after every step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectStepReport {
+    /// Steps done, this one included.
+    pub step: u64,
+    /// The epoch (0-based).
+    pub epoch: u64,
+    /// The step's loss (nats).
+    pub loss: f64,
+    /// Frames per second of wall time over the step.
+    pub samples_per_sec: f64,
+}
+
+/// A hook run after each step.
+pub type SelectStepHook = Box<dyn FnMut(&SelectStepReport) -> Control>;
+
+/// Ways for the caller to watch and steer a run.
+#[derive(Default)]
+pub struct SelectHooks {
+    /// Set it (e.g. from a Ctrl-C handler) to save a checkpoint after the current step and
+    /// return [`Outcome::Stopped`].
+    pub stop: Arc<AtomicBool>,
+    /// Called after every step; [`Control::Abort`] returns without saving (crash tests).
+    pub on_step: Option<SelectStepHook>,
+}
+
+impl std::fmt::Debug for SelectHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelectHooks")
+            .field("stop", &self.stop.load(Ordering::Relaxed))
+            .field("on_step", &self.on_step.is_some())
+            .finish()
+    }
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct SelectSummary {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// Steps done in total.
+    pub steps: u64,
+    /// Epochs fully done.
+    pub epochs_completed: u64,
+    /// Lowest mean epoch loss.
+    pub best_loss: Option<f64>,
+    /// The checkpoint `best` names.
+    pub best_checkpoint: Option<PathBuf>,
+    /// The newest checkpoint written or resumed from.
+    pub last_checkpoint: Option<PathBuf>,
+    /// The checkpoint this run resumed from.
+    pub resumed_from: Option<PathBuf>,
+    /// The final localizer, in inference mode on the plain device.
+    pub model: Localizer,
+}
+
+/// Serializes seeding and initialization (Burn's CPU backend has one process-wide generator).
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// Forces every lazily initialized parameter to materialize.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// A randomly initialized localizer, the same for the same `seed` (the process-wide generator
+/// is seeded and every parameter materialized under a lock).
+pub fn init_localizer(config: &LocalizerConfig, seed: u64, device: &Device) -> Localizer {
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    device.seed(seed);
+    let model = config.init(device);
+    model.visit(&mut Materialize);
+    model
+}
+
+/// Sums every parameter (or gradient) into one scalar, non-finite exactly when one is.
+struct FiniteSum<'a> {
+    grads: Option<&'a GradientsParams>,
+    sum: f64,
+}
+
+impl ModuleVisitor for FiniteSum<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let value = match self.grads {
+            Some(grads) => grads.get::<D>(param.id),
+            None => Some(param.val().inner()),
+        };
+        if let Some(value) = value {
+            self.sum += f64::from(value.sum().into_scalar::<f32>());
+        }
+    }
+}
+
+fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
+    let mut visitor = FiniteSum { grads, sum: 0.0 };
+    module.visit(&mut visitor);
+    visitor.sum.is_finite()
+}
+
+fn weights_error(path: &Path, reason: impl std::fmt::Display) -> SelectError {
+    SelectError::Weights {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Writes `model` with its `config` to `path` as burnpack (f32).
+///
+/// # Errors
+/// [`SelectError::Weights`] naming the file.
+pub fn save_localizer(model: &Localizer, config: &LocalizerConfig, path: &Path) -> Result<()> {
+    let json = serde_json::to_string(config).map_err(|e| weights_error(path, e))?;
+    let mut store = BurnpackStore::from_file(path)
+        .auto_extension(false)
+        .overwrite(true)
+        .metadata(NETWORK_KEY, NETWORK_NAME)
+        .metadata(CONFIG_KEY, json);
+    model
+        .save_into(&mut store)
+        .map_err(|e| weights_error(path, e))
+}
+
+/// The `model.bpk` a weights path names: the file itself, the file inside a checkpoint
+/// directory, or (for a training output directory) that of its `best` checkpoint, else its
+/// newest complete one.
+///
+/// # Errors
+/// [`SelectError::Weights`] when nothing loadable is there.
+pub fn resolve_weights(path: &Path) -> Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if path.join(MODEL_FILE).is_file() {
+        return Ok(path.join(MODEL_FILE));
+    }
+    let dir = best_checkpoint(path).or_else(|| latest_complete(path).ok().flatten().map(|c| c.1));
+    match dir {
+        Some(dir) => Ok(dir.join(MODEL_FILE)),
+        None => Err(weights_error(
+            path,
+            "no model.bpk, checkpoint directory or training output directory with a complete \
+             checkpoint here; train one with `sound2scene train-select`",
+        )),
+    }
+}
+
+/// Loads a localizer saved by this crate (any path [`resolve_weights`] accepts), strictly.
+///
+/// # Errors
+/// [`SelectError::Weights`] when the file is missing, holds another network, or its tensors
+/// do not fit its configuration.
+pub fn load_localizer(path: &Path, device: &Device) -> Result<(Localizer, LocalizerConfig)> {
+    let file = resolve_weights(path)?;
+    let reader = burn::store::burn_pack::Reader::from_file(&file)
+        .map_err(|e| weights_error(&file, format!("not a burnpack file: {e}")))?;
+    let metadata = reader.metadata();
+    if metadata.get(NETWORK_KEY).map(String::as_str) != Some(NETWORK_NAME) {
+        return Err(weights_error(
+            &file,
+            "does not hold a localizer (written by `sound2scene train-select`)",
+        ));
+    }
+    let json = metadata
+        .get(CONFIG_KEY)
+        .ok_or_else(|| weights_error(&file, format!("no '{CONFIG_KEY}' entry")))?;
+    let config: LocalizerConfig = serde_json::from_str(json)
+        .map_err(|e| weights_error(&file, format!("configuration does not parse: {e}")))?;
+    config.check().map_err(|e| weights_error(&file, e))?;
+    let mut model = {
+        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        config.init(device)
+    };
+    let mut store = BurnpackStore::from_file(&file).auto_extension(false);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| weights_error(&file, e))?;
+    if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
+        return Err(weights_error(
+            &file,
+            format!(
+                "tensors do not fit: missing {:?}, unused {:?}, errors {:?}",
+                result.missing, result.unused, result.errors
+            ),
+        ));
+    }
+    Ok((model, config))
+}
+
+/// The batches of epoch `epoch`: video indices shuffled by a stream of `(seed, epoch)`, cut
+/// into `size` pieces, a final piece of one video joining the previous batch.
+pub fn epoch_batches(videos: usize, size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..videos).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(splitmix(
+        seed ^ splitmix(epoch),
+    )));
+    let mut batches: Vec<Vec<usize>> = order.chunks(size.max(1)).map(<[usize]>::to_vec).collect();
+    if batches.len() > 1 && batches.last().is_some_and(|b| b.len() == 1) {
+        let last = batches.pop().unwrap_or_default();
+        if let Some(previous) = batches.last_mut() {
+            previous.extend(last);
+        }
+    }
+    batches
+}
+
+/// The SplitMix64 finalizer: decorrelates nearby seeds.
+fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Input of one step: frames `[n, 3, S, S]` and audio windows `[n, 1, bins, W]`.
+struct StepBatch {
+    frames: Vec<f32>,
+    windows: Vec<f32>,
+    count: usize,
+}
+
+fn make_batch(
+    data: &SelectData,
+    config: &SelectTrainConfig,
+    videos: &[usize],
+    rng: &mut ChaCha8Rng,
+) -> StepBatch {
+    let width = config.model.window_columns();
+    let mut batch = StepBatch {
+        frames: Vec::new(),
+        windows: Vec::new(),
+        count: 0,
+    };
+    for &v in videos {
+        let video = &data.videos[v];
+        let all: Vec<usize> = (0..video.len()).collect();
+        let take = config.frames_per_clip.min(video.len());
+        let mut picked: Vec<usize> = all.choose_multiple(rng, take).copied().collect();
+        picked.sort_unstable();
+        for index in picked {
+            video.push_frame(index, &mut batch.frames);
+            video.push_window(index, config.fps, width, &mut batch.windows);
+            batch.count += 1;
+        }
+    }
+    batch
+}
+
+/// Trains a localizer with `config` on `data`, writing to `out_dir`. With `resume`, continues
+/// from the newest complete checkpoint there (reaching the weights of an uninterrupted run);
+/// without it, a directory that already holds checkpoints is refused.
+///
+/// # Errors
+/// [`SelectError::Config`] for invalid settings or an occupied output directory;
+/// [`SelectError::NonFiniteLoss`] / [`SelectError::NonFiniteGradient`] (nothing of that step
+/// is applied; earlier checkpoints stay); [`SelectError::ResumeMismatch`] for a checkpoint of
+/// other settings or data; checkpoint errors naming the path.
+pub fn train_select(
+    config: &SelectTrainConfig,
+    data: &SelectData,
+    out_dir: &Path,
+    device: &Device,
+    resume: bool,
+    progress: ProgressMode,
+    mut hooks: SelectHooks,
+) -> Result<SelectSummary> {
+    config.check(data)?;
+    std::fs::create_dir_all(out_dir).map_err(SelectError::io(out_dir))?;
+    remove_incomplete(out_dir)?;
+    let device = device.clone().inner();
+    let fresh = SelectState {
+        format: STATE_FORMAT,
+        step: 0,
+        epoch: 0,
+        batch_in_epoch: 0,
+        epoch_loss_sum: 0.0,
+        best_loss: None,
+        best_step: None,
+        config_hash: config.fingerprint(),
+        data_hash: data.fingerprint(),
+        saved_at: 0.0,
+    };
+    let optim = adam(config);
+    let existing = latest_complete(out_dir)?;
+    let (model, optim, state, resumed_from) = match (existing, resume) {
+        (Some((_, dir)), true) => {
+            let (model, optim, state) = load_checkpoint(&dir, &fresh, optim, &device)?;
+            (model, optim, state, Some(dir))
+        }
+        (Some((_, dir)), false) => {
+            return Err(SelectError::Config(format!(
+                "{} already holds checkpoint {}; resume it or choose an empty output directory",
+                out_dir.display(),
+                dir.display()
+            )));
+        }
+        (None, _) => (
+            init_localizer(&config.model, config.seed, &device),
+            optim,
+            fresh,
+            None,
+        ),
+    };
+    if let Some(best_step) = state.best_step {
+        let dir = out_dir.join(sound2scene_train::checkpoint::checkpoint_name(best_step));
+        if read_pointer(out_dir, BEST_POINTER).as_deref() != Some(dir.as_path())
+            && read_complete(&dir).is_some()
+        {
+            write_pointer(out_dir, BEST_POINTER, &dir)?;
+        }
+    }
+    let json = serde_json::to_vec_pretty(config)
+        .map_err(|e| SelectError::Config(format!("the configuration does not serialize: {e}")))?;
+    write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
+    let mut run = Run {
+        config,
+        data,
+        out_dir,
+        model: model.train(),
+        optim,
+        state,
+        last_checkpoint: resumed_from.clone(),
+        metrics: MetricsLog::open(out_dir.join(METRICS_FILE))?,
+        ad_device: device.clone().autodiff(),
+    };
+    let per_epoch = epoch_batches(data.len(), config.clips_per_batch, 0, 0).len() as u64;
+    let total = (per_epoch * config.epochs as u64).min(config.max_steps.unwrap_or(u64::MAX));
+    let bar = progress.enabled().then(|| {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_position(run.state.step);
+        bar
+    });
+    let outcome = run.train(&mut hooks, bar.as_ref(), per_epoch);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let outcome = outcome?;
+    Ok(SelectSummary {
+        outcome,
+        steps: run.state.step,
+        epochs_completed: run.state.epoch,
+        best_loss: run.state.best_loss,
+        best_checkpoint: best_checkpoint(out_dir),
+        last_checkpoint: run.last_checkpoint,
+        resumed_from,
+        model: run.model.valid(),
+    })
+}
+
+fn adam(config: &SelectTrainConfig) -> ModuleOptimizer {
+    let decay =
+        (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
+    AdamConfig::new().with_weight_decay(decay).init()
+}
+
+fn load_checkpoint(
+    dir: &Path,
+    fresh: &SelectState,
+    optim: ModuleOptimizer,
+    device: &Device,
+) -> Result<(Localizer, ModuleOptimizer, SelectState)> {
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&state_path).map_err(SelectError::io(&state_path))?;
+    let state: SelectState = serde_json::from_str(&text).map_err(|e| SelectError::Data {
+        path: state_path.clone(),
+        reason: format!("malformed training state: {e}"),
+    })?;
+    let mismatch = |reason: &str| {
+        Err(SelectError::ResumeMismatch {
+            path: dir.to_path_buf(),
+            reason: reason.to_string(),
+        })
+    };
+    if state.format != STATE_FORMAT {
+        return mismatch("its state format is not this version's");
+    }
+    if state.config_hash != fresh.config_hash {
+        return mismatch(
+            "it was written with different settings (model, fps, optimizer, batch, seed)",
+        );
+    }
+    if state.data_hash != fresh.data_hash {
+        return mismatch("it was written for a different set of videos");
+    }
+    let (model, _) = load_localizer(&dir.join(MODEL_FILE), device)?;
+    let optim_path = dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&optim_path).map_err(SelectError::io(&optim_path))?;
+    let optim = optim
+        .from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| weights_error(&optim_path, format!("{e:?}")))?;
+    Ok((model, optim, state))
+}
+
+struct Run<'a> {
+    config: &'a SelectTrainConfig,
+    data: &'a SelectData,
+    out_dir: &'a Path,
+    model: Localizer,
+    optim: ModuleOptimizer,
+    state: SelectState,
+    last_checkpoint: Option<PathBuf>,
+    metrics: MetricsLog,
+    ad_device: Device,
+}
+
+impl Run<'_> {
+    fn stop_requested(&self, hooks: &SelectHooks) -> Option<Outcome> {
+        if hooks.stop.load(Ordering::SeqCst) {
+            return Some(Outcome::Stopped);
+        }
+        match self.config.max_steps {
+            Some(max) if self.state.step >= max => Some(Outcome::MaxSteps),
+            _ => None,
+        }
+    }
+
+    fn train(
+        &mut self,
+        hooks: &mut SelectHooks,
+        bar: Option<&ProgressBar>,
+        per_epoch: u64,
+    ) -> Result<Outcome> {
+        let config = self.config;
+        while self.state.epoch < config.epochs as u64 {
+            let epoch = self.state.epoch;
+            let batches =
+                epoch_batches(self.data.len(), config.clips_per_batch, config.seed, epoch);
+            let started = Instant::now();
+            let mut frames_seen = 0usize;
+            for (index, videos) in batches
+                .iter()
+                .enumerate()
+                .skip(self.state.batch_in_epoch as usize)
+            {
+                if let Some(outcome) = self.stop_requested(hooks) {
+                    self.save(false)?;
+                    return Ok(outcome);
+                }
+                let step = self.state.step + 1;
+                let mut rng = ChaCha8Rng::seed_from_u64(splitmix(
+                    config.seed ^ splitmix(epoch ^ splitmix(index as u64)),
+                ));
+                let step_start = Instant::now();
+                let batch = make_batch(self.data, config, videos, &mut rng);
+                frames_seen += batch.count;
+                let loss = self.step(batch, step)?;
+                let samples_per_sec = (videos.len() * config.frames_per_clip) as f64
+                    / step_start.elapsed().as_secs_f64().max(1e-9);
+                self.state.step = step;
+                self.state.batch_in_epoch += 1;
+                self.state.epoch_loss_sum += loss;
+                if step.is_multiple_of(config.log_every) {
+                    self.metrics.append(&MetricsRecord {
+                        kind: RecordKind::Step,
+                        step,
+                        epoch,
+                        loss: Some(loss),
+                        val_loss: None,
+                        samples_per_sec: Some(samples_per_sec),
+                        lr: config.lr,
+                        time: unix_time(),
+                        best: None,
+                    })?;
+                }
+                if let Some(bar) = bar {
+                    bar.set_position(step);
+                    bar.set_message(format!("epoch {} loss {loss:.4}", epoch + 1));
+                }
+                let report = SelectStepReport {
+                    step,
+                    epoch,
+                    loss,
+                    samples_per_sec,
+                };
+                match hooks
+                    .on_step
+                    .as_mut()
+                    .map_or(Control::Continue, |h| h(&report))
+                {
+                    Control::Abort => return Ok(Outcome::Aborted),
+                    Control::Stop => hooks.stop.store(true, Ordering::SeqCst),
+                    Control::Continue => {}
+                }
+                let last_of_epoch = index + 1 == batches.len();
+                if !last_of_epoch {
+                    let every = config.checkpoint_every;
+                    if every > 0 && step.is_multiple_of(every) {
+                        self.save(false)?;
+                    }
+                }
+            }
+            let mean = self.state.epoch_loss_sum / per_epoch.max(1) as f64;
+            let is_best = mean.is_finite() && self.state.best_loss.is_none_or(|b| mean < b);
+            self.state.epoch += 1;
+            self.state.batch_in_epoch = 0;
+            self.state.epoch_loss_sum = 0.0;
+            if is_best {
+                self.state.best_loss = Some(mean);
+                self.state.best_step = Some(self.state.step);
+            }
+            self.save(is_best)?;
+            let rate = frames_seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            self.metrics.append(&MetricsRecord {
+                kind: RecordKind::Epoch,
+                step: self.state.step,
+                epoch,
+                loss: Some(mean),
+                val_loss: None,
+                samples_per_sec: Some(rate),
+                lr: config.lr,
+                time: unix_time(),
+                best: Some(is_best),
+            })?;
+            if let Some(bar) = bar {
+                bar.println(format!(
+                    "epoch {} step {}: loss {mean:.4}{}",
+                    epoch + 1,
+                    self.state.step,
+                    if is_best { " (best)" } else { "" }
+                ));
+            }
+            if let Some(outcome) = self.stop_requested(hooks) {
+                return Ok(outcome);
+            }
+        }
+        Ok(Outcome::Finished)
+    }
+
+    fn step(&mut self, batch: StepBatch, step: u64) -> Result<f64> {
+        let m = &self.config.model;
+        let n = batch.count;
+        let frames = Tensor::<4>::from_data(
+            TensorData::new(batch.frames, [n, 3, m.image_size, m.image_size]),
+            &self.ad_device,
+        );
+        let windows = Tensor::<4>::from_data(
+            TensorData::new(batch.windows, [n, 1, m.bins(), m.window_columns()]),
+            &self.ad_device,
+        );
+        let audio = self.model.audio_embedding(windows);
+        let visual = self.model.visual_map(frames);
+        let loss = self.model.lvs_loss(audio, visual, self.config.temperature);
+        let value = f64::from(loss.clone().inner().into_scalar::<f32>());
+        if !value.is_finite() {
+            return Err(SelectError::NonFiniteLoss { step });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if !all_finite(&self.model, Some(&grads)) {
+            return Err(SelectError::NonFiniteGradient { step });
+        }
+        let model = self.model.clone();
+        self.model = self.optim.step(self.config.lr, model, grads);
+        Ok(value)
+    }
+
+    fn save(&mut self, is_best: bool) -> Result<PathBuf> {
+        // Fold pending BatchNorm statistics into the shared state (see align.rs).
+        drop(self.model.valid());
+        if !all_finite(&self.model, None) {
+            return Err(weights_error(
+                self.out_dir,
+                format!(
+                    "the weights at step {} are not finite; not saving them",
+                    self.state.step
+                ),
+            ));
+        }
+        self.state.saved_at = unix_time();
+        let state_json =
+            serde_json::to_vec_pretty(&self.state).map_err(|e| weights_error(self.out_dir, e))?;
+        let (model, optim, config) = (&self.model, &self.optim, &self.config.model);
+        let mut failure = None;
+        let dir = save_checkpoint(self.out_dir, self.state.step, |tmp| {
+            let result = (|| -> Result<()> {
+                save_localizer(&model.valid(), config, &tmp.join(MODEL_FILE))?;
+                let path = tmp.join(OPTIMIZER_FILE);
+                let bytes = optim
+                    .into_bytes()
+                    .map_err(|e| weights_error(&path, format!("{e:?}")))?;
+                std::fs::write(&path, &*bytes).map_err(SelectError::io(&path))?;
+                let path = tmp.join(STATE_FILE);
+                std::fs::write(&path, &state_json).map_err(SelectError::io(&path))
+            })();
+            result.map_err(|e| {
+                let reason = e.to_string();
+                failure = Some(e);
+                sound2scene_train::TrainError::Checkpoint {
+                    path: tmp.to_path_buf(),
+                    reason,
+                }
+            })
+        });
+        let dir = match dir {
+            Ok(dir) => dir,
+            Err(e) => return Err(failure.unwrap_or(SelectError::Train(e))),
+        };
+        if is_best {
+            write_pointer(self.out_dir, BEST_POINTER, &dir)?;
+        }
+        prune(self.out_dir, self.config.keep_last)?;
+        debug_assert!(read_pointer(self.out_dir, LATEST_POINTER).is_some());
+        self.last_checkpoint = Some(dir.clone());
+        Ok(dir)
+    }
+}

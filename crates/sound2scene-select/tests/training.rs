@@ -1,0 +1,138 @@
+//! Training the localizer: the loss goes down, and a stopped run resumes to the same weights
+//! (issue 8, item 2).
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use sound2scene_select::clip::discover_videos;
+use sound2scene_select::mine::score_video;
+use sound2scene_select::train::{
+    SelectData, SelectHooks, SelectTrainConfig, load_localizer, train_select,
+};
+use sound2scene_train::align::Outcome;
+use sound2scene_train::progress::{MetricsLog, ProgressMode};
+
+fn data(dir: &std::path::Path, clips: usize) -> SelectData {
+    common::world(dir, clips, 11);
+    let (frames, audios) = common::dirs(dir);
+    let listing = discover_videos(&frames, &audios).expect("listing");
+    SelectData::load(&listing.videos, &common::tiny_model()).expect("load")
+}
+
+fn run(
+    config: &SelectTrainConfig,
+    data: &SelectData,
+    out: &std::path::Path,
+    resume: bool,
+) -> (Outcome, Vec<f64>) {
+    let losses = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&losses);
+    let hooks = SelectHooks {
+        on_step: Some(Box::new(move |r| {
+            sink.borrow_mut().push(r.loss);
+            sound2scene_train::align::Control::Continue
+        })),
+        ..SelectHooks::default()
+    };
+    let summary = train_select(
+        config,
+        data,
+        out,
+        &Device::default(),
+        resume,
+        ProgressMode::Never,
+        hooks,
+    )
+    .expect("train");
+    let losses = losses.borrow().clone();
+    (summary.outcome, losses)
+}
+
+#[test]
+fn a_tiny_run_lowers_the_loss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = data(dir.path(), 8);
+    let config = common::tiny_training().with_epochs(20).with_lr(3e-3);
+    let out = dir.path().join("run");
+    let (outcome, losses) = run(&config, &data, &out, false);
+    assert_eq!(outcome, Outcome::Finished);
+    assert_eq!(losses.len(), 40);
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (early, late) = (mean(&losses[..8]), mean(&losses[32..]));
+    assert!(
+        late < early - 0.1,
+        "loss did not go down: {early:.3} -> {late:.3}"
+    );
+    // The metrics log has one line per step and one per epoch; the weights load back.
+    assert_eq!(
+        MetricsLog::read(out.join("metrics.jsonl"))
+            .expect("metrics")
+            .len(),
+        60
+    );
+    let (model, loaded) = load_localizer(&out, &Device::default()).expect("load");
+    assert_eq!(loaded, config.model);
+    let video = &data.videos()[0];
+    let scores = score_video(
+        &model,
+        &loaded,
+        video,
+        common::FPS as f32,
+        7,
+        &Device::default(),
+    );
+    assert_eq!(scores.c_av.len(), video.len());
+    assert_eq!(scores.contrastive.len(), video.len());
+    // Cosine similarities and their differences.
+    assert!(
+        scores
+            .c_av
+            .iter()
+            .all(|s| s.is_finite() && s.abs() <= 1.0 + 1e-4)
+    );
+    assert!(
+        scores
+            .contrastive
+            .iter()
+            .all(|s| s.is_finite() && s.abs() <= 2.0 + 1e-4)
+    );
+}
+
+#[test]
+fn a_stopped_run_resumes_to_the_same_losses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = data(dir.path(), 6);
+    let config = common::tiny_training()
+        .with_epochs(3)
+        .with_clips_per_batch(3);
+    let (_, whole) = run(&config, &data, &dir.path().join("whole"), false);
+    assert_eq!(whole.len(), 6);
+
+    let out = dir.path().join("parts");
+    let (outcome, first) = run(&config.clone().with_max_steps(Some(3)), &data, &out, false);
+    assert_eq!(outcome, Outcome::MaxSteps);
+    // Without --resume an occupied directory is refused.
+    let refused = train_select(
+        &config,
+        &data,
+        &out,
+        &Device::default(),
+        false,
+        ProgressMode::Never,
+        SelectHooks::default(),
+    );
+    assert!(refused.is_err());
+    let (outcome, rest) = run(&config, &data, &out, true);
+    assert_eq!(outcome, Outcome::Finished);
+    let resumed: Vec<f64> = first.into_iter().chain(rest).collect();
+    assert_eq!(resumed.len(), whole.len());
+    for (a, b) in resumed.iter().zip(&whole) {
+        assert!(
+            (a - b).abs() < 1e-4,
+            "resumed {resumed:?} vs whole {whole:?}"
+        );
+    }
+}
