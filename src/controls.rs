@@ -250,10 +250,10 @@ impl SoundToScene {
             if let Some(gz) = zg.grad(&grads) {
                 z = adam_z.step(z, gz, config.learning_rate, t).detach();
             }
-            if config.optimize_feature {
-                if let Some(gf) = fg.grad(&grads) {
-                    f = adam_f.step(f, gf, config.learning_rate, t).detach();
-                }
+            if config.optimize_feature
+                && let Some(gf) = fg.grad(&grads)
+            {
+                f = adam_f.step(f, gf, config.learning_rate, t).detach();
             }
             progress(step + 1, *errors.last().unwrap_or(&f32::NAN));
         }

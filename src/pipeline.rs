@@ -220,7 +220,7 @@ impl SoundToScene {
         let noise = self.noise(count, seed, z_var)?;
         let mut out = Vec::with_capacity(waves.len());
         for i in 0..waves.len() {
-            let feature = features.clone().slice([i..i + 1]).repeat_dim(0, count);
+            let feature = features.clone().narrow(0, i, 1).repeat_dim(0, count);
             let images = self.generate_tensor(feature, noise.clone())?;
             out.push(tensor_to_images(images));
         }

@@ -30,7 +30,10 @@ fn interpolation_endpoints_reproduce_the_endpoint_images() {
         let walk = values(pipeline.generate_tensor(path, z.clone()).expect("G runs"));
         let ends = values(
             pipeline
-                .generate_tensor(Tensor::cat(vec![a.clone(), b.clone()], 0), z.slice([0..2]))
+                .generate_tensor(
+                    Tensor::cat(vec![a.clone(), b.clone()], 0),
+                    z.narrow(0, 0, 2),
+                )
                 .expect("G runs"),
         );
         let per_image = walk.len() / 5;

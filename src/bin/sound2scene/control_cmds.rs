@@ -57,7 +57,7 @@ impl PipelineArgs {
         let noise = pipeline.noise(count, self.seed, 1.0)?;
         let mut images = Vec::new();
         for row in 0..features.dims()[0] {
-            let feature = features.clone().slice([row..row + 1]).repeat_dim(0, count);
+            let feature = features.clone().narrow(0, row, 1).repeat_dim(0, count);
             images.extend(tensor_to_images(
                 pipeline.generate_tensor(feature, noise.clone())?,
             ));

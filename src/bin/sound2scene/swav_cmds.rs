@@ -142,6 +142,8 @@ fn configure(args: &TrainImageArgs) -> Result<SwavConfig> {
     }
     if let Some(resolution) = args.resolution {
         config.crops = MultiCropConfig::for_resolution(resolution);
+        // The encoder is then fed images of that size at inference too.
+        config.encoder.input_side = Some(resolution);
     }
     if let Some(steps) = args.steps {
         config.steps = steps;
