@@ -9,6 +9,7 @@
 //!   discriminator, loading the released PyTorch checkpoints directly.
 //! - [`train`]: the contrastive alignment loss, the training loops and the evaluation metrics.
 //! - [`synth`]: a procedural audio-visual world with ground truth (training data and benchmark).
+//! - [`world_eval`]: the world's classifier and the paper's claims measured on the world.
 //!
 //! ```
 //! use sound2scene::audio::{Spectrogram, Waveform};
@@ -34,6 +35,7 @@ pub use sound2scene_train as train;
 pub mod controls;
 pub mod pipeline;
 pub mod visual;
+pub mod world_eval;
 
 pub use controls::{Interpolation, Inversion, InversionConfig, compose, interpolate, lerp, slerp};
 pub use pipeline::{ModelPaths, PipelineError, SoundToScene};

@@ -9,6 +9,7 @@ mod select_cmds;
 mod swav_cmds;
 mod synth_cmds;
 mod train_cmds;
+mod world_cmds;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,6 +71,10 @@ enum Command {
     /// Evaluation metrics on arrays: fid, is, retrieval.
     #[command(subcommand)]
     Eval(eval_cmds::EvalCommand),
+    /// Train the procedural world's classifier (its "Inception") on rendered frames.
+    TrainWorldClassifier(world_cmds::TrainWorldClassifierArgs),
+    /// Measure the paper's claims on held-out clips of the procedural world.
+    EvalWorld(world_cmds::EvalWorldArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +97,8 @@ fn main() -> ExitCode {
         Command::TrainSelect(args) => select_cmds::train_select_cmd(*args),
         Command::Select(args) => select_cmds::select(*args),
         Command::Eval(command) => eval_cmds::eval(command),
+        Command::TrainWorldClassifier(args) => world_cmds::train_world_classifier_cmd(args),
+        Command::EvalWorld(args) => world_cmds::eval_world_cmd(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

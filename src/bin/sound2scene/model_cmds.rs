@@ -13,6 +13,8 @@ use sound2scene::models::{LoadOptions, ModelError};
 use sound2scene::pipeline::{l2_normalize, sample_noise};
 use sound2scene::visual::{grid, tensor_to_images};
 
+use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE, default_model_dir};
+
 use crate::DeviceArgs;
 
 /// Write a `[rows, cols]` tensor as a float32 .npy file.
@@ -169,13 +171,15 @@ pub fn embed_image(args: EmbedImageArgs) -> Result<()> {
 /// Arguments of `sound2scene generate`.
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// The generator: an IC-GAN experiment folder or a .bpk from `convert`.
+    /// The generator: an IC-GAN experiment folder or a .bpk from `convert` (default: the
+    /// bundled sound2scene-tiny model's).
     #[arg(long)]
-    generator: PathBuf,
-    /// The sound to draw (needs --audio-weights).
+    generator: Option<PathBuf>,
+    /// The sound to draw.
     #[arg(long, conflicts_with = "feature", required_unless_present = "feature")]
     audio: Option<PathBuf>,
-    /// The audio encoder for --audio: sound2scene.pth or a .bpk.
+    /// The audio encoder for --audio: sound2scene.pth or a .bpk (default: the bundled
+    /// sound2scene-tiny model's).
     #[arg(long, requires = "audio")]
     audio_weights: Option<PathBuf>,
     /// Mix this sound into --audio before encoding.
@@ -212,18 +216,32 @@ pub struct GenerateArgs {
     device: DeviceArgs,
 }
 
+/// `given`, or the bundled model's `file` when none is given.
+fn or_bundled(given: Option<&Path>, file: &str) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    let path = default_model_dir().join(file);
+    if !path.is_file() {
+        bail!(
+            "no weights given and the bundled model is missing ({}); pass --generator and \
+             --audio-weights, or retrain the bundled model with scripts/train_tiny.sh",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// Draw images from a sound (optionally mixed or louder) or from given features.
 pub fn generate(args: GenerateArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let options = LoadOptions::default();
-    let (generator, config) = open_generator(&args.generator, &options, &device)?;
+    let generator_path = or_bundled(args.generator.as_deref(), GENERATOR_FILE)?;
+    let (generator, config) = open_generator(&generator_path, &options, &device)?;
     let features = match (&args.audio, &args.feature) {
         (Some(audio), _) => {
-            let weights = args
-                .audio_weights
-                .as_ref()
-                .context("--audio needs --audio-weights (the audio encoder checkpoint)")?;
-            let (encoder, _) = open_audio_encoder(weights, &options, &device)?;
+            let weights = or_bundled(args.audio_weights.as_deref(), AUDIO_ENCODER_FILE)?;
+            let (encoder, _) = open_audio_encoder(&weights, &options, &device)?;
             let mut wave = load_audio(audio)?;
             if let Some(other) = &args.mix {
                 let other = load_audio(other)?;

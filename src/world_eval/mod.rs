@@ -1,0 +1,82 @@
+//! Measuring the paper's claims on the procedural world ([`crate::synth`]), where the ground
+//! truth is known.
+//!
+//! - [`classifier`]: the world's own "Inception", a narrow ResNet trained on the world's real
+//!   frames to say which of the eight classes a picture shows (multi-label). Its logits give
+//!   the Inception Score and class accuracy, its pooled feature the FID.
+//! - [`claims`]: [`eval_world`], which measures on held-out clips of a seed: audio→image
+//!   retrieval, class accuracy of generated pictures (from audio, from the true image feature,
+//!   from a random feature), FID/IS, volume ↔ size (Spearman) and two-source mixing.
+//! - [`spearman`]: rank correlation with ties (average ranks).
+//! - [`bundle`]: where the bundled networks live (`DIR/audio_encoder.bpk`, …).
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use sound2scene::world_eval::{WorldClassifier, WorldEvalConfig, bundle, eval_world};
+//!
+//! let device = Device::default();
+//! let pipeline = bundle::load_pipeline(bundle::default_model_dir(), &device)?;
+//! let classifier = WorldClassifier::load(bundle::default_classifier_path(), &device)?;
+//! let report = eval_world(&pipeline, &classifier, &WorldEvalConfig::new(1234, 100))?;
+//! println!("R@1 {:.2}, class accuracy {:.2}", report.r_at_1, report.class_accuracy);
+//! # Ok::<(), sound2scene::world_eval::WorldEvalError>(())
+//! ```
+
+pub mod bundle;
+pub mod claims;
+pub mod classifier;
+pub mod spearman;
+
+use std::path::PathBuf;
+
+pub use claims::{EXTRA_KEYS, REQUIRED_KEYS, WorldEvalConfig, WorldReport, eval_world};
+pub use classifier::{
+    Classified, ClassifierAccuracy, ClassifierOutput, ClassifierTrainConfig, WorldClassifier,
+    WorldClassifierConfig, evaluate_classifier, train_world_classifier,
+};
+pub use spearman::{average_ranks, spearman};
+
+/// Errors of the world evaluation and of the world classifier.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldEvalError {
+    /// The sound-to-image pipeline failed.
+    #[error(transparent)]
+    Pipeline(#[from] crate::PipelineError),
+    /// A network failed to load or run.
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelError),
+    /// The procedural world refused a request.
+    #[error(transparent)]
+    Synth(#[from] crate::synth::SynthError),
+    /// A metric (FID, IS, retrieval) failed.
+    #[error(transparent)]
+    Metric(#[from] crate::train::TrainError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A weight file is missing or does not hold what was expected.
+    #[error("{path}: {reason}")]
+    Weights {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// Training stopped because the loss became NaN or infinite.
+    #[error("the classifier's loss is not finite at step {step}; lower the learning rate")]
+    NonFiniteLoss {
+        /// The step (0-based).
+        step: usize,
+    },
+    /// A configuration value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result of the world evaluation.
+pub type Result<T> = std::result::Result<T, WorldEvalError>;
