@@ -46,7 +46,8 @@ pub struct TrainImageArgs {
     /// head to the trunk's output width.
     #[arg(long)]
     width: Option<usize>,
-    /// Side of the large crops in pixels; the small crops and blur scale with it (224 official).
+    /// Side of the large crops in pixels, and of the images the encoder takes; the small crops
+    /// and blur scale with it (224 official; up to 64, a softer colour distortion).
     #[arg(long)]
     resolution: Option<usize>,
     /// Length of the run in optimizer steps (sets the cosine learning-rate schedule).
@@ -141,7 +142,13 @@ fn configure(args: &TrainImageArgs) -> Result<SwavConfig> {
         config.feat_dim = config.feat_dim.min(out);
     }
     if let Some(resolution) = args.resolution {
-        config.crops = MultiCropConfig::for_resolution(resolution);
+        // Up to 64 px the full colour distortion leaves two views of a small image with too
+        // little in common and the loss sits at ln K; the softer preset trains there.
+        config.crops = if resolution <= 64 {
+            MultiCropConfig::low_resolution(resolution)
+        } else {
+            MultiCropConfig::for_resolution(resolution)
+        };
         // The encoder is then fed images of that size at inference too.
         config.encoder.input_side = Some(resolution);
     }

@@ -95,6 +95,29 @@ impl MultiCropConfig {
             .with_blur_sigma([lo * ratio, hi * ratio])
     }
 
+    /// Multi-crop for small images (32–64 pixels) with little in them: large crops of `size`
+    /// pixels over `[0.3, 1]` of the image, 4 small crops of `size / 2` over `[0.1, 0.3]`,
+    /// SimCLR's colour distortion at strength 0.5 (`ColorJitter(0.4, 0.4, 0.4, 0.1)`) and
+    /// grayscale with probability 0.1; blur as [`Self::for_resolution`].
+    ///
+    /// The official strength (scales down to 5 % of the image, `ColorJitter(0.8, 0.8, 0.8,
+    /// 0.2)`, grayscale 0.2) leaves two crops of a 32-pixel image with a few flat colours
+    /// almost nothing in common: a random trunk cannot predict one view's codes from the other,
+    /// the swapped-prediction loss is then lowest for uniform predictions, and the run
+    /// collapses to loss `ln K` before the trunk learns anything (see [`super`]).
+    pub fn low_resolution(size: usize) -> Self {
+        Self::for_resolution(size)
+            .with_large_scale([0.3, 1.0])
+            .with_small_count(4)
+            .with_small_size((size / 2).max(1))
+            .with_small_scale([0.1, 0.3])
+            .with_brightness(0.4)
+            .with_contrast(0.4)
+            .with_saturation(0.4)
+            .with_hue(0.1)
+            .with_grayscale_probability(0.1)
+    }
+
     /// Crops per image, `large_count + small_count`.
     pub fn crops(&self) -> usize {
         self.large_count + self.small_count

@@ -9,6 +9,20 @@
 //! `freeze_prototypes_steps` steps, and takes an SGD + LARS step on a warm-up + cosine learning
 //! rate ([`optim`]). The prototypes are L2-normalized before every forward pass.
 //!
+//! # Collapse to `ln K`
+//!
+//! The loss has a trivial fixed point: when all scores of a crop are equal, its Sinkhorn codes
+//! are uniform, the best prediction of uniform codes is uniform, and the gradient vanishes
+//! with the loss at exactly `ln K`. A run falls into it when the views of an image share too
+//! little for a young trunk to predict one's codes from the other's (the best prediction of
+//! unpredictable codes is their batch average, uniform by equipartition), and it can reach it
+//! exactly when the embeddings have room to turn away from every prototype: with `K` at or
+//! below `feat_dim` (null space of the prototypes) or not far above it (the prototypes'
+//! weakest directions). The official setting (3000 prototypes on 128 dimensions, 224-pixel
+//! ImageNet crops) has neither problem; 32-pixel images of a few flat colours under the
+//! official colour distortion with 32 prototypes on 128 dimensions have both.
+//! [`SwavConfig::narrow`] and [`MultiCropConfig::low_resolution`] avoid them.
+//!
 //! Left out: SwAV's feature queue (`--queue_length`, used for small batches after epoch 15),
 //! mixed precision and synchronized BatchNorm across GPUs.
 //!
@@ -79,6 +93,12 @@ use crate::error::TrainError;
 use crate::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
 };
+
+/// Projected feature width of [`SwavConfig::narrow`] (official: 128 with 3000 prototypes).
+pub const NARROW_FEAT_DIM: usize = 32;
+/// Prototypes of [`SwavConfig::narrow`]: twice [`NARROW_FEAT_DIM`], so that no embedding can
+/// be orthogonal to all of them.
+pub const NARROW_PROTOTYPES: usize = 64;
 
 /// File name of the configuration in the output directory.
 pub const CONFIG_FILE: &str = "config.json";
@@ -156,12 +176,16 @@ pub struct SwavConfig {
 }
 
 impl SwavConfig {
-    /// A configuration for CPU-sized runs: a ResNet-18 layout (basic blocks `[2, 2, 2, 2]`) of
-    /// base width `width` (output `8 · width` channels), a projection head of that hidden
-    /// width to `min(128, 8 · width)`, and the official multi-crop scaled to crops of
-    /// `resolution` pixels ([`MultiCropConfig::for_resolution`]); the exported encoder takes
-    /// `resolution`×`resolution` images ([`ImageEncoderConfig::input_side`]). Everything else
-    /// official.
+    /// A configuration for CPU-sized runs on small images: a ResNet-18 layout (basic blocks
+    /// `[2, 2, 2, 2]`) of base width `width` (output `8 · width` channels), a projection head
+    /// of that hidden width to `min(`[`NARROW_FEAT_DIM`]`, 8 · width)`, [`NARROW_PROTOTYPES`]
+    /// prototypes, and the softened multi-crop of [`MultiCropConfig::low_resolution`] on crops
+    /// of `resolution` pixels; the exported encoder takes `resolution`×`resolution` images
+    /// ([`ImageEncoderConfig::input_side`]). Everything else official.
+    ///
+    /// The prototypes outnumber the feature width (official: 3000 on 128): with `K` not well
+    /// above `feat_dim` the head can turn the embeddings away from every prototype, which
+    /// makes all scores equal and the loss exactly `ln K` (see the module documentation).
     pub fn narrow(resolution: usize, width: usize) -> Self {
         let resnet = ResNetConfig::new(BlockKind::Basic, [2, 2, 2, 2]).with_base_width(width);
         let out = resnet.out_channels();
@@ -172,8 +196,9 @@ impl SwavConfig {
                     .with_input_side(Some(resolution)),
             )
             .with_hidden_dim(out)
-            .with_feat_dim(out.min(128))
-            .with_crops(MultiCropConfig::for_resolution(resolution))
+            .with_feat_dim(out.min(NARROW_FEAT_DIM))
+            .with_prototypes(NARROW_PROTOTYPES)
+            .with_crops(MultiCropConfig::low_resolution(resolution))
     }
 
     /// The head's configuration (input width from the trunk).

@@ -92,7 +92,7 @@ impl SwavOptimizerConfig {
     }
 
     /// Burn's SGD with PyTorch's momentum; weight decay is left to LARS when it is on.
-    pub(crate) fn init(&self) -> ModuleOptimizer {
+    pub fn init(&self) -> ModuleOptimizer {
         let momentum = (self.momentum > 0.0).then(|| {
             MomentumConfig::new()
                 .with_momentum(self.momentum)
@@ -108,7 +108,7 @@ impl SwavOptimizerConfig {
 
     /// The LARS transform of every gradient of `module` (nothing without LARS). Computed on
     /// the device, without reading values back.
-    pub(crate) fn adapt<M: Module>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
+    pub fn adapt<M: Module>(&self, module: &M, grads: GradientsParams) -> GradientsParams {
         if !self.lars {
             return grads;
         }
