@@ -16,8 +16,8 @@
 //! `best` pointers (lowest mean epoch loss).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::config::Config;
@@ -311,9 +311,6 @@ pub struct SelectSummary {
     pub model: Localizer,
 }
 
-/// Serializes seeding and initialization (Burn's CPU backend has one process-wide generator).
-static INIT_LOCK: Mutex<()> = Mutex::new(());
-
 /// Forces every lazily initialized parameter to materialize.
 struct Materialize;
 
@@ -326,7 +323,7 @@ impl ModuleVisitor for Materialize {
 /// A randomly initialized localizer, the same for the same `seed` (the process-wide generator
 /// is seeded and every parameter materialized under a lock).
 pub fn init_localizer(config: &LocalizerConfig, seed: u64, device: &Device) -> Localizer {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = sound2scene_train::init::init_lock();
     device.seed(seed);
     let model = config.init(device);
     model.visit(&mut Materialize);
@@ -427,7 +424,7 @@ pub fn load_localizer(path: &Path, device: &Device) -> Result<(Localizer, Locali
         .map_err(|e| weights_error(&file, format!("configuration does not parse: {e}")))?;
     config.check().map_err(|e| weights_error(&file, e))?;
     let mut model = {
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = sound2scene_train::init::init_lock();
         config.init(device)
     };
     let mut store = BurnpackStore::from_file(&file).auto_extension(false);

@@ -43,8 +43,8 @@
 //! `latest` and `best` (see [`crate::checkpoint`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::config::Config;
@@ -383,10 +383,6 @@ pub struct AlignSession {
     device: Device,
     progress: ProgressMode,
 }
-
-/// Serializes seeding and initialization: Burn's CPU backend has one process-wide RNG, so two
-/// runs initializing at once in one process would interleave their draws.
-static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 impl AlignSession {
     /// Checks the configuration against the data and prepares a run writing to `out_dir` on
@@ -1009,7 +1005,7 @@ fn adam(settings: &AdamSettings) -> ModuleOptimizer {
 /// device's random generator is seeded and every parameter materialized while a process-wide
 /// lock is held, since Burn's CPU backend has one generator for the whole process.
 pub fn init_encoder(config: &AudioEncoderConfig, seed: u64, device: &Device) -> AudioEncoder {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = crate::init::init_lock();
     device.seed(seed);
     let model = config.init(device);
     model.visit(&mut Materialize);
@@ -1022,7 +1018,7 @@ fn init_model(config: &AlignConfig, device: &Device) -> Result<AudioEncoder, Tra
     if let Some(path) = &config.init_weights {
         // Loading builds a lazily initialized network first; keep its random draws away from
         // a concurrent seeded initialization.
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::init::init_lock();
         let (model, loaded) = open_audio_encoder(path, &Default::default(), device)?;
         let want = serde_json::to_string(&config.encoder).unwrap_or_default();
         let have = serde_json::to_string(&loaded).unwrap_or_default();
@@ -1075,7 +1071,7 @@ fn load_checkpoint(
     let model_path = dir.join(MODEL_FILE);
     let (model, _): (AudioEncoder, AudioEncoderConfig) = {
         // See `init_model`: loading may draw from the process-wide generator.
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::init::init_lock();
         burnpack::load(&model_path, NetworkKind::AudioEncoder, device, |c, d| {
             AudioEncoderConfig::init(c, d)
         })?

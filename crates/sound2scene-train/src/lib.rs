@@ -13,6 +13,7 @@
 //! - [`swav`]: self-supervised training of the image encoder f_V (SwAV), resumable.
 //! - [`gan`]: the IC-GAN generator/discriminator training loop, resumable.
 //! - [`progress`]: the `metrics.jsonl` log and the progress bar.
+//! - [`init`]: the process-wide lock that makes seeded initialization reproducible.
 //! - [`error`]: the crate's error type, [`TrainError`].
 
 #![deny(missing_docs)]
@@ -24,6 +25,7 @@ pub mod dataset;
 pub mod error;
 pub mod feature_cache;
 pub mod gan;
+pub mod init;
 pub mod loss;
 pub mod metrics;
 pub mod progress;

@@ -64,7 +64,6 @@ mod run;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -274,10 +273,6 @@ pub struct GanSession {
     progress: ProgressMode,
 }
 
-/// Serializes seeding and initialization of the networks: Burn's CPU backend has one
-/// process-wide generator, so two runs initializing at once would interleave their draws.
-static INIT_LOCK: Mutex<()> = Mutex::new(());
-
 impl GanSession {
     /// Checks the configuration against the data and prepares a run writing to `out_dir` on
     /// `device` (its plain version; gradients use its autodiff version).
@@ -348,7 +343,7 @@ pub fn train_gan(
 /// Randomly initialized G and D of `config` on `device`, the same for the same seed: the
 /// device's generator is seeded and every parameter materialized under a process-wide lock.
 pub fn init_networks(config: &GanConfig, device: &Device) -> (Generator, Discriminator) {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = crate::init::init_lock();
     device.seed(config.seed);
     let g = config.generator.init(device);
     g.visit(&mut Materialize);

@@ -20,9 +20,9 @@ use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 use super::{
     CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, DStepBatch, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanAdam, GanBatch, GanConfig, GanData, GanHooks,
-    GanMetricsRecord, GanSession, GanState, GanStepReport, GanSummary, INIT_LOCK, KnnIndex,
-    METRICS_FILE, SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, hinge_d_loss, hinge_g_loss,
-    init_networks, knn_cosine,
+    GanMetricsRecord, GanSession, GanState, GanStepReport, GanSummary, KnnIndex, METRICS_FILE,
+    SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, hinge_d_loss, hinge_g_loss, init_networks,
+    knn_cosine,
 };
 use crate::align::{Control, Outcome};
 use crate::checkpoint::{
@@ -655,7 +655,7 @@ fn load_checkpoint(
     }
     // Loading builds randomly initialized networks first; keep their draws away from a
     // concurrent seeded initialization.
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = crate::init::init_lock();
     let load_g = |name: &str| {
         burnpack::load(
             dir.join(name),

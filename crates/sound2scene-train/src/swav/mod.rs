@@ -65,9 +65,9 @@ pub mod optim;
 pub mod sinkhorn;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::config::Config;
@@ -383,9 +383,6 @@ pub struct SwavSession {
     progress: ProgressMode,
 }
 
-/// Serializes seeding and initialization: Burn's CPU backend has one process-wide RNG.
-static INIT_LOCK: Mutex<()> = Mutex::new(());
-
 impl SwavSession {
     /// Checks the configuration against the images and prepares a run writing to `out_dir` on
     /// `device` (gradients use its autodiff version).
@@ -457,7 +454,7 @@ pub fn train_swav(
 /// A randomly initialized network of `config` on `device`, the same for the same seed: the
 /// device's generator is seeded and every parameter materialized under a process-wide lock.
 pub fn init_network(config: &SwavConfig, device: &Device) -> SwavNetwork {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = crate::init::init_lock();
     device.seed(config.seed);
     let network = SwavNetwork {
         encoder: config.encoder.init(device),
@@ -495,7 +492,7 @@ pub fn load_head(
         return Err(checkpoint_error(path, "missing"));
     }
     let mut head = {
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::init::init_lock();
         config.init(device)
     };
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
@@ -524,7 +521,7 @@ pub fn load_network(
     device: &Device,
 ) -> Result<SwavNetwork, TrainError> {
     let (encoder, _): (ImageEncoder, ImageEncoderConfig) = {
-        let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::init::init_lock();
         burnpack::load(
             dir.join(IMAGE_ENCODER_FILE),
             NetworkKind::ImageEncoder,
