@@ -456,3 +456,33 @@ fn control_commands_write_labelled_grids() {
         1,
     );
 }
+
+#[test]
+fn generate_without_weights_uses_the_bundled_model_or_says_how_to_get_it() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bundle = repo.join("assets/models/sound2scene-tiny");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("scene.png");
+    let result = run(&[
+        "generate",
+        "--audio",
+        s(&repo.join("assets/sounds/bell.wav")),
+        "--out",
+        s(&out),
+    ]);
+    let shipped = ["audio_encoder.bpk", "generator.bpk"]
+        .iter()
+        .all(|f| bundle.join(f).is_file());
+    if shipped {
+        assert!(result.status.success(), "{result:?}");
+        assert!(out.is_file());
+    } else {
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success());
+        assert!(
+            stderr.contains("bundled model is missing") && stderr.contains("train_tiny.sh"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
