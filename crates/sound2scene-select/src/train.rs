@@ -37,6 +37,7 @@ use sound2scene_train::checkpoint::{
     BEST_POINTER, LATEST_POINTER, best_checkpoint, latest_complete, prune, read_complete,
     read_pointer, remove_incomplete, save_checkpoint, write_file_atomic, write_pointer,
 };
+use sound2scene_train::finite::all_finite;
 use sound2scene_train::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, unix_time,
 };
@@ -328,30 +329,6 @@ pub fn init_localizer(config: &LocalizerConfig, seed: u64, device: &Device) -> L
     let model = config.init(device);
     model.visit(&mut Materialize);
     model
-}
-
-/// Sums every parameter (or gradient) into one scalar, non-finite exactly when one is.
-struct FiniteSum<'a> {
-    grads: Option<&'a GradientsParams>,
-    sum: f64,
-}
-
-impl ModuleVisitor for FiniteSum<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = match self.grads {
-            Some(grads) => grads.get::<D>(param.id),
-            None => Some(param.val().inner()),
-        };
-        if let Some(value) = value {
-            self.sum += f64::from(value.sum().into_scalar::<f32>());
-        }
-    }
-}
-
-fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
-    let mut visitor = FiniteSum { grads, sum: 0.0 };
-    module.visit(&mut visitor);
-    visitor.sum.is_finite()
 }
 
 fn weights_error(path: &Path, reason: impl std::fmt::Display) -> SelectError {

@@ -61,6 +61,7 @@ use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 use sound2scene_models::checkpoint::open_audio_encoder;
 
+use crate::checkpoint::checkpoint_error;
 use crate::checkpoint::{
     BEST_POINTER, best_checkpoint, latest_complete, prune, read_pointer, remove_incomplete,
     save_checkpoint, write_file_atomic, write_pointer,
@@ -68,6 +69,7 @@ use crate::checkpoint::{
 use crate::data::{Split, split_validation};
 use crate::dataset::{AlignData, Batch, Fnv};
 use crate::error::TrainError;
+use crate::finite::all_finite;
 use crate::loss::ContrastiveLoss;
 use crate::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
@@ -487,48 +489,6 @@ struct Materialize;
 impl ModuleVisitor for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let _ = param.val();
-    }
-}
-
-/// Sums every floating-point parameter (or, with `grads`, every gradient) into one scalar:
-/// NaN or infinite exactly when some value is (barring an overflow of the sum itself, which
-/// only values near `f32::MAX` reach).
-struct FiniteSum<'a> {
-    grads: Option<&'a GradientsParams>,
-    sum: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for FiniteSum<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = match self.grads {
-            Some(grads) => grads.get::<D>(param.id),
-            None => Some(param.val().inner()),
-        };
-        if let Some(value) = value {
-            let s = value.sum();
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => {
-                    let device = acc.device();
-                    acc + s.to_device(&device)
-                }
-                None => s,
-            });
-        }
-    }
-}
-
-fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
-    let mut visitor = FiniteSum { grads, sum: None };
-    module.visit(&mut visitor);
-    visitor
-        .sum
-        .is_none_or(|s| s.into_scalar::<f32>().is_finite())
-}
-
-fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
     }
 }
 

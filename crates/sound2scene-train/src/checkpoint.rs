@@ -49,7 +49,8 @@ pub struct CompleteMarker {
     pub files: BTreeMap<String, u64>,
 }
 
-fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
+/// [`TrainError::Checkpoint`] naming `path`.
+pub(crate) fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
     TrainError::Checkpoint {
         path: path.to_path_buf(),
         reason: reason.to_string(),

@@ -10,6 +10,7 @@
 //! - [`dataset`]: the alignment examples and their batches, prepared ahead of the model.
 //! - [`align`]: the audio-visual alignment training loop (paper Sec. 2.1), resumable.
 //! - [`checkpoint`]: crash-safe checkpoint directories.
+//! - [`finite`]: the NaN/Inf check on parameters and gradients.
 //! - [`swav`]: self-supervised training of the image encoder f_V (SwAV), resumable.
 //! - [`gan`]: the IC-GAN generator/discriminator training loop, resumable.
 //! - [`progress`]: the `metrics.jsonl` log and the progress bar.
@@ -24,6 +25,7 @@ pub mod data;
 pub mod dataset;
 pub mod error;
 pub mod feature_cache;
+pub mod finite;
 pub mod gan;
 pub mod init;
 pub mod loss;

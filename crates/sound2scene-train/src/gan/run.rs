@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use image::{Rgb, RgbImage};
@@ -25,10 +25,12 @@ use super::{
     knn_cosine,
 };
 use crate::align::{Control, Outcome};
+use crate::checkpoint::checkpoint_error;
 use crate::checkpoint::{
     latest_complete, prune, remove_incomplete, save_checkpoint, write_file_atomic,
 };
 use crate::error::TrainError;
+use crate::finite::all_finite;
 use crate::progress::{ProgressMode, StepBar, unix_time};
 
 /// The SplitMix64 finalizer: decorrelates nearby seeds.
@@ -47,47 +49,6 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
     let u1: f32 = 1.0 - rng.random::<f32>();
     let u2: f32 = rng.random::<f32>();
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-}
-
-/// Sums every float parameter (or, with `grads`, every gradient) into one scalar: not finite
-/// exactly when some value is not (barring an overflow of the sum itself).
-struct FiniteSum<'a> {
-    grads: Option<&'a GradientsParams>,
-    sum: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for FiniteSum<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = match self.grads {
-            Some(grads) => grads.get::<D>(param.id),
-            None => Some(param.val().inner()),
-        };
-        if let Some(value) = value {
-            let s = value.sum();
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => {
-                    let device = acc.device();
-                    acc + s.to_device(&device)
-                }
-                None => s,
-            });
-        }
-    }
-}
-
-fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
-    let mut visitor = FiniteSum { grads, sum: None };
-    module.visit(&mut visitor);
-    visitor
-        .sum
-        .is_none_or(|s| s.into_scalar::<f32>().is_finite())
-}
-
-fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
 }
 
 fn adam(settings: &GanAdam) -> ModuleOptimizer {

@@ -86,10 +86,12 @@ use self::images::SwavImages;
 use self::optim::SwavOptimizerConfig;
 use self::sinkhorn::{SwavLossSettings, swapped_prediction_loss};
 use crate::align::{Control, Outcome};
+use crate::checkpoint::checkpoint_error;
 use crate::checkpoint::write_file_atomic;
 use crate::checkpoint::{latest_complete, prune, remove_incomplete, save_checkpoint};
 use crate::dataset::Fnv;
 use crate::error::TrainError;
+use crate::finite::all_finite;
 use crate::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
 };
@@ -539,47 +541,6 @@ struct Materialize;
 impl ModuleVisitor for Materialize {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let _ = param.val();
-    }
-}
-
-/// Sums every parameter (or, with `grads`, every gradient) into one scalar: not finite
-/// exactly when some value is not (barring an overflow of the sum itself).
-struct FiniteSum<'a> {
-    grads: Option<&'a GradientsParams>,
-    sum: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for FiniteSum<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let value = match self.grads {
-            Some(grads) => grads.get::<D>(param.id),
-            None => Some(param.val().inner()),
-        };
-        if let Some(value) = value {
-            let s = value.sum();
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => {
-                    let device = acc.device();
-                    acc + s.to_device(&device)
-                }
-                None => s,
-            });
-        }
-    }
-}
-
-fn all_finite<M: Module>(module: &M, grads: Option<&GradientsParams>) -> bool {
-    let mut visitor = FiniteSum { grads, sum: None };
-    module.visit(&mut visitor);
-    visitor
-        .sum
-        .is_none_or(|s| s.into_scalar::<f32>().is_finite())
-}
-
-fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
     }
 }
 
