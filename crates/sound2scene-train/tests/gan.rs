@@ -46,8 +46,13 @@ fn tiny_config() -> GanConfig {
 }
 
 /// `n` 32×32 images (a colour per image, a bright square at an image-dependent place) and
-/// pseudo-random features.
+/// pseudo-random 2048-wide features (IC-GAN's size).
 fn synthetic_data(n: usize, seed: u64) -> GanData {
+    synthetic_data_of(n, seed, INSTANCE_DIM)
+}
+
+/// [`synthetic_data`] with `dim`-wide features.
+fn synthetic_data_of(n: usize, seed: u64, dim: usize) -> GanData {
     let images: Vec<RgbImage> = (0..n)
         .map(|i| {
             let base = Rgb([
@@ -65,7 +70,7 @@ fn synthetic_data(n: usize, seed: u64) -> GanData {
             })
         })
         .collect();
-    let features: Vec<f32> = common::pseudo_random(seed, n * INSTANCE_DIM)
+    let features: Vec<f32> = common::pseudo_random(seed, n * dim)
         .into_iter()
         .map(|v| v as f32)
         .collect();
@@ -310,8 +315,13 @@ fn nan_loss_stops_and_keeps_the_previous_checkpoint() {
 
 #[test]
 fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
+    // Features narrower than IC-GAN's 2048, as a small image encoder gives.
+    const DIM: usize = 64;
     let out = tempfile::tempdir().expect("temp dir");
-    let config = tiny_config().with_max_steps(50).with_sample_every(2);
+    let config = tiny_config()
+        .with_max_steps(50)
+        .with_sample_every(2)
+        .with_instance_dim(DIM);
     let hooks = GanHooks {
         on_step: Some(Box::new(|report| {
             if report.step == 3 {
@@ -322,7 +332,7 @@ fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
         })),
         ..GanHooks::default()
     };
-    let summary = quiet(config.clone(), synthetic_data(4, 4), out.path())
+    let summary = quiet(config.clone(), synthetic_data_of(4, 4, DIM), out.path())
         .run(false, hooks)
         .expect("training runs");
     assert_eq!(summary.outcome, Outcome::Stopped);
@@ -340,6 +350,7 @@ fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
     .expect("G_ema opens with open_generator");
     assert_eq!(loaded_config.resolution, RES);
     assert_eq!(loaded_config.g_ch, 4);
+    assert_eq!(loaded_config.instance_size(), DIM);
     let diff = max_difference(&tensors(&loaded), &tensors(&summary.generator_ema));
     assert_eq!(diff, 0.0, "the file holds G_ema exactly");
     let n = 2;
@@ -348,10 +359,32 @@ fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
         TensorData::new(vec![0.1f32; n * dim_z], [n, dim_z]),
         &device(),
     );
-    let feat = Tensor::<2>::from_data(
-        TensorData::new(vec![0.02f32; n * INSTANCE_DIM], [n, INSTANCE_DIM]),
-        &device(),
-    );
-    let image = loaded.forward(z, feat);
+    let feat = |dim: usize| {
+        Tensor::<2>::from_data(TensorData::new(vec![0.02f32; n * dim], [n, dim]), &device())
+    };
+    let image = loaded.forward(z.clone(), feat(DIM));
     assert_eq!(image.dims(), [n, 3, RES, RES]);
+    assert!(
+        loaded.try_forward(z, feat(INSTANCE_DIM)).is_err(),
+        "features of the wrong width are an error"
+    );
+}
+
+#[test]
+fn features_narrower_than_the_networks_expect_are_refused() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let session = GanSession::new(
+        tiny_config(),
+        synthetic_data_of(4, 5, 64),
+        out.path(),
+        device(),
+    );
+    let Err(error) = session else {
+        panic!("2048-wide networks cannot train on 64-wide features");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("instance size") && message.contains("64"),
+        "the error names the sizes: {message}"
+    );
 }

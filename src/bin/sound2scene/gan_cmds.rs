@@ -72,7 +72,7 @@ pub fn train_gan(args: TrainGanArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let images = discover_images(&args.images)?;
     println!("{} images", images.len());
-    let config = configure(&args)?;
+    let mut config = configure(&args)?;
 
     let (image_encoder, _) =
         open_image_encoder(&args.image_encoder, &LoadOptions::default(), &device)?;
@@ -87,6 +87,10 @@ pub fn train_gan(args: TrainGanArgs) -> Result<()> {
         !args.no_progress,
     )?;
     drop(image_encoder);
+    // G and D take the encoder's feature width unless the configuration file names one.
+    if config.generator.instance_dim.is_none() && config.discriminator.instance_dim.is_none() {
+        config = config.with_instance_dim(cache.dim());
+    }
     let data = GanData::from_files(&images, &cache, config.generator.resolution)?;
 
     std::fs::create_dir_all(&args.out)

@@ -38,6 +38,9 @@ pub struct DiscriminatorConfig {
     /// Spectral norm epsilon (`SN_eps`).
     #[config(default = 1e-6)]
     pub sn_eps: f64,
+    /// Size of the instance features D projects; `None` means [`INSTANCE_DIM`] (2048).
+    /// Read it with [`instance_size`](Self::instance_size).
+    pub instance_dim: Option<usize>,
 }
 
 /// Per-block layout of D (BigGAN.py `D_arch`).
@@ -112,8 +115,10 @@ impl DiscriminatorConfig {
     /// [`ModelError::Config`] naming the offending setting.
     pub fn validate(&self) -> error::Result<()> {
         let arch = self.arch()?;
-        if self.d_ch == 0 {
-            return Err(config_error("D_ch must be positive".into()));
+        if self.d_ch == 0 || self.instance_size() == 0 {
+            return Err(config_error(
+                "D_ch and instance_dim must be positive".into(),
+            ));
         }
         for (c, _) in arch
             .out_channels
@@ -151,7 +156,12 @@ impl DiscriminatorConfig {
     }
 
     fn linear_feat(&self, arch: &DiscriminatorArch) -> SNLinearConfig {
-        SNLinearConfig::new(INSTANCE_DIM, Self::last(arch)).with_eps(self.sn_eps)
+        SNLinearConfig::new(self.instance_size(), Self::last(arch)).with_eps(self.sn_eps)
+    }
+
+    /// Size of the instance features D takes: `instance_dim`, or 2048 when unset.
+    pub fn instance_size(&self) -> usize {
+        self.instance_dim.unwrap_or(INSTANCE_DIM)
     }
 
     /// A discriminator with random (Glorot-uniform) weights.
@@ -175,6 +185,7 @@ impl DiscriminatorConfig {
                 .collect(),
             linear: self.linear(&arch).init(device),
             linear_feat: self.linear_feat(&arch).init(device),
+            instance_dim: self.instance_size(),
         }
     }
 }
@@ -204,8 +215,10 @@ pub struct Discriminator {
     pub blocks: Vec<DStage>,
     /// Unconditional output, `[batch, 16·ch] → [batch, 1]`.
     pub linear: SNLinear,
-    /// Instance projection, `[batch, 2048] → [batch, 16·ch]`.
+    /// Instance projection, `[batch, instance_dim] → [batch, 16·ch]`.
     pub linear_feat: SNLinear,
+    /// Instance feature size taken by [`forward`](Self::forward) (2048 in IC-GAN).
+    pub instance_dim: usize,
 }
 
 impl Discriminator {
@@ -233,6 +246,7 @@ impl Discriminator {
             blocks,
             linear: SNLinear::load(loader, "linear", &config.linear(&arch)),
             linear_feat: SNLinear::load(loader, "linear_feat", &config.linear_feat(&arch)),
+            instance_dim: config.instance_size(),
         })
     }
 
@@ -240,7 +254,7 @@ impl Discriminator {
     ///
     /// # Shapes
     /// - `x`: `[batch, 3, res, res]` in `[-1, 1]`
-    /// - `feat`: `[batch, 2048]`
+    /// - `feat`: `[batch, instance_dim]` (2048 in IC-GAN)
     /// - output: `[batch, 1]` (unbounded logits)
     ///
     /// # Panics
@@ -257,7 +271,7 @@ impl Discriminator {
     ///
     /// # Errors
     /// [`ModelError::InputShape`] unless `x` is `[batch, 3, h, w]` and `feat`
-    /// `[batch, 2048]`.
+    /// `[batch, instance_dim]`.
     pub fn try_forward(&self, x: Tensor<4>, feat: Tensor<2>) -> error::Result<Tensor<2>> {
         let [batch, c, _, _] = x.dims();
         if c != 3 {
@@ -266,9 +280,9 @@ impl Discriminator {
                 found: x.dims().to_vec(),
             });
         }
-        if feat.dims() != [batch, INSTANCE_DIM] {
+        if feat.dims() != [batch, self.instance_dim] {
             return Err(ModelError::InputShape {
-                expected: format!("feat [{batch}, {INSTANCE_DIM}]"),
+                expected: format!("feat [{batch}, {}]", self.instance_dim),
                 found: feat.dims().to_vec(),
             });
         }

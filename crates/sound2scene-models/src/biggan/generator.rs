@@ -20,7 +20,8 @@ use super::spectral_norm::{SNConv2d, SNConv2dConfig, SNLinear, SNLinearConfig};
 use crate::error::{self, ModelError};
 use crate::weights::WeightLoader;
 
-/// Size of the instance features G is conditioned on (SwAV ResNet-50 pooled features).
+/// Size of the instance features the released IC-GAN is conditioned on (SwAV ResNet-50 pooled
+/// features), and the default of [`GeneratorConfig::instance_dim`].
 pub const INSTANCE_DIM: usize = 2048;
 
 /// Architecture of the IC-GAN generator. The defaults are the released ImageNet IC-GAN at
@@ -60,6 +61,10 @@ pub struct GeneratorConfig {
     /// Spectral norm epsilon (`SN_eps`).
     #[config(default = 1e-6)]
     pub sn_eps: f64,
+    /// Size of the instance features G is conditioned on; `None` means [`INSTANCE_DIM`]
+    /// (2048, SwAV's ResNet-50). A smaller image encoder, such as the bundled model's, gives
+    /// smaller features. Read it with [`instance_size`](Self::instance_size).
+    pub instance_dim: Option<usize>,
 }
 
 /// Per-block layout of G (BigGAN.py `G_arch`).
@@ -131,6 +136,11 @@ impl GeneratorConfig {
         }
     }
 
+    /// Size of the instance features G takes: `instance_dim`, or 2048 when unset.
+    pub fn instance_size(&self) -> usize {
+        self.instance_dim.unwrap_or(INSTANCE_DIM)
+    }
+
     /// Size of the conditioning vector of each block's batch norms.
     pub fn cond_size(&self) -> usize {
         self.shared_dim_feat + self.z_chunk_size()
@@ -157,10 +167,14 @@ impl GeneratorConfig {
         if !self.hier && self.dim_z == 0 {
             return Err(config_error("dim_z must be positive".into()));
         }
-        if !self.g_shared_feat && self.shared_dim_feat != INSTANCE_DIM {
+        if self.instance_size() == 0 {
+            return Err(config_error("instance_dim must be positive".into()));
+        }
+        if !self.g_shared_feat && self.shared_dim_feat != self.instance_size() {
             return Err(config_error(format!(
                 "without G_shared_feat the instance feature conditions G directly, so \
-                 shared_dim_feat must be {INSTANCE_DIM}, not {}",
+                 shared_dim_feat must be the instance size {}, not {}",
+                self.instance_size(),
                 self.shared_dim_feat
             )));
         }
@@ -186,7 +200,7 @@ impl GeneratorConfig {
     }
 
     fn shared_feat(&self) -> SNLinearConfig {
-        SNLinearConfig::new(INSTANCE_DIM, self.shared_dim_feat).with_eps(self.sn_eps)
+        SNLinearConfig::new(self.instance_size(), self.shared_dim_feat).with_eps(self.sn_eps)
     }
 
     fn linear(&self, arch: &GeneratorArch) -> SNLinearConfig {
@@ -234,6 +248,7 @@ impl GeneratorConfig {
             output_bn: BnConfig::new(last).init(device),
             output_conv: self.output_conv(&arch).init(device),
             dim_z: self.dim_z(),
+            instance_dim: self.instance_size(),
             z_chunk_size: self.z_chunk_size(),
             hier: self.hier,
             bottom_width: self.bottom_width,
@@ -267,7 +282,7 @@ pub struct GStage {
 /// class embedding `shared.weight` of the checkpoint is not kept.
 #[derive(Module, Debug)]
 pub struct Generator {
-    /// Instance feature projection, `[batch, 2048] → [batch, shared_dim_feat]`.
+    /// Instance feature projection, `[batch, instance_dim] → [batch, shared_dim_feat]`.
     pub shared_feat: Option<SNLinear>,
     /// First layer, `[batch, z_chunk] → [batch, 16·ch·4·4]`.
     pub linear: SNLinear,
@@ -279,6 +294,8 @@ pub struct Generator {
     pub output_conv: SNConv2d,
     /// Noise size taken by [`forward`](Self::forward).
     pub dim_z: usize,
+    /// Instance feature size taken by [`forward`](Self::forward) (2048 in IC-GAN).
+    pub instance_dim: usize,
     /// Size of each z chunk with `hier`.
     pub z_chunk_size: usize,
     /// Hierarchical latent.
@@ -322,6 +339,7 @@ impl Generator {
             output_bn: Bn::load(loader, "output_layer.0", &BnConfig::new(last)),
             output_conv: SNConv2d::load(loader, "output_layer.2", &config.output_conv(&arch)),
             dim_z: config.dim_z(),
+            instance_dim: config.instance_size(),
             z_chunk_size: config.z_chunk_size(),
             hier: config.hier,
             bottom_width: config.bottom_width,
@@ -335,7 +353,8 @@ impl Generator {
     ///
     /// # Shapes
     /// - `z`: `[batch, dim_z]`, standard normal noise
-    /// - `feat`: `[batch, 2048]`, instance features (L2-normalized SwAV features in IC-GAN)
+    /// - `feat`: `[batch, instance_dim]`, instance features (L2-normalized SwAV features,
+    ///   2048 wide, in IC-GAN)
     /// - output: `[batch, 3, res, res]` in `[-1, 1]`
     ///
     /// # Panics
@@ -351,7 +370,8 @@ impl Generator {
     /// [`ModelError::InputShape`].
     ///
     /// # Errors
-    /// [`ModelError::InputShape`] unless `z` is `[batch, dim_z]` and `feat` `[batch, 2048]`.
+    /// [`ModelError::InputShape`] unless `z` is `[batch, dim_z]` and `feat`
+    /// `[batch, instance_dim]`.
     pub fn try_forward(&self, z: Tensor<2>, feat: Tensor<2>) -> error::Result<Tensor<4>> {
         let [batch, zd] = z.dims();
         if zd != self.dim_z {
@@ -360,9 +380,9 @@ impl Generator {
                 found: z.dims().to_vec(),
             });
         }
-        if feat.dims() != [batch, INSTANCE_DIM] {
+        if feat.dims() != [batch, self.instance_dim] {
             return Err(ModelError::InputShape {
-                expected: format!("feat [{batch}, {INSTANCE_DIM}]"),
+                expected: format!("feat [{batch}, {}]", self.instance_dim),
                 found: feat.dims().to_vec(),
             });
         }

@@ -105,6 +105,14 @@ impl GanConfig {
         self
     }
 
+    /// G and D conditioned on instance features of size `dim` (2048 for SwAV's ResNet-50;
+    /// the output width of a smaller image encoder).
+    pub fn with_instance_dim(mut self, dim: usize) -> Self {
+        self.generator.instance_dim = Some(dim);
+        self.discriminator.instance_dim = Some(dim);
+        self
+    }
+
     /// A 64-bit FNV-1a fingerprint (hex) of the settings a resumed run must share with the
     /// run that wrote the checkpoint: networks, optimizers, batch size, D steps, EMA, k-NN,
     /// noise, flips and seed. Step limits and the checkpoint, sample and log cadence may change.
@@ -148,6 +156,18 @@ impl GanConfig {
             return bad(format!(
                 "G's resolution ({g_res}), D's ({d_res}) and the images' ({}) must agree",
                 data.resolution()
+            ));
+        }
+        let (g_dim, d_dim) = (
+            self.generator.instance_size(),
+            self.discriminator.instance_size(),
+        );
+        if g_dim != d_dim || g_dim != data.dim() {
+            return bad(format!(
+                "G's instance size ({g_dim}), D's ({d_dim}) and the features' ({}) must agree; \
+                 set generator.instance_dim and discriminator.instance_dim to the image \
+                 encoder's output width",
+                data.dim()
             ));
         }
         if self.batch_size < 2 {

@@ -4,23 +4,22 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use image::RgbImage;
-use image::imageops::FilterType;
-use rayon::prelude::*;
-use sound2scene_models::biggan::INSTANCE_DIM;
-
 use crate::data::{IMAGE_EXTENSIONS, Pair};
 use crate::dataset::Fnv;
 use crate::error::TrainError;
 use crate::feature_cache::FeatureCache;
+use image::RgbImage;
+use image::imageops::FilterType;
+use rayon::prelude::*;
 
 /// The instances a GAN trains on: images `[n, 3, res, res]` (stored as bytes) and features
-/// `[n, 2048]` of unit L2 norm (IC-GAN conditions on normalized SwAV features).
+/// `[n, dim]` of unit L2 norm (IC-GAN conditions on normalized SwAV features, `dim` 2048).
 #[derive(Debug, Clone)]
 pub struct GanData {
     names: Vec<String>,
-    /// `[n, INSTANCE_DIM]` row-major, unit rows.
+    /// `[n, dim]` row-major, unit rows.
     features: Vec<f32>,
+    dim: usize,
     /// `[n, 3, res, res]` row-major, 0..=255.
     images: Vec<u8>,
     resolution: usize,
@@ -34,14 +33,14 @@ fn data_error(path: &Path, reason: impl Into<String>) -> TrainError {
 }
 
 impl GanData {
-    /// Instances from memory: `names[i]`, its feature `features[i·2048..(i+1)·2048]` (any
-    /// norm; rows are L2-normalized here) and its image, center-cropped to a square and resized
-    /// to `resolution` ([`prepare_image`]).
+    /// Instances from memory: `names[i]`, its feature `features[i·dim..(i+1)·dim]` with
+    /// `dim = features.len() / n` (any norm; rows are L2-normalized here) and its image,
+    /// center-cropped to a square and resized to `resolution` ([`prepare_image`]).
     ///
     /// # Errors
-    /// [`TrainError::Config`] when the counts disagree, there is no instance, the features are
-    /// not 2048 wide, or `resolution` is 0; [`TrainError::NonFinite`] for a NaN or infinite
-    /// feature.
+    /// [`TrainError::Config`] when the counts disagree, there is no instance, the features do
+    /// not split into `n` rows, or `resolution` is 0; [`TrainError::NonFinite`] for a NaN or
+    /// infinite feature.
     pub fn in_memory(
         names: Vec<String>,
         features: Vec<f32>,
@@ -49,10 +48,11 @@ impl GanData {
         resolution: usize,
     ) -> Result<Self, TrainError> {
         let n = names.len();
-        if n == 0 || images.len() != n || features.len() != n * INSTANCE_DIM || resolution == 0 {
+        let split = n > 0 && !features.is_empty() && features.len().is_multiple_of(n);
+        if !split || images.len() != n || resolution == 0 {
             return Err(TrainError::Config(format!(
-                "GAN data needs n >= 1 names, n images and [n, {INSTANCE_DIM}] features at a \
-                 positive resolution; got {n} names, {} images, {} feature values, resolution \
+                "GAN data needs n >= 1 names, n images and [n, dim] features at a positive \
+                 resolution; got {n} names, {} images, {} feature values, resolution \
                  {resolution}",
                 images.len(),
                 features.len()
@@ -62,34 +62,25 @@ impl GanData {
             .par_iter()
             .map(|image| prepare_image(image, resolution))
             .collect();
-        Self::from_parts(names, features, pixels.concat(), resolution)
+        let dim = features.len() / n;
+        Self::from_parts(names, features, dim, pixels.concat(), resolution)
     }
 
     /// Instances from image files and their cached features (looked up by [`Pair::name`]),
     /// decoded in parallel.
     ///
     /// # Errors
-    /// [`TrainError::Cache`] when an image has no cached feature or the cache is not 2048 wide;
-    /// [`TrainError::Data`] naming an image that cannot be decoded; those of
+    /// [`TrainError::Cache`] when an image has no cached feature; [`TrainError::Data`] naming an image that cannot be decoded; those of
     /// [`in_memory`](Self::in_memory).
     pub fn from_files(
         images: &[Pair],
         cache: &FeatureCache,
         resolution: usize,
     ) -> Result<Self, TrainError> {
-        if cache.dim() != INSTANCE_DIM {
-            return Err(TrainError::Cache {
-                path: cache.dir().to_path_buf(),
-                reason: format!(
-                    "holds {}-wide features; the IC-GAN networks take {INSTANCE_DIM}",
-                    cache.dim()
-                ),
-            });
-        }
         if resolution == 0 {
             return Err(TrainError::Config("the resolution must be positive".into()));
         }
-        let mut features = Vec::with_capacity(images.len() * INSTANCE_DIM);
+        let mut features = Vec::with_capacity(images.len() * cache.dim());
         for pair in images {
             let feature = cache.feature(&pair.name).ok_or_else(|| TrainError::Cache {
                 path: cache.dir().to_path_buf(),
@@ -107,16 +98,17 @@ impl GanData {
             })
             .collect();
         let names = images.iter().map(|p| p.name.clone()).collect();
-        Self::from_parts(names, features, pixels?.concat(), resolution)
+        Self::from_parts(names, features, cache.dim(), pixels?.concat(), resolution)
     }
 
     fn from_parts(
         names: Vec<String>,
         mut features: Vec<f32>,
+        dim: usize,
         images: Vec<u8>,
         resolution: usize,
     ) -> Result<Self, TrainError> {
-        if names.is_empty() {
+        if names.is_empty() || dim == 0 {
             return Err(TrainError::Config(
                 "GAN data needs at least one image".into(),
             ));
@@ -125,10 +117,10 @@ impl GanData {
             return Err(TrainError::NonFinite {
                 context: "GAN data",
                 name: "features",
-                index: vec![i / INSTANCE_DIM, i % INSTANCE_DIM],
+                index: vec![i / dim, i % dim],
             });
         }
-        for row in features.chunks_exact_mut(INSTANCE_DIM) {
+        for row in features.chunks_exact_mut(dim) {
             let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
             if norm > 0.0 {
                 row.iter_mut().for_each(|v| *v /= norm);
@@ -137,6 +129,7 @@ impl GanData {
         Ok(Self {
             names,
             features,
+            dim,
             images,
             resolution,
         })
@@ -162,15 +155,20 @@ impl GanData {
         &self.names
     }
 
-    /// All features, `[n, 2048]` row-major, unit rows.
+    /// Width of each feature (2048 for SwAV's ResNet-50).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// All features, `[n, dim]` row-major, unit rows.
     pub fn features(&self) -> &[f32] {
         &self.features
     }
 
-    /// The feature h_i of instance `i`, `[2048]`, unit norm (empty when out of range).
+    /// The feature h_i of instance `i`, `[dim]`, unit norm (empty when out of range).
     pub fn feature(&self, i: usize) -> &[f32] {
         self.features
-            .get(i * INSTANCE_DIM..(i + 1) * INSTANCE_DIM)
+            .get(i * self.dim..(i + 1) * self.dim)
             .unwrap_or(&[])
     }
 

@@ -12,9 +12,7 @@ use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sound2scene_models::biggan::{
-    Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, INSTANCE_DIM,
-};
+use sound2scene_models::biggan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 
 use super::{
@@ -100,7 +98,7 @@ impl Run {
         remove_incomplete(&out_dir)?;
         let device = device.inner();
         let ad_device = device.clone().autodiff();
-        let knn = knn_cosine(data.features(), INSTANCE_DIM, config.k_nn, &device)?;
+        let knn = knn_cosine(data.features(), data.dim(), config.k_nn, &device)?;
         let fresh = GanState {
             format: STATE_FORMAT,
             step: 0,
@@ -323,16 +321,14 @@ impl Run {
         }
     }
 
-    /// The features of `instances`, `[len, 2048]`, on `device`.
+    /// The features of `instances`, `[len, dim]`, on `device`.
     fn features(&self, instances: &[usize], device: &Device) -> Tensor<2> {
-        let mut values = Vec::with_capacity(instances.len() * INSTANCE_DIM);
+        let dim = self.data.dim();
+        let mut values = Vec::with_capacity(instances.len() * dim);
         for &i in instances {
             values.extend_from_slice(self.data.feature(i));
         }
-        Tensor::from_data(
-            TensorData::new(values, [instances.len(), INSTANCE_DIM]),
-            device,
-        )
+        Tensor::from_data(TensorData::new(values, [instances.len(), dim]), device)
     }
 
     /// One Adam step of D; returns its (real, fake) hinge losses. Nothing is applied when a
