@@ -29,6 +29,9 @@ pub enum DeviceError {
          (e.g. `cargo run --release --features {0} -- ...`) or use `--device flex`"
     )]
     NotCompiled(BackendKind),
+    /// Zero devices were asked for.
+    #[error("the number of devices must be at least 1")]
+    Count,
     /// The name is not one of `flex`, `wgpu`, `cuda`.
     #[error("unknown device '{0}': expected flex, wgpu or cuda")]
     Unknown(String),
@@ -82,6 +85,34 @@ impl BackendKind {
             other => Err(DeviceError::NotCompiled(other)),
         }
     }
+
+    /// `count` devices of the backend for data-parallel training: CUDA GPUs `0..count`,
+    /// wgpu discrete GPUs `0..count` (the default device when `count` is 1), or, for `Flex`,
+    /// `count` handles of the one CPU device (copies that take turns: no faster, useful to
+    /// check a multi-device run on a machine without GPUs).
+    ///
+    /// # Errors
+    /// [`DeviceError::NotCompiled`] when the backend's feature is off in this build;
+    /// [`DeviceError::Count`] for a count of 0.
+    pub fn devices(self, count: usize) -> Result<Vec<Device>, DeviceError> {
+        if count == 0 {
+            return Err(DeviceError::Count);
+        }
+        if count == 1 {
+            return Ok(vec![self.device()?]);
+        }
+        match self {
+            BackendKind::Flex => Ok(vec![Device::flex(); count]),
+            #[cfg(feature = "wgpu")]
+            BackendKind::Wgpu => Ok((0..count)
+                .map(|i| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(i)))
+                .collect()),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => Ok((0..count).map(Device::cuda).collect()),
+            #[allow(unreachable_patterns)]
+            other => Err(DeviceError::NotCompiled(other)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -104,5 +135,14 @@ mod tests {
             assert!(err.to_string().contains("--features cuda"), "{err}");
         }
         assert!(BackendKind::Flex.device().is_ok());
+    }
+
+    #[test]
+    fn several_devices_or_a_clear_error() {
+        assert_eq!(BackendKind::Flex.devices(3).map(|d| d.len()).ok(), Some(3));
+        assert!(BackendKind::Flex.devices(0).is_err());
+        if !BackendKind::Cuda.is_compiled() {
+            assert!(BackendKind::Cuda.devices(2).is_err());
+        }
     }
 }

@@ -187,6 +187,29 @@ fn spawn(args: &[&str]) -> Child {
         .expect("the binary starts")
 }
 
+#[test]
+fn data_parallel_over_two_cpu_copies_runs_and_refuses_zero_devices() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, f_v) = tiny_setup(dir.path());
+    let run = dir.path().join("parallel");
+    let mut args = tiny_args(&data, &f_v, &run, "3");
+    args.extend(["--devices", "2"]);
+    ok(&args);
+    let (step, ckpt) = latest_complete(&run).expect("list").expect("a checkpoint");
+    assert_eq!(step, 3);
+    assert!(!parameters(&ckpt.join(MODEL_FILE)).is_empty());
+
+    let none = dir.path().join("none");
+    let mut args = tiny_args(&data, &f_v, &none, "3");
+    args.extend(["--devices", "0"]);
+    let out = command(&args).output().expect("the binary starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("at least 1"),
+        "{stderr}"
+    );
+}
+
 /// The newest complete checkpoint's step in `dir` (0 when there is none yet). Listing races
 /// with the run's own pruning, so a failed listing reads as "no progress yet".
 fn newest_step(dir: &Path) -> u64 {

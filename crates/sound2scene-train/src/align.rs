@@ -50,7 +50,7 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -71,6 +71,7 @@ use crate::dataset::{AlignData, Batch, Fnv};
 use crate::error::TrainError;
 use crate::finite::all_finite;
 use crate::loss::ContrastiveLoss;
+use crate::parallel::{self, ShardedStep};
 use crate::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
 };
@@ -383,6 +384,7 @@ pub struct AlignSession {
     data: AlignData,
     out_dir: PathBuf,
     device: Device,
+    replicas: Vec<Device>,
     progress: ProgressMode,
 }
 
@@ -405,8 +407,19 @@ impl AlignSession {
             data,
             out_dir: out_dir.into(),
             device,
+            replicas: Vec::new(),
             progress: ProgressMode::Auto,
         })
+    }
+
+    /// Data parallelism: every training batch is cut into `1 + replicas.len()` shards, the
+    /// first on the session's device (which keeps the weights, the optimizer and validation),
+    /// one on each replica, and the loss sees the gathered batch (see [`crate::parallel`]).
+    /// Replicas are usually the other GPUs of the machine (`Device::cuda(1)`, …); copies on the
+    /// same device are allowed. Without replicas (the default) training runs on one device.
+    pub fn with_replicas(mut self, replicas: Vec<Device>) -> Self {
+        self.replicas = replicas;
+        self
     }
 
     /// When to draw the progress bar (default: when stderr is a terminal).
@@ -501,8 +514,9 @@ struct Run {
     progress: ProgressMode,
     /// The plain device (validation, optimizer-free work).
     device: Device,
-    /// Its autodiff version (training).
-    ad_device: Device,
+    /// The autodiff devices of training: the main one (the plain device's autodiff version)
+    /// first, then the replicas of data parallelism.
+    devices: Vec<Device>,
     split: Split,
     model: AudioEncoder,
     optim: ModuleOptimizer,
@@ -527,6 +541,7 @@ impl Run {
             data,
             out_dir,
             device,
+            replicas,
             progress,
         } = session;
         std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
@@ -544,7 +559,10 @@ impl Run {
             )));
         }
         let device = device.inner();
-        let ad_device = device.clone().autodiff();
+        let devices = std::iter::once(device.clone())
+            .chain(replicas)
+            .map(|d| d.inner().autodiff())
+            .collect();
         let fresh_state = AlignState {
             format: STATE_FORMAT,
             step: 0,
@@ -604,7 +622,7 @@ impl Run {
             out_dir,
             progress,
             device,
-            ad_device,
+            devices,
             split,
             optim,
             state,
@@ -773,23 +791,19 @@ impl Run {
     /// One optimizer step on `batch`; returns its loss. Nothing is applied when the loss or a
     /// gradient is not finite.
     fn step(&mut self, batch: Batch, step: u64) -> Result<f64, TrainError> {
-        let n = batch.len();
-        let spectrograms = Tensor::<4>::from_data(
-            TensorData::new(batch.spectrograms, batch.spectrogram_shape),
-            &self.ad_device,
-        );
-        let features = Tensor::<2>::from_data(
-            TensorData::new(batch.features, [n, batch.dim]),
-            &self.ad_device,
-        );
-        // [n, out_dim]
-        let audio = self.model.forward(spectrograms)?.feature;
-        let loss = self.config.loss.compute(audio, features)?;
-        let value = f64::from(loss.clone().inner().into_scalar::<f32>());
+        // One device runs the whole batch; replicas each take a shard (crate::parallel).
+        let ShardedStep { loss: value, grads } = parallel::forward_backward(
+            &self.model,
+            &self.devices,
+            &batch.spectrograms,
+            batch.spectrogram_shape,
+            &batch.features,
+            batch.dim,
+            self.config.loss,
+        )?;
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss { step });
         }
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         if !all_finite(&self.model, Some(&grads)) {
             return Err(TrainError::NonFiniteGradient { step });
         }

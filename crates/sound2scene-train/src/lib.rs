@@ -9,6 +9,7 @@
 //!   `.npy` files.
 //! - [`dataset`]: the alignment examples and their batches, prepared ahead of the model.
 //! - [`align`]: the audio-visual alignment training loop (paper Sec. 2.1), resumable.
+//! - [`parallel`]: data parallelism of the alignment step over several devices.
 //! - [`checkpoint`]: crash-safe checkpoint directories.
 //! - [`finite`]: the NaN/Inf check on parameters and gradients.
 //! - [`swav`]: self-supervised training of the image encoder f_V (SwAV), resumable.
@@ -30,6 +31,7 @@ pub mod gan;
 pub mod init;
 pub mod loss;
 pub mod metrics;
+pub mod parallel;
 pub mod progress;
 pub mod swav;
 

@@ -215,6 +215,31 @@ fn loss_goes_down_on_learnable_pairs() {
 }
 
 #[test]
+fn data_parallel_over_two_copies_learns() {
+    // Two shards of 4 per batch of 8 (the second on a copy of the encoder), gathered for the
+    // loss; see tests/parallel.rs for the exactness of the sharded gradient.
+    let out = tempfile::tempdir().expect("tempdir");
+    let config = tiny_config().with_epochs(12).with_batch_size(8);
+    let summary = quiet(&config, synthetic_data(24, 1), out.path())
+        .with_replicas(vec![device()])
+        .run(false, AlignHooks::default())
+        .expect("training");
+    assert_eq!(summary.outcome, Outcome::Finished);
+    let records = MetricsLog::read(out.path().join(METRICS_FILE)).expect("metrics");
+    let losses: Vec<f64> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Epoch)
+        .filter_map(|r| r.loss)
+        .collect();
+    assert_eq!(losses.len(), 12);
+    let late = losses[9..].iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        late < 0.9 * losses[0],
+        "training loss should fall with replicas: {losses:?}"
+    );
+}
+
+#[test]
 fn resume_matches_an_uninterrupted_run() {
     // 16 examples, 2 held out: 14 for training in batches of 4 → [4, 4, 4, 2] per epoch, so
     // step 3 is mid-epoch and the run to step 7 crosses an epoch end (validation, checkpoint).

@@ -104,13 +104,19 @@ pub struct TrainAlignArgs {
     /// Never draw a progress bar (lines still go to metrics.jsonl).
     #[arg(long)]
     no_progress: bool,
+    /// Data parallelism: split every batch over this many devices of the --device kind (CUDA
+    /// or wgpu GPUs 0..N-1; with flex, N copies on the CPU, which is no faster). The first
+    /// device keeps the weights; the loss sees the whole batch.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
     #[command(flatten)]
     device: DeviceArgs,
 }
 
 /// Train the audio encoder to land on the frozen image encoder's features.
 pub fn train_align(args: TrainAlignArgs) -> Result<()> {
-    let device = args.device.device.device()?;
+    let mut devices = args.device.device.devices(args.devices)?;
+    let device = devices.remove(0);
     let found = discover(&args)?;
     report_discovery(&found);
 
@@ -138,7 +144,7 @@ pub fn train_align(args: TrainAlignArgs) -> Result<()> {
 
     let hooks = AlignHooks::default();
     install_stop_handler(hooks.stop_flag());
-    let mut session = AlignSession::new(config, data, &args.out, device)?;
+    let mut session = AlignSession::new(config, data, &args.out, device)?.with_replicas(devices);
     if args.no_progress {
         session = session.with_progress(sound2scene::train::progress::ProgressMode::Never);
     }
