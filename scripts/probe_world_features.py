@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""What an image encoder's features know about a procedural-world dataset.
+
+Reads a feature cache written by `sound2scene train-align` or `train-gan` (OUT/features:
+index.json + shard-*.npy, one z^V row per image) and the dataset's ground_truth.json, and
+prints, for the clips' stored frames:
+
+  - background kind: leave-one-out 10-nearest-neighbour accuracy (cosine);
+  - which sound classes are in the frame: a ridge-regression linear probe (first 75% of the
+    clips to fit, the rest to test) and the same probe on an 8x8x8 colour histogram of the
+    pixels, the baseline any encoder that sees the objects should reach.
+
+Usage: python3 scripts/probe_world_features.py DATASET_DIR FEATURE_DIR
+Needs numpy and pillow (for the colour-histogram baseline). Not used by the tests.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def load_features(feature_dir):
+    index = json.loads((feature_dir / "index.json").read_text())
+    names, rows = [], []
+    for shard in index["shards"]:
+        rows.append(np.load(feature_dir / shard["file"]))
+        names += [entry["name"] for entry in shard["entries"]]
+    x = np.concatenate(rows).astype(np.float64)
+    return names, x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def linear_probe(x, y, ridge):
+    n = len(x)
+    fit = np.arange(n) < int(0.75 * n)
+    xa = np.hstack([x, np.ones((n, 1))])
+    w = np.linalg.solve(
+        xa[fit].T @ xa[fit] + ridge * np.eye(xa.shape[1]), xa[fit].T @ (2 * y[fit] - 1)
+    )
+    predicted = (xa[~fit] @ w) > 0
+    truth = y[~fit] > 0.5
+    recall = (predicted & truth).sum(0) / np.maximum(truth.sum(0), 1)
+    return (predicted == truth).mean(), (predicted == truth).all(1).mean(), (~truth).mean(), recall
+
+
+def colour_histogram(path):
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.int64).reshape(-1, 3) // 32
+    counts = np.bincount(pixels[:, 0] * 64 + pixels[:, 1] * 8 + pixels[:, 2], minlength=512)
+    return np.sqrt(counts / counts.sum())
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    dataset, feature_dir = Path(sys.argv[1]), Path(sys.argv[2])
+    truth = json.loads((dataset / "ground_truth.json").read_text())
+    clips = {clip["name"]: clip for clip in truth["clips"]}
+    names, x = load_features(feature_dir)
+    classes = sorted({s["class"] for c in clips.values() for s in c["sources"]})
+    backgrounds = sorted({c["background"] for c in clips.values()})
+    y = np.array(
+        [[any(s["class"] == k for s in clips[n]["sources"]) for k in classes] for n in names],
+        dtype=np.float64,
+    )
+    kind = np.array([backgrounds.index(clips[n]["background"]) for n in names])
+
+    similarity = x @ x.T
+    np.fill_diagonal(similarity, -np.inf)
+    neighbours = np.argsort(-similarity, axis=1)[:, :10]
+    votes = [np.bincount(kind[row], minlength=len(backgrounds)).argmax() for row in neighbours]
+    majority = np.bincount(kind).max() / len(kind)
+    print(f"{len(names)} frames, {x.shape[1]}-wide features from {feature_dir}")
+    print(f"background 10-NN accuracy {np.mean(votes == kind):.3f} (majority {majority:.3f})")
+
+    acc, exact, absent, recall = linear_probe(x, y, 1e-3)
+    print(f"sound classes, linear probe on the features: per-label accuracy {acc:.3f} "
+          f"(all-absent {absent:.3f}), exact match {exact:.3f}")
+    print("  recall per class: " + ", ".join(f"{k} {r:.2f}" for k, r in zip(classes, recall)))
+
+    images = {p.stem: p for p in (dataset / "images").iterdir()}
+    h = np.stack([colour_histogram(images[n]) for n in names])
+    acc, exact, absent, recall = linear_probe(h, y, 1.0)
+    print(f"sound classes, linear probe on colour histograms: per-label accuracy {acc:.3f} "
+          f"(all-absent {absent:.3f}), exact match {exact:.3f}")
+    print("  recall per class: " + ", ".join(f"{k} {r:.2f}" for k, r in zip(classes, recall)))
+
+
+if __name__ == "__main__":
+    main()
