@@ -3,31 +3,25 @@
 //!
 //! ```sh
 //! cargo run --release --example compose_and_edit -- \
-//!     AUDIO_WEIGHTS GENERATOR IMAGE_WEIGHTS PHOTO.jpg SOUND.wav out.png
+//!     [AUDIO_WEIGHTS GENERATOR IMAGE_WEIGHTS] PHOTO.jpg SOUND.wav out.png
 //! ```
+//! Without the weights the bundled model (with its image encoder) draws.
 
 use anyhow::{Context, Result};
 use burn::tensor::Tensor;
 use sound2scene::audio::load_audio;
 use sound2scene::visual::{labelled_grid, tensor_to_images};
-use sound2scene::{InversionConfig, ModelPaths, SoundToScene, compose};
+use sound2scene::{InversionConfig, compose};
+
+mod common;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [weights, generator, image_weights, photo, sound, out] = args.as_slice() else {
-        anyhow::bail!(
-            "usage: compose_and_edit AUDIO_WEIGHTS GENERATOR IMAGE_WEIGHTS PHOTO SOUND OUT.png"
-        );
+    let usage = "compose_and_edit [AUDIO_WEIGHTS GENERATOR IMAGE_WEIGHTS] PHOTO SOUND OUT.png";
+    let (pipeline, rest) = common::load(&args, true, 3, usage)?;
+    let [photo, sound, out] = rest else {
+        anyhow::bail!("usage: {usage}");
     };
-    let device = burn::tensor::Device::flex();
-    let pipeline = SoundToScene::load(
-        &ModelPaths {
-            audio_encoder: weights.into(),
-            generator: generator.into(),
-            image_encoder: Some(image_weights.into()),
-        },
-        &device,
-    )?;
     let photo = image::open(photo)
         .with_context(|| format!("cannot read {photo}"))?
         .to_rgb8();

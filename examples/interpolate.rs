@@ -1,27 +1,23 @@
 //! Walk between two sounds in feature space with fixed noise (spherical interpolation).
 //!
 //! ```sh
-//! cargo run --release --example interpolate -- AUDIO_WEIGHTS GENERATOR A.wav B.wav out.png
+//! cargo run --release --example interpolate -- [AUDIO_WEIGHTS GENERATOR] A.wav B.wav out.png
 //! ```
+//! Without the weights the bundled model draws.
 
 use anyhow::{Context, Result};
 use sound2scene::visual::{labelled_grid, tensor_to_images};
-use sound2scene::{Interpolation, ModelPaths, SoundToScene, interpolate};
+use sound2scene::{Interpolation, interpolate};
+
+mod common;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [weights, generator, a, b, out] = args.as_slice() else {
-        anyhow::bail!("usage: interpolate AUDIO_WEIGHTS GENERATOR A.wav B.wav OUT.png");
+    let usage = "interpolate [AUDIO_WEIGHTS GENERATOR] A.wav B.wav OUT.png";
+    let (pipeline, rest) = common::load(&args, false, 3, usage)?;
+    let [a, b, out] = rest else {
+        anyhow::bail!("usage: {usage}");
     };
-    let device = burn::tensor::Device::flex();
-    let pipeline = SoundToScene::load(
-        &ModelPaths {
-            audio_encoder: weights.into(),
-            generator: generator.into(),
-            image_encoder: None,
-        },
-        &device,
-    )?;
     let steps = 6;
     let features = interpolate(
         pipeline.audio_feature_of_file(a)?,

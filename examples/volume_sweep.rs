@@ -2,28 +2,23 @@
 //! bigger or more dynamic sources).
 //!
 //! ```sh
-//! cargo run --release --example volume_sweep -- AUDIO_WEIGHTS GENERATOR SOUND.wav out.png
+//! cargo run --release --example volume_sweep -- [AUDIO_WEIGHTS GENERATOR] SOUND.wav out.png
 //! ```
+//! Without the weights the bundled model draws.
 
 use anyhow::{Context, Result};
 use sound2scene::audio::load_audio;
 use sound2scene::visual::labelled_grid;
-use sound2scene::{ModelPaths, SoundToScene};
+
+mod common;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [weights, generator, sound, out] = args.as_slice() else {
-        anyhow::bail!("usage: volume_sweep AUDIO_WEIGHTS GENERATOR SOUND.wav OUT.png");
+    let usage = "volume_sweep [AUDIO_WEIGHTS GENERATOR] SOUND.wav OUT.png";
+    let (pipeline, rest) = common::load(&args, false, 2, usage)?;
+    let [sound, out] = rest else {
+        anyhow::bail!("usage: {usage}");
     };
-    let device = burn::tensor::Device::flex();
-    let pipeline = SoundToScene::load(
-        &ModelPaths {
-            audio_encoder: weights.into(),
-            generator: generator.into(),
-            image_encoder: None,
-        },
-        &device,
-    )?;
     let wave = load_audio(sound)?;
     let gains = [-12.0f32, -6.0, 0.0, 6.0, 12.0];
     let waves = gains
