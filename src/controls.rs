@@ -147,7 +147,7 @@ impl Default for InversionConfig {
 pub struct Inversion {
     /// The optimized noise `[1, dim_z]`.
     pub z: Tensor<2>,
-    /// The optimized (unit-norm) feature `[1, 2048]`.
+    /// The optimized (unit-norm) feature `[1, dim]`.
     pub feature: Tensor<2>,
     /// Pixel mean squared error (images in `[-1, 1]`) before step 1 and after each step:
     /// `steps + 1` values.
@@ -204,7 +204,7 @@ impl Adam {
 impl SoundToScene {
     /// Invert `image` into G (Fig. 7's first step): optimize z and, optionally, the feature with
     /// Adam on the pixel MSE plus `feature_weight · ||f − f0||²`, starting from `feature`
-    /// (`[1, 2048]`, e.g. the photo's z^V) and noise from `config.seed`. `progress` is called
+    /// (`[1, dim]`, e.g. the photo's z^V) and noise from `config.seed`. `progress` is called
     /// after each step with the step number and the pixel error.
     ///
     /// # Errors

@@ -2,8 +2,9 @@
 //! features can be cached, mixed and edited.
 //!
 //! The steps follow the paper's inference (Sec. 2): the log spectrogram of a 10 s clip goes
-//! through the audio encoder f_A to z^A `[1, 2048]`; z^A is L2-normalized (as the official code
-//! does before calling G) and G draws `[n, 3, H, W]` images from noise z and z^A.
+//! through the audio encoder f_A to z^A `[1, dim]` (dim 2048 for the released networks); z^A
+//! is L2-normalized (as the official code does before calling G) and G draws `[n, 3, H, W]`
+//! images from noise z and z^A.
 
 use std::path::{Path, PathBuf};
 
@@ -133,7 +134,7 @@ impl SoundToScene {
         self.generator_config.dim_z()
     }
 
-    /// Audio features z^A `[n, 2048]` of `waves` (not normalized), spectrograms computed in
+    /// Audio features z^A `[n, dim]` of `waves` (not normalized), spectrograms computed in
     /// parallel.
     ///
     /// # Errors
@@ -151,7 +152,7 @@ impl SoundToScene {
         Ok(self.audio.forward(batch)?.feature)
     }
 
-    /// The audio feature z^A `[1, 2048]` of one file.
+    /// The audio feature z^A `[1, dim]` of one file.
     ///
     /// # Errors
     /// Decoding and encoding errors, naming the file.
@@ -160,7 +161,7 @@ impl SoundToScene {
         self.audio_features(std::slice::from_ref(&wave))
     }
 
-    /// Image features z^V `[n, 2048]` of `images`, preprocessed as the encoder expects (the
+    /// Image features z^V `[n, dim]` of `images`, preprocessed as the encoder expects (the
     /// official 256 → 224 resizing for the released f_V).
     ///
     /// # Errors
@@ -181,7 +182,7 @@ impl SoundToScene {
         sample_noise(count, self.dim_z(), seed, z_var, &self.device)
     }
 
-    /// Draw images `[n, 3, H, W]` in `[-1, 1]` from features `[n, 2048]` and noise
+    /// Draw images `[n, 3, H, W]` in `[-1, 1]` from features `[n, dim]` and noise
     /// `[n, dim_z]`; each feature is L2-normalized first, as the official code does.
     ///
     /// # Errors

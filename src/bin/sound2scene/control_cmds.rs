@@ -45,7 +45,7 @@ impl PipelineArgs {
         Ok(SoundToScene::load(&paths, &device)?)
     }
 
-    /// Draw `count` images for each row feature `[rows, 2048]` with shared noise and save the
+    /// Draw `count` images for each row feature `[rows, dim]` with shared noise and save the
     /// grid with the given row labels.
     fn draw_rows(
         &self,

@@ -38,9 +38,11 @@ pub struct DeviceArgs {
 enum Command {
     /// Write the official log spectrogram of an audio file as a [257, frames] .npy array.
     Spectrogram(audio_cmds::SpectrogramArgs),
-    /// Encode sounds (or spectrogram arrays) into audio features z^A [n, 2048].
+    /// Encode sounds (or spectrogram arrays) into audio features z^A [n, dim] (dim 2048 for
+    /// the released model).
     EmbedAudio(model_cmds::EmbedAudioArgs),
-    /// Encode images (or normalized arrays) into image features z^V [n, 2048].
+    /// Encode images (or normalized arrays) into image features z^V [n, dim] (dim 2048 for
+    /// SwAV's ResNet-50).
     EmbedImage(model_cmds::EmbedImageArgs),
     /// Draw the scene of a sound (or of given features) with the IC-GAN generator.
     Generate(model_cmds::GenerateArgs),

@@ -57,7 +57,7 @@ pub struct EmbedAudioArgs {
     /// A spectrogram array instead: [257, T], [1, 257, T] or [n, 1, 257, T].
     #[arg(long)]
     spectrogram: Option<PathBuf>,
-    /// Where to write z^A as [n, 2048] float32.
+    /// Where to write z^A as [n, dim] float32 (dim 2048 for the released model).
     #[arg(long)]
     out: PathBuf,
     /// Also write the pooled trunk feature [n, 512].
@@ -121,7 +121,7 @@ pub struct EmbedImageArgs {
     /// An already-normalized [n, 3, 224, 224] array instead.
     #[arg(long)]
     tensor: Option<PathBuf>,
-    /// Where to write z^V as [n, 2048] float32.
+    /// Where to write z^V as [n, dim] float32 (dim 2048 for SwAV ResNet-50).
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
@@ -191,7 +191,8 @@ pub struct GenerateArgs {
     /// Change the volume of the sound by this many dB before encoding.
     #[arg(long, allow_hyphen_values = true)]
     gain_db: Option<f32>,
-    /// Conditioning features instead of a sound: [n, 2048] or [2048] .npy.
+    /// Conditioning features instead of a sound: [n, dim] or [dim] .npy, dim being G's
+    /// instance size (2048 for IC-GAN).
     #[arg(long)]
     feature: Option<PathBuf>,
     /// Noise [n, dim_z] .npy instead of --seed.
