@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use sound2scene_select::metrics::{GroundTruth, VideoTruth};
+use sound2scene_select::metrics::world_ground_truth;
 use sound2scene_select::mine::{MineOptions, Scoring};
 use sound2scene_select::train::{fnv_hex, resolve_weights};
 use sound2scene_select::{discover_videos, load_localizer, mine};
@@ -27,19 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fingerprint = fnv_hex(&std::fs::read(resolve_weights(weights.as_ref())?)?);
     let truth: DatasetTruth =
         serde_json::from_str(&std::fs::read_to_string(data.join("ground_truth.json"))?)?;
-    let ground: GroundTruth = truth
-        .clips
-        .iter()
-        .map(|clip| {
-            let boxes = clip
-                .frames
-                .iter()
-                .map(|f| f.objects.iter().map(|o| o.bbox).collect())
-                .collect();
-            let side = clip.image_size as usize;
-            (clip.name.clone(), VideoTruth { side, boxes })
-        })
-        .collect();
+    let ground = world_ground_truth(&truth);
     let listing = discover_videos(&data.join("frames"), &data.join("audios"))?;
     let opts = MineOptions {
         fps: truth.config.fps as f32,

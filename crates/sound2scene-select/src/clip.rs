@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
 use sound2scene_audio::{Spectrogram, load_audio};
-use sound2scene_train::data::{AUDIO_EXTENSIONS, IMAGE_EXTENSIONS};
+use sound2scene_train::data::{AUDIO_EXTENSIONS, list_files};
 
 use crate::error::{Result, SelectError};
 use crate::model::LocalizerConfig;
@@ -38,38 +38,11 @@ pub struct VideoListing {
     pub without_frames: Vec<String>,
 }
 
-/// Regular files of `dir` as (stem, lower-case extension, path), sorted by path.
-fn list_files(dir: &Path) -> Result<Vec<(String, String, PathBuf)>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(SelectError::io(dir))? {
-        let path = entry.map_err(SelectError::io(dir))?.path();
-        if !path.is_file() {
-            continue;
-        }
-        let (Some(stem), Some(ext)) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|e| e.to_str()),
-        ) else {
-            continue;
-        };
-        files.push((stem.to_string(), ext.to_ascii_lowercase(), path.clone()));
-    }
-    files.sort_by(|a, b| a.2.cmp(&b.2));
-    Ok(files)
-}
-
 /// The frames of one folder: (frame number, path) by ascending number; stems that are not
 /// unsigned integers are ignored, and of two files with the same number the first by name
 /// is kept.
 pub fn list_frames(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut frames: Vec<(u64, PathBuf)> = list_files(dir)?
-        .into_iter()
-        .filter(|(_, ext, _)| IMAGE_EXTENSIONS.contains(&ext.as_str()))
-        .filter_map(|(stem, _, path)| stem.parse::<u64>().ok().map(|n| (n, path)))
-        .collect();
-    frames.sort();
-    frames.dedup_by_key(|(n, _)| *n);
-    Ok(frames)
+    Ok(sound2scene_train::data::list_frames(dir)?)
 }
 
 /// Lists the videos of `frames_dir` (one folder per video) with their audio in `audios_dir`,

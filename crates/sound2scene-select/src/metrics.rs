@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sound2scene_synth::DatasetTruth;
 
 /// Relative level (of the min-max normalized map) at which a localization map is binarized.
 pub const BINARIZE_AT: f32 = 0.5;
@@ -49,6 +50,24 @@ impl VideoTruth {
 
 /// Ground truth of a dataset, by video name.
 pub type GroundTruth = BTreeMap<String, VideoTruth>;
+
+/// The ground truth of a procedural-world dataset (`ground_truth.json` of `sound2scene synth`)
+/// in the metrics' form: per clip, its frame side and each frame's source boxes.
+pub fn world_ground_truth(truth: &DatasetTruth) -> GroundTruth {
+    truth
+        .clips
+        .iter()
+        .map(|clip| {
+            let boxes = clip
+                .frames
+                .iter()
+                .map(|f| f.objects.iter().map(|o| o.bbox).collect())
+                .collect();
+            let side = clip.image_size as usize;
+            (clip.name.clone(), VideoTruth { side, boxes })
+        })
+        .collect()
+}
 
 /// Per-video evaluation, stored with the video's mining result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

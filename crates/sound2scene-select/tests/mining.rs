@@ -169,3 +169,22 @@ fn a_partial_run_resumes_where_it_stopped() {
         "{other:?}"
     );
 }
+
+#[test]
+fn world_ground_truth_keeps_every_frame_and_its_boxes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let truth = common::world(dir.path(), 3, 21);
+    let ground = sound2scene_select::metrics::world_ground_truth(&truth);
+    assert_eq!(ground.len(), 3);
+    for clip in &truth.clips {
+        let video = &ground[&clip.name];
+        assert_eq!(video.side, 32);
+        assert_eq!(video.boxes.len(), clip.frames.len());
+        for (boxes, frame) in video.boxes.iter().zip(&clip.frames) {
+            let expected: Vec<[u32; 4]> = frame.objects.iter().map(|o| o.bbox).collect();
+            assert_eq!(boxes, &expected, "frame {} of {}", frame.index, clip.name);
+        }
+        // Every clip of this world has a source, so some frame shows one.
+        assert!(video.has_source(), "{} shows no source", clip.name);
+    }
+}

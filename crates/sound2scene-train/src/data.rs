@@ -53,8 +53,12 @@ pub struct Discovery {
     pub middle_frame_fallbacks: usize,
 }
 
-/// Lists the regular files of `dir` as (stem, lower-case extension, path), sorted by file name.
-fn list_files(dir: &Path) -> Result<Vec<(String, String, PathBuf)>, TrainError> {
+/// Lists the regular files of `dir` as (stem, lower-case extension, path), sorted by path;
+/// files whose stem or extension is not UTF-8 (or that have none) are left out.
+///
+/// # Errors
+/// [`TrainError::Io`] naming `dir` when it cannot be read.
+pub fn list_files(dir: &Path) -> Result<Vec<(String, String, PathBuf)>, TrainError> {
     let entries = std::fs::read_dir(dir).map_err(|source| TrainError::Io {
         path: dir.to_path_buf(),
         source,
@@ -217,8 +221,12 @@ pub fn read_moments(path: impl AsRef<Path>) -> Result<HashMap<String, Vec<u64>>,
 }
 
 /// The frames of one video folder: (frame number, path), sorted by frame number. Files whose
-/// stem is not an unsigned integer are ignored.
-fn list_frames(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TrainError> {
+/// stem is not an unsigned integer are ignored, and of two files with the same number the
+/// first by name is kept.
+///
+/// # Errors
+/// [`TrainError::Io`] naming `dir` when it cannot be read.
+pub fn list_frames(dir: &Path) -> Result<Vec<(u64, PathBuf)>, TrainError> {
     let mut frames: Vec<(u64, PathBuf)> = list_files(dir)?
         .into_iter()
         .filter(|(_, ext, _)| IMAGE_EXTENSIONS.contains(&ext.as_str()))

@@ -11,7 +11,7 @@ use sound2scene::synth::DatasetTruth;
 use sound2scene::train::align::Outcome;
 use sound2scene::train::data::read_moments;
 use sound2scene::train::progress::ProgressMode;
-use sound2scene_select::metrics::{GroundTruth, VideoTruth};
+use sound2scene_select::metrics::{GroundTruth, world_ground_truth};
 use sound2scene_select::mine::{MineOptions, Scoring, Shard, merge_moment_files, write_moments};
 use sound2scene_select::train::{
     CONFIG_FILE, SelectHooks, SelectTrainConfig, fnv_hex, resolve_weights,
@@ -268,19 +268,7 @@ fn world_truth(path: &Path) -> Result<GroundTruth> {
             path.display()
         )
     })?;
-    Ok(truth
-        .clips
-        .iter()
-        .map(|clip| {
-            let boxes = clip
-                .frames
-                .iter()
-                .map(|f| f.objects.iter().map(|o| o.bbox).collect())
-                .collect();
-            let side = clip.image_size as usize;
-            (clip.name.clone(), VideoTruth { side, boxes })
-        })
-        .collect())
+    Ok(world_ground_truth(&truth))
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sound2scene_select::metrics::{GroundTruth, VideoTruth};
 use sound2scene_select::model::LocalizerConfig;
 use sound2scene_select::train::SelectTrainConfig;
 use sound2scene_synth::{DatasetTruth, Layout, World, WorldConfig, write_dataset};
@@ -53,26 +52,4 @@ pub fn tiny_training() -> SelectTrainConfig {
         .with_frames_per_clip(2)
         .with_epochs(2)
         .with_checkpoint_every(0)
-}
-
-/// The ground truth in the metrics' form.
-pub fn ground_truth(truth: &DatasetTruth) -> GroundTruth {
-    truth
-        .clips
-        .iter()
-        .map(|clip| {
-            let boxes = clip
-                .frames
-                .iter()
-                .map(|f| f.objects.iter().map(|o| o.bbox).collect())
-                .collect();
-            (
-                clip.name.clone(),
-                VideoTruth {
-                    side: clip.image_size as usize,
-                    boxes,
-                },
-            )
-        })
-        .collect()
 }
