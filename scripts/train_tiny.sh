@@ -4,16 +4,18 @@
 #
 #   1. a world of CLIPS clips (seed SEED, 4 s each, 32x32 frames), each stored with the frame a
 #      perfect pair selector picks (see `sound2scene synth --frame truth`);
-#   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops, 64 prototypes);
+#   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops; scripts/tiny_swav.json:
+#      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
+#      small ones, no hue jitter or grayscale, since a class is a colour in this world);
 #   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features
-#      (scripts/tiny_gan.json: G and D lr 2e-4, EMA from step 500);
+#      (scripts/tiny_gan.json: G and D lr 2e-4, EMA from step 400, 10-image neighbourhoods);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
 #   5. the three networks converted to f16 burnpack files.
 #
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
 # Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000),
-# SWAV_STEPS (1200), GAN_STEPS (1000), ALIGN_EPOCHS (20).
-# On the 2-core development CPU the stages took about 7, 45 and 35 minutes.
+# SWAV_STEPS (3000), GAN_STEPS (800), ALIGN_EPOCHS (12).
+# On the 2-core development CPU the stages took about 7, 24 and 20 minutes (sharing the CPU).
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +23,9 @@ cd "$(dirname "$0")/.."
 WORK=${1:-runs/tiny}
 SEED=${SEED:-1}
 CLIPS=${CLIPS:-2000}
-SWAV_STEPS=${SWAV_STEPS:-1200}
-GAN_STEPS=${GAN_STEPS:-1000}
-ALIGN_EPOCHS=${ALIGN_EPOCHS:-20}
+SWAV_STEPS=${SWAV_STEPS:-3000}
+GAN_STEPS=${GAN_STEPS:-800}
+ALIGN_EPOCHS=${ALIGN_EPOCHS:-12}
 OUT=assets/models/sound2scene-tiny
 
 if [[ -z "${BIN:-}" ]]; then
@@ -43,8 +45,8 @@ if [[ ! -f "$WORK/world/ground_truth.json" ]]; then
 fi
 
 "$BIN" train-image --images "$WORK/world/images" --out "$WORK/swav" \
-    --arch resnet18 --resolution 32 --width 16 --steps "$SWAV_STEPS" --batch 64 --prototypes 64 \
-    --seed "$SEED" --checkpoint-every 250 $(resume "$WORK/swav")
+    --config scripts/tiny_swav.json --steps "$SWAV_STEPS" --seed "$SEED" --checkpoint-every 250 \
+    $(resume "$WORK/swav")
 F_V="$(latest "$WORK/swav")/image_encoder.bpk"
 
 "$BIN" train-gan --images "$WORK/world" --image-encoder "$F_V" --out "$WORK/gan" \
