@@ -128,10 +128,10 @@ impl SoundClass {
     /// Radius at 0 dB as a fraction of the image side. The drawn radius in pixels is
     /// `base_radius_fraction() × image_size × 10^(gain_db / 40)` (see [`crate::radius_px`]).
     ///
-    /// Over the default gain range (−12 to +6 dB) a source covers about 3–40 % of the frame,
+    /// Over the default gain range (−12 to +6 dB) a source covers about 1–40 % of the frame,
     /// as a sounding object does in a typical VGGSound frame. The first version of the world
-    /// drew them at a quarter of that area, where self-supervised image encoders saw only the
-    /// background (docs/results.md).
+    /// drew them at under a third of that area, where self-supervised image encoders saw only
+    /// the background (docs/results.md).
     pub fn base_radius_fraction(self) -> f32 {
         match self {
             SoundClass::Bird => 0.15,
