@@ -6,7 +6,8 @@
 #      perfect pair selector picks (see `sound2scene synth --frame truth`);
 #   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops; scripts/tiny_swav.json:
 #      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
-#      small ones, no hue jitter or grayscale, since a class is a colour in this world);
+#      small ones, no hue jitter or grayscale and half the saturation jitter, since a class is a
+#      colour in this world);
 #   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features
 #      (scripts/tiny_gan.json: G and D lr 2e-4, EMA from step 400, 10-image neighbourhoods);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
