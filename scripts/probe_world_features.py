@@ -8,7 +8,15 @@ prints, for the clips' stored frames:
   - background kind: leave-one-out 10-nearest-neighbour accuracy (cosine);
   - which sound classes are in the frame: a ridge-regression linear probe (first 75% of the
     clips to fit, the rest to test) and the same probe on an 8x8x8 colour histogram of the
-    pixels, the baseline any encoder that sees the objects should reach.
+    pixels, the baseline any encoder that sees the objects should reach;
+  - neighbourhood class share: the fraction of each frame's 10 nearest neighbours (cosine)
+    that share a sound class with it. IC-GAN trains G to draw a feature's neighbours, so this
+    bounds how often G, given a frame's own feature, can draw one of its classes;
+  - oracle R@1 / R@10: a ridge regression from what a sound can know (background kind, each
+    class's presence and radius, radius squared, background x class) to the feature, fitted on
+    the first 75% and ranked against the true features in groups of 100 on the rest. It bounds
+    the retrieval an audio encoder can reach against these features if it hears everything
+    but cannot hear where an object is.
 
 Usage: python3 scripts/probe_world_features.py DATASET_DIR FEATURE_DIR
 Needs numpy and pillow (for the colour-histogram baseline). Not used by the tests.
@@ -42,6 +50,40 @@ def linear_probe(x, y, ridge):
     truth = y[~fit] > 0.5
     recall = (predicted & truth).sum(0) / np.maximum(truth.sum(0), 1)
     return (predicted == truth).mean(), (predicted == truth).all(1).mean(), (~truth).mean(), recall
+
+
+def neighbour_class_share(x, sets, k=10):
+    similarity = x @ x.T
+    np.fill_diagonal(similarity, -np.inf)
+    neighbours = np.argsort(-similarity, axis=1)[:, :k]
+    return np.mean([[bool(sets[i] & sets[j]) for j in row] for i, row in enumerate(neighbours)])
+
+
+def attributes(clip, classes, backgrounds):
+    a = np.zeros(len(backgrounds) + 3 * len(classes))
+    a[backgrounds.index(clip["background"])] = 1
+    for source in clip["sources"]:
+        k, r = classes.index(source["class"]), source["radius_px"] / 10
+        a[len(backgrounds) + k] = 1
+        a[len(backgrounds) + len(classes) + k] += r
+        a[len(backgrounds) + 2 * len(classes) + k] += r * r
+    crossed = np.outer(a[: len(backgrounds)], a[len(backgrounds): len(backgrounds) + len(classes)])
+    return np.concatenate([a, crossed.ravel(), [1.0]])
+
+
+def oracle_recall(x, a, ridge=0.1, group=100):
+    n = len(x)
+    fit = np.arange(n) < int(0.75 * n)
+    w = np.linalg.solve(a[fit].T @ a[fit] + ridge * np.eye(a.shape[1]), a[fit].T @ x[fit])
+    predicted = a[~fit] @ w
+    predicted /= np.maximum(np.linalg.norm(predicted, axis=1, keepdims=True), 1e-12)
+    truth = x[~fit]
+    ranks = []
+    for start in range(0, len(truth) - group + 1, group):
+        s = predicted[start: start + group] @ truth[start: start + group].T
+        ranks.extend((s > np.diag(s)[:, None]).sum(1))
+    ranks = np.array(ranks)
+    return (ranks < 1).mean(), (ranks < 10).mean()
 
 
 def colour_histogram(path):
@@ -80,12 +122,22 @@ def main():
           f"(all-absent {absent:.3f}), exact match {exact:.3f}")
     print("  recall per class: " + ", ".join(f"{k} {r:.2f}" for k, r in zip(classes, recall)))
 
+    sets = [{s["class"] for s in clips[n]["sources"]} for n in names]
+    a = np.stack([attributes(clips[n], classes, backgrounds) for n in names])
+    r1, r10 = oracle_recall(x, a)
+    print(f"10-NN class share {neighbour_class_share(x, sets):.3f}, "
+          f"oracle R@1 {r1:.3f}, R@10 {r10:.3f}")
+
     images = {p.stem: p for p in (dataset / "images").iterdir()}
     h = np.stack([colour_histogram(images[n]) for n in names])
     acc, exact, absent, recall = linear_probe(h, y, 1.0)
     print(f"sound classes, linear probe on colour histograms: per-label accuracy {acc:.3f} "
           f"(all-absent {absent:.3f}), exact match {exact:.3f}")
     print("  recall per class: " + ", ".join(f"{k} {r:.2f}" for k, r in zip(classes, recall)))
+    h /= np.linalg.norm(h, axis=1, keepdims=True)
+    r1, r10 = oracle_recall(h, a)
+    print(f"colour histograms: 10-NN class share {neighbour_class_share(h, sets):.3f}, "
+          f"oracle R@1 {r1:.3f}, R@10 {r10:.3f}")
 
 
 if __name__ == "__main__":
