@@ -6,16 +6,16 @@
 #      perfect pair selector picks (see `sound2scene synth --frame truth`);
 #   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops; scripts/tiny_swav.json:
 #      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
-#      small ones, no hue jitter or grayscale and half the saturation jitter, since a class is a
-#      colour in this world);
+#      small ones, no colour jitter or grayscale, since a class is a colour in this world);
 #   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features
-#      (scripts/tiny_gan.json: G and D lr 2e-4, EMA from step 400, 10-image neighbourhoods);
+#      (scripts/tiny_gan.json: G and D lr 2e-4, 10-image neighbourhoods, EMA with decay 0.995
+#      from step 1000, so that G_ema averages about the last 200 steps);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
 #   5. the three networks converted to f16 burnpack files.
 #
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
 # Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000),
-# SWAV_STEPS (3000), GAN_STEPS (800), ALIGN_EPOCHS (12).
+# SWAV_STEPS (3000), GAN_STEPS (1750), ALIGN_EPOCHS (24).
 # On the 2-core development CPU the stages took about 7, 24 and 20 minutes (sharing the CPU).
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
 set -euo pipefail
@@ -25,8 +25,8 @@ WORK=${1:-runs/tiny}
 SEED=${SEED:-1}
 CLIPS=${CLIPS:-2000}
 SWAV_STEPS=${SWAV_STEPS:-3000}
-GAN_STEPS=${GAN_STEPS:-800}
-ALIGN_EPOCHS=${ALIGN_EPOCHS:-12}
+GAN_STEPS=${GAN_STEPS:-1750}
+ALIGN_EPOCHS=${ALIGN_EPOCHS:-24}
 OUT=assets/models/sound2scene-tiny
 
 if [[ -z "${BIN:-}" ]]; then
@@ -50,14 +50,25 @@ fi
     $(resume "$WORK/swav")
 F_V="$(latest "$WORK/swav")/image_encoder.bpk"
 
+# G and f_A need only f_V, so they train side by side: G in the background (its log in
+# WORK/gan.log), f_A in the foreground with its progress bar.
 "$BIN" train-gan --images "$WORK/world" --image-encoder "$F_V" --out "$WORK/gan" \
     --config scripts/tiny_gan.json --steps "$GAN_STEPS" --seed "$SEED" \
-    --checkpoint-every 250 --sample-every 250 $(resume "$WORK/gan")
-G="$(latest "$WORK/gan")/generator_ema.bpk"
+    --checkpoint-every 250 --sample-every 250 --no-progress $(resume "$WORK/gan") \
+    > "$WORK/gan.log" 2>&1 &
+GAN_PID=$!
+trap 'kill "$GAN_PID" 2> /dev/null || true' EXIT
 
 "$BIN" train-align --data "$WORK/world" --image-encoder "$F_V" --out "$WORK/align" \
     --audio-width 8 --clip-seconds 4 --epochs "$ALIGN_EPOCHS" --batch-size 64 --seed "$SEED" \
     --checkpoint-every 0 $(resume "$WORK/align")
+echo "alignment done; waiting for the GAN (tail -f $WORK/gan.log)"
+if ! wait "$GAN_PID"; then
+    echo "train-gan failed; its log is $WORK/gan.log" >&2
+    exit 1
+fi
+trap - EXIT
+G="$(latest "$WORK/gan")/generator_ema.bpk"
 F_A="$(latest "$WORK/align")/model.bpk"
 [[ -f "$WORK/align/best" ]] && F_A="$(cd "$WORK/align" && echo "$PWD/$(tr -d '[:space:]' < best)")/model.bpk"
 
