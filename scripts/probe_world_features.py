@@ -11,12 +11,12 @@ prints, for the clips' stored frames:
     pixels, the baseline any encoder that sees the objects should reach;
   - neighbourhood class share: the fraction of each frame's 10 nearest neighbours (cosine)
     that share a sound class with it. IC-GAN trains G to draw a feature's neighbours, so this
-    bounds how often G, given a frame's own feature, can draw one of its classes;
+    is about how often a perfect G, given a frame's own feature, would draw one of its classes;
   - oracle R@1 / R@10: a ridge regression from what a sound can know (background kind, each
     class's presence and radius, radius squared, background x class) to the feature, fitted on
-    the first 75% and ranked against the true features in groups of 100 on the rest. It bounds
-    the retrieval an audio encoder can reach against these features if it hears everything
-    but cannot hear where an object is.
+    the first 75% and ranked against the true features in groups of 100 on the rest. It
+    estimates the retrieval an audio encoder can reach against these features if it hears
+    everything but cannot hear where an object is.
 
 Usage: python3 scripts/probe_world_features.py DATASET_DIR FEATURE_DIR
 Needs numpy and pillow (for the colour-histogram baseline). Not used by the tests.
