@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
+use burn::config::Config;
 use burn::tensor::Device;
 use sound2scene::models::audio_encoder::AudioEncoderConfig;
 use sound2scene::models::biggan::GeneratorConfig;
@@ -11,6 +12,8 @@ use sound2scene::models::burnpack::{self, NetworkKind, Precision};
 use sound2scene::models::image_encoder::ImageEncoderConfig;
 use sound2scene::models::resnet::{BlockKind, ResNetConfig};
 use sound2scene::synth::SoundClass;
+use sound2scene::train::gan::GanConfig;
+use sound2scene::train::swav::SwavConfig;
 use sound2scene::world_eval::{
     ClassifierTrainConfig, EXTRA_KEYS, REQUIRED_KEYS, WorldClassifier, WorldClassifierConfig,
     WorldEvalConfig, WorldEvalError, average_ranks, bundle, eval_world, evaluate_classifier,
@@ -326,4 +329,34 @@ fn eval_world_cli_names_the_missing_model_files() {
     ] {
         assert!(stderr.contains(needle), "{stderr}");
     }
+}
+
+/// The bundle's recipe files, read by `scripts/train_tiny.sh`, load as the loops' configs and
+/// fit together: G and D are conditioned on features as wide as f_V's, G_ema starts averaging
+/// before G's last step, and f_V's crops keep every colour (a class is a colour in this world,
+/// which is why docs/results.md's recipe B drops the colour jitter).
+#[test]
+fn the_bundle_recipe_files_load_and_fit_together() {
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let swav = SwavConfig::load(scripts.join("tiny_swav.json")).expect("a SwAV config");
+    let gan = GanConfig::load(scripts.join("tiny_gan.json")).expect("a GAN config");
+
+    let feature = swav.encoder.resnet.out_channels();
+    assert_eq!(gan.generator.instance_size(), feature);
+    assert_eq!(gan.discriminator.instance_size(), feature);
+    assert!(
+        gan.ema_start < gan.max_steps,
+        "{} >= {}",
+        gan.ema_start,
+        gan.max_steps
+    );
+    let crops = &swav.crops;
+    assert_eq!(
+        (
+            crops.jitter_probability,
+            crops.hue,
+            crops.grayscale_probability
+        ),
+        (0.0, 0.0, 0.0)
+    );
 }
