@@ -52,10 +52,15 @@ def linear_probe(x, y, ridge):
     return (predicted == truth).mean(), (predicted == truth).all(1).mean(), (~truth).mean(), recall
 
 
-def neighbour_class_share(x, sets, k=10):
+def nearest(x, k=10):
+    """Indices of each row's k nearest other rows by cosine (rows of x are unit-norm)."""
     similarity = x @ x.T
     np.fill_diagonal(similarity, -np.inf)
-    neighbours = np.argsort(-similarity, axis=1)[:, :k]
+    return np.argsort(-similarity, axis=1)[:, :k]
+
+
+def neighbour_class_share(x, sets, k=10):
+    neighbours = nearest(x, k)
     return np.mean([[bool(sets[i] & sets[j]) for j in row] for i, row in enumerate(neighbours)])
 
 
@@ -109,10 +114,7 @@ def main():
     )
     kind = np.array([backgrounds.index(clips[n]["background"]) for n in names])
 
-    similarity = x @ x.T
-    np.fill_diagonal(similarity, -np.inf)
-    neighbours = np.argsort(-similarity, axis=1)[:, :10]
-    votes = [np.bincount(kind[row], minlength=len(backgrounds)).argmax() for row in neighbours]
+    votes = [np.bincount(kind[row], minlength=len(backgrounds)).argmax() for row in nearest(x)]
     majority = np.bincount(kind).max() / len(kind)
     print(f"{len(names)} frames, {x.shape[1]}-wide features from {feature_dir}")
     print(f"background 10-NN accuracy {np.mean(votes == kind):.3f} (majority {majority:.3f})")
