@@ -17,6 +17,9 @@ prints, for the clips' stored frames:
     the first 75% and ranked against the true features in groups of 100 on the rest. It
     estimates the retrieval an audio encoder can reach against these features if it hears
     everything but cannot hear where an object is.
+  - two-object neighbourhoods: for the stored frames that show two objects, the fraction of
+    their 10 nearest neighbours that show both classes. IC-GAN can learn to draw a two-source
+    mix only where such neighbourhoods hold both objects.
 
 Usage: python3 scripts/probe_world_features.py DATASET_DIR FEATURE_DIR
 Needs numpy and pillow (for the colour-histogram baseline). Not used by the tests.
@@ -62,6 +65,25 @@ def nearest(x, k=10):
 def neighbour_class_share(x, sets, k=10):
     neighbours = nearest(x, k)
     return np.mean([[bool(sets[i] & sets[j]) for j in row] for i, row in enumerate(neighbours)])
+
+
+def shown_classes(clip):
+    """Classes drawn in the clip's stored frame when it was written with `--frame truth`: the
+    frame with the most sources on screen, the one nearest the middle of those frames."""
+    counts = [len(frame["objects"]) for frame in clip["frames"]]
+    best = [i for i, n in enumerate(counts) if n == max(counts)]
+    chosen = min(best, key=lambda f: (abs(2 * f - best[0] - best[-1]), f))
+    return {o["class"] for o in clip["frames"][chosen]["objects"]}
+
+
+def two_object_neighbourhoods(x, shown, k=10):
+    """Frames showing two objects, and the shares of their k nearest neighbours that show both
+    of their classes and at least one of them."""
+    two = [i for i, s in enumerate(shown) if len(s) == 2]
+    neighbours = nearest(x, k)
+    both = np.mean([[shown[i] <= shown[j] for j in neighbours[i]] for i in two])
+    one = np.mean([[bool(shown[i] & shown[j]) for j in neighbours[i]] for i in two])
+    return len(two), both, one
 
 
 def attributes(clip, classes, backgrounds):
@@ -129,6 +151,10 @@ def main():
     r1, r10 = oracle_recall(x, a)
     print(f"10-NN class share {neighbour_class_share(x, sets):.3f}, "
           f"oracle R@1 {r1:.3f}, R@10 {r10:.3f}")
+    shown = [shown_classes(clips[n]) for n in names]
+    count, both, one = two_object_neighbourhoods(x, shown)
+    print(f"{count} frames show two objects; of their 10-NN, {both:.3f} show both classes, "
+          f"{one:.3f} at least one")
 
     images = {p.stem: p for p in (dataset / "images").iterdir()}
     h = np.stack([colour_histogram(images[n]) for n in names])
@@ -140,6 +166,9 @@ def main():
     r1, r10 = oracle_recall(h, a)
     print(f"colour histograms: 10-NN class share {neighbour_class_share(h, sets):.3f}, "
           f"oracle R@1 {r1:.3f}, R@10 {r10:.3f}")
+    count, both, one = two_object_neighbourhoods(h, shown)
+    print(f"colour histograms: of the two-object frames' 10-NN, {both:.3f} show both classes, "
+          f"{one:.3f} at least one")
 
 
 if __name__ == "__main__":
