@@ -80,6 +80,8 @@ def two_object_neighbourhoods(x, shown, k=10):
     """Frames showing two objects, and the shares of their k nearest neighbours that show both
     of their classes and at least one of them."""
     two = [i for i, s in enumerate(shown) if len(s) == 2]
+    if not two:
+        return 0, float("nan"), float("nan")
     neighbours = nearest(x, k)
     both = np.mean([[shown[i] <= shown[j] for j in neighbours[i]] for i in two])
     one = np.mean([[bool(shown[i] & shown[j]) for j in neighbours[i]] for i in two])
