@@ -62,8 +62,8 @@ def nearest(x, k=10):
     return np.argsort(-similarity, axis=1)[:, :k]
 
 
-def neighbour_class_share(x, sets, k=10):
-    neighbours = nearest(x, k)
+def neighbour_class_share(neighbours, sets):
+    """The fraction of each frame's neighbours (rows of `nearest`) that share a class with it."""
     return np.mean([[bool(sets[i] & sets[j]) for j in row] for i, row in enumerate(neighbours)])
 
 
@@ -76,13 +76,12 @@ def shown_classes(clip):
     return {o["class"] for o in clip["frames"][chosen]["objects"]}
 
 
-def two_object_neighbourhoods(x, shown, k=10):
-    """Frames showing two objects, and the shares of their k nearest neighbours that show both
-    of their classes and at least one of them."""
+def two_object_neighbourhoods(neighbours, shown):
+    """Frames showing two objects, and the shares of their neighbours (rows of `nearest`) that
+    show both of their classes and at least one of them."""
     two = [i for i, s in enumerate(shown) if len(s) == 2]
     if not two:
         return 0, float("nan"), float("nan")
-    neighbours = nearest(x, k)
     both = np.mean([[shown[i] <= shown[j] for j in neighbours[i]] for i in two])
     one = np.mean([[bool(shown[i] & shown[j]) for j in neighbours[i]] for i in two])
     return len(two), both, one
@@ -138,7 +137,8 @@ def main():
     )
     kind = np.array([backgrounds.index(clips[n]["background"]) for n in names])
 
-    votes = [np.bincount(kind[row], minlength=len(backgrounds)).argmax() for row in nearest(x)]
+    neighbours = nearest(x)
+    votes = [np.bincount(kind[row], minlength=len(backgrounds)).argmax() for row in neighbours]
     majority = np.bincount(kind).max() / len(kind)
     print(f"{len(names)} frames, {x.shape[1]}-wide features from {feature_dir}")
     print(f"background 10-NN accuracy {np.mean(votes == kind):.3f} (majority {majority:.3f})")
@@ -151,10 +151,10 @@ def main():
     sets = [{s["class"] for s in clips[n]["sources"]} for n in names]
     a = np.stack([attributes(clips[n], classes, backgrounds) for n in names])
     r1, r10 = oracle_recall(x, a)
-    print(f"10-NN class share {neighbour_class_share(x, sets):.3f}, "
+    print(f"10-NN class share {neighbour_class_share(neighbours, sets):.3f}, "
           f"oracle R@1 {r1:.3f}, R@10 {r10:.3f}")
     shown = [shown_classes(clips[n]) for n in names]
-    count, both, one = two_object_neighbourhoods(x, shown)
+    count, both, one = two_object_neighbourhoods(neighbours, shown)
     print(f"{count} frames show two objects; of their 10-NN, {both:.3f} show both classes, "
           f"{one:.3f} at least one")
 
@@ -166,9 +166,10 @@ def main():
     print("  recall per class: " + ", ".join(f"{k} {r:.2f}" for k, r in zip(classes, recall)))
     h /= np.linalg.norm(h, axis=1, keepdims=True)
     r1, r10 = oracle_recall(h, a)
-    print(f"colour histograms: 10-NN class share {neighbour_class_share(h, sets):.3f}, "
+    h_neighbours = nearest(h)
+    print(f"colour histograms: 10-NN class share {neighbour_class_share(h_neighbours, sets):.3f}, "
           f"oracle R@1 {r1:.3f}, R@10 {r10:.3f}")
-    count, both, one = two_object_neighbourhoods(h, shown)
+    count, both, one = two_object_neighbourhoods(h_neighbours, shown)
     print(f"colour histograms: of the two-object frames' 10-NN, {both:.3f} show both classes, "
           f"{one:.3f} at least one")
 
