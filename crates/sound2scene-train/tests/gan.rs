@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use image::{Rgb, RgbImage};
@@ -13,9 +14,9 @@ use sound2scene_train::TrainError;
 use sound2scene_train::align::{Control, Outcome};
 use sound2scene_train::checkpoint::{COMPLETE_MARKER, latest_complete};
 use sound2scene_train::gan::{
-    CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE, GENERATOR_EMA_FILE,
-    GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession, METRICS_FILE,
-    STATE_FILE, hinge_d_loss, hinge_g_loss, init_networks, knn_cosine,
+    Augmentation, CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE,
+    GENERATOR_EMA_FILE, GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession,
+    METRICS_FILE, STATE_FILE, hinge_d_loss, hinge_g_loss, init_networks, knn_cosine,
 };
 use sound2scene_train::progress::ProgressMode;
 
@@ -226,7 +227,12 @@ fn discriminator_learns_to_separate_real_from_generated() {
 #[test]
 fn resume_gives_the_weights_of_an_uninterrupted_run() {
     let data = synthetic_data(5, 2);
-    let config = tiny_config();
+    // With every DiffAugment transformation, whose draws must repeat too.
+    let config = tiny_config().with_diff_augment(Some(vec![
+        Augmentation::Color,
+        Augmentation::Translation,
+        Augmentation::Cutout,
+    ]));
 
     let straight_dir = tempfile::tempdir().expect("temp dir");
     let straight = quiet(
@@ -276,6 +282,39 @@ fn resume_gives_the_weights_of_an_uninterrupted_run() {
     assert!(
         max_difference(&tensors(&first.generator), &tensors(&resumed.generator)) > 0.0,
         "two more steps should move G"
+    );
+}
+
+#[test]
+fn diff_augment_is_optional_in_config_files_and_part_of_the_fingerprint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gan.json");
+    let plain = tiny_config();
+    plain.save(&path).expect("config written");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    json.as_object_mut()
+        .expect("an object")
+        .remove("diff_augment");
+    std::fs::write(&path, json.to_string()).expect("write");
+    let old = GanConfig::load(&path).expect("a config from before the setting loads");
+    assert!(old.augmentation().is_empty());
+    assert_eq!(old.fingerprint(), plain.fingerprint());
+
+    json["diff_augment"] = serde_json::json!(["translation", "cutout"]);
+    std::fs::write(&path, json.to_string()).expect("write");
+    let augmented = GanConfig::load(&path).expect("a policy loads");
+    assert_eq!(
+        augmented.augmentation(),
+        [Augmentation::Translation, Augmentation::Cutout]
+    );
+    assert_ne!(augmented.fingerprint(), plain.fingerprint());
+
+    json["diff_augment"] = serde_json::json!(["rotation"]);
+    std::fs::write(&path, json.to_string()).expect("write");
+    assert!(
+        GanConfig::load(&path).is_err(),
+        "an unknown transformation is refused"
     );
 }
 

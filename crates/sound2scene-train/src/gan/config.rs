@@ -4,6 +4,7 @@ use burn::config::Config;
 use serde::Serialize;
 use sound2scene_models::biggan::{DiscriminatorConfig, GeneratorConfig};
 
+use super::augment::Augmentation;
 use super::data::GanData;
 use crate::dataset::Fnv;
 use crate::error::TrainError;
@@ -65,6 +66,10 @@ pub struct GanConfig {
     /// Mirror real images left-right with probability ½ (`hflips`).
     #[config(default = true)]
     pub hflip: bool,
+    /// DiffAugment policy (`--DiffAugment`): the transformations every image D scores goes
+    /// through, in order, e.g. `["translation", "cutout"]`; none when absent (config files
+    /// from before this setting) or empty.
+    pub diff_augment: Option<Vec<Augmentation>>,
     /// Seeds the initialization and every step's draws.
     #[config(default = 0)]
     pub seed: u64,
@@ -115,12 +120,13 @@ impl GanConfig {
 
     /// A 64-bit FNV-1a fingerprint (hex) of the settings a resumed run must share with the
     /// run that wrote the checkpoint: networks, optimizers, batch size, D steps, EMA, k-NN,
-    /// noise, flips and seed. Step limits and the checkpoint, sample and log cadence may change.
+    /// noise, flips, augmentation and seed. Step limits and the checkpoint, sample and log
+    /// cadence may change.
     pub fn fingerprint(&self) -> String {
         fn value<T: Serialize>(v: &T) -> serde_json::Value {
             serde_json::to_value(v).unwrap_or_default()
         }
-        let identity = serde_json::json!({
+        let mut identity = serde_json::json!({
             "generator": value(&self.generator),
             "discriminator": value(&self.discriminator),
             "g_optimizer": value(&self.g_optimizer),
@@ -134,9 +140,18 @@ impl GanConfig {
             "hflip": self.hflip,
             "seed": self.seed,
         });
+        // Only when set, so that runs from before the setting existed keep their fingerprint.
+        if !self.augmentation().is_empty() {
+            identity["diff_augment"] = value(&self.augmentation());
+        }
         let mut hash = Fnv::new();
         hash.write(identity.to_string().as_bytes());
         hash.hex()
+    }
+
+    /// The DiffAugment policy, empty for none.
+    pub fn augmentation(&self) -> &[Augmentation] {
+        self.diff_augment.as_deref().unwrap_or_default()
     }
 
     /// Checks the settings against each other and against `data`.

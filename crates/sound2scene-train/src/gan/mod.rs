@@ -19,6 +19,10 @@
 //!    `−mean(D(G(z, h_l), h_l))` (D in training mode, its weights not updated).
 //! 3. Update the EMA copy G_ema of G (see [`ema`]): copied before `ema_start`, averaged after.
 //!
+//! With a `diff_augment` policy (the official `--DiffAugment`, see [`augment`]), every image D
+//! scores in steps 1 and 2, real or generated, is randomly translated, cut out or recoloured
+//! first, differentiably, which keeps D from memorizing a small training set.
+//!
 //! Every random draw of a step comes from a ChaCha8 stream seeded by `(seed, step)`, and the
 //! networks' initialization from `seed`, so a resumed run repeats exactly what an
 //! uninterrupted one does. Instances are sampled with replacement rather than by epochs.
@@ -54,6 +58,7 @@
 //! G_ema directly), `optimizer_g.bpk` and `optimizer_d.bpk` (Adam moments), `state.json`
 //! ([`GanState`]) and `COMPLETE`, with the `latest` pointer (see [`crate::checkpoint`]).
 
+pub mod augment;
 pub mod data;
 pub mod ema;
 pub mod hinge;
@@ -71,6 +76,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use sound2scene_models::biggan::{Discriminator, Generator};
 
+pub use augment::{AugmentDraw, Augmentation};
 pub use config::{GanAdam, GanConfig};
 pub use data::{GanData, discover_images, prepare_image};
 pub use ema::ema_update;
@@ -178,6 +184,9 @@ pub struct DStepBatch {
     pub fake_instances: Vec<usize>,
     /// The noise, `[batch, dim_z]` row-major.
     pub z: Vec<f32>,
+    /// DiffAugment draws for the images D scores, generated ones first then real ones
+    /// (`[2 × batch]`); empty without a policy.
+    pub augment: Vec<AugmentDraw>,
 }
 
 /// Everything one optimizer step draws (a function of the seed and the step).
@@ -189,6 +198,8 @@ pub struct GanBatch {
     pub g_instances: Vec<usize>,
     /// G step noise, `[batch, dim_z]` row-major.
     pub g_z: Vec<f32>,
+    /// G step DiffAugment draws, `[batch]`; empty without a policy.
+    pub g_augment: Vec<AugmentDraw>,
 }
 
 /// Sent to [`GanHooks::on_step`] after every optimizer step.

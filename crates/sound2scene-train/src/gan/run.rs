@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use sound2scene_models::biggan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 
+use super::augment;
 use super::{
     CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, DStepBatch, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanAdam, GanBatch, GanConfig, GanData, GanHooks,
@@ -277,6 +278,7 @@ impl Run {
         let dim_z = self.config.generator.dim_z();
         let z_var = self.config.z_var;
         let res = self.data.resolution();
+        let policy = self.config.augmentation();
         let noise = |rng: &mut ChaCha8Rng| -> Vec<f32> {
             (0..b * dim_z).map(|_| gaussian(rng) * z_var).collect()
         };
@@ -302,6 +304,7 @@ impl Run {
                 }
                 let fake_instances = instances(&mut rng);
                 let z = noise(&mut rng);
+                let augment = augment::draw(policy, 2 * b, res, &mut rng);
                 DStepBatch {
                     real_instances,
                     real_images,
@@ -309,15 +312,18 @@ impl Run {
                     real_pixels,
                     fake_instances,
                     z,
+                    augment,
                 }
             })
             .collect();
         let g_instances = instances(&mut rng);
         let g_z = noise(&mut rng);
+        let g_augment = augment::draw(policy, b, res, &mut rng);
         GanBatch {
             d_steps,
             g_instances,
             g_z,
+            g_augment,
         }
     }
 
@@ -353,10 +359,14 @@ impl Run {
             .no_grad()
             .try_forward(z, feat_fake.clone())?
             .detach(); // [b', 3, res, res]
-        let logits = self.d.try_forward(
+        let images = augment::apply(
             Tensor::cat(vec![fake, real], 0),
-            Tensor::cat(vec![feat_fake, feat_real], 0),
-        )?; // [b' + b, 1]
+            self.config.augmentation(),
+            &batch.augment,
+        );
+        let logits = self
+            .d
+            .try_forward(images, Tensor::cat(vec![feat_fake, feat_real], 0))?; // [b' + b, 1]
         let d_fake = logits.clone().slice([0..bf, 0..1]);
         let d_real = logits.slice([bf..bf + b, 0..1]);
         let (loss_real, loss_fake) = hinge_d_loss(d_real, d_fake);
@@ -382,6 +392,7 @@ impl Run {
         let feat = self.features(&batch.g_instances, ad); // [b, 2048]
         let z = Tensor::<2>::from_data(TensorData::new(batch.g_z.clone(), [b, dim_z]), ad);
         let fake = self.g.try_forward(z, feat.clone())?; // [b, 3, res, res]
+        let fake = augment::apply(fake, self.config.augmentation(), &batch.g_augment);
         // D in training mode (its spectral norms update) without gradients for its weights.
         let d_fake = self.d.clone().no_grad().try_forward(fake, feat)?; // [b, 1]
         let loss = hinge_g_loss(d_fake);
