@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Time f_A, the Sound2Scene audio encoder, in PyTorch on the CPU, for comparison with
-`cargo bench -p sound2scene-models --bench encoders` (Burn, flex device).
+"""Time f_A, the Sound2Scene audio encoder, in PyTorch on the CPU or a CUDA GPU, for comparison
+with `cargo run --release --example time_models` (Burn).
 
 The network is written here from the published architecture, not copied: a torchvision-style
 ResNet-18 (BasicBlock, [2, 2, 2, 2]) whose stem convolution takes one channel, global average
-pooling, a 512 -> 2048 linear layer and a ReLU, in eval mode with random weights, on one
-10 s spectrogram [1, 1, 257, 1004].
+pooling, a 512 -> 2048 linear layer and a ReLU, in eval mode with random weights, on 10 s
+spectrograms [batch, 1, 257, 1004]. On CUDA each timing ends with a device synchronize.
 
 Usage: python scripts/bench_encoders_torch.py [--threads 2] [--runs 20] [--warmup 3]
+           [--batch 1] [--device cpu|cuda]
 """
 
 import argparse
@@ -67,25 +68,32 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch", type=int, nargs="+", default=[1])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    net = AudioEncoder().eval()
-    x = torch.randn(1, 1, 257, 1004)
-    times = []
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    net = AudioEncoder().eval().to(device)
     with torch.inference_mode():
-        for _ in range(args.warmup):
-            net(x)
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            net(x)
-            times.append((time.perf_counter() - t0) * 1e3)
-    print(
-        f"torch {torch.__version__}, {args.threads} threads, f_A [1,1,257,1004]: "
-        f"median {statistics.median(times):.1f} ms, min {min(times):.1f} ms "
-        f"over {args.runs} runs"
-    )
+        for batch in args.batch:
+            x = torch.randn(batch, 1, 257, 1004, device=device)
+            for _ in range(args.warmup):
+                net(x)
+            sync()
+            times = []
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                net(x)[0].cpu()
+                sync()
+                times.append((time.perf_counter() - t0) * 1e3)
+            print(
+                f"torch {torch.__version__}, {args.device}, {args.threads} threads, "
+                f"f_A batch {batch} [{batch},1,257,1004]: median {statistics.median(times):.1f} ms, "
+                f"min {min(times):.1f} ms over {args.runs} runs"
+            )
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Time our networks and the PyTorch references side by side on this machine and print the
-ratios (ours / PyTorch): f_A on [1,1,257,1004] and G (G_ch 96, 128x128) at batch 1 and 8.
+ratios (ours / PyTorch): f_A on [batch,1,257,1004] and G (G_ch 96, 128x128).
 
-Ours: `cargo run --release --example time_models` (Burn flex). PyTorch: the two reference
-scripts beside this one, with the same thread count. Run from the repository root:
+Ours: `cargo run --release --example time_models` (or a prebuilt binary of it, `--ours-bin`)
+on `--device` (flex on the CPU, wgpu on a GPU). PyTorch: the two reference scripts beside this
+one on `--torch-device`, with the same thread count. Run from the repository root:
 
     python scripts/compare_speed.py [--threads 2] [--runs 5]
+    python scripts/compare_speed.py --device wgpu --torch-device cuda \
+        --ours-bin PATH/time_models --official DIR --audio-batch 1 16 --generator-batch 1 8 64
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -25,24 +29,41 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--device", default="flex", help="our backend: flex, wgpu or cuda")
+    ap.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--ours-bin", help="prebuilt time_models binary (default: cargo run)")
+    ap.add_argument("--official", help="folder holding BigGAN_PyTorch/ for the G reference")
+    ap.add_argument("--audio-batch", default=["1"], nargs="+")
+    ap.add_argument("--generator-batch", default=["1", "8"], nargs="+")
     args = ap.parse_args()
 
-    import os
-
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    ours_cmd = (
+        [args.ours_bin]
+        if args.ours_bin
+        else ["cargo", "run", "--release", "-q", "--example", "time_models", "--"]
+    )
+    ours_cmd += ["--runs", str(args.runs), "--device", args.device]
+    ours_cmd += ["--audio-batch", *args.audio_batch, "--generator-batch", *args.generator_batch]
     ours = {}
-    out = run(["cargo", "run", "--release", "-q", "--example", "time_models", "--", str(args.runs)], env)
-    for line in out.splitlines():
+    for line in run(ours_cmd, env).splitlines():
         name, ms = line.split()
         ours[name] = float(ms)
 
+    common = ["--threads", str(args.threads), "--runs", str(args.runs)]
+    common += ["--device", args.torch_device]
     theirs = {}
-    enc = run([sys.executable, "scripts/bench_encoders_torch.py", "--threads", str(args.threads), "--runs", str(args.runs)])
-    theirs["audio_encoder_b1"] = float(re.search(r"median ([0-9.]+) ms", enc).group(1))
-    gen = run([sys.executable, "scripts/bench_generator_torch.py", "--threads", str(args.threads), "--runs", str(args.runs)])
+    enc = run([sys.executable, "scripts/bench_encoders_torch.py", *common,
+               "--batch", *args.audio_batch])
+    for batch, ms in re.findall(r"batch (\d+)\D.*?median ([0-9.]+) ms", enc):
+        theirs[f"audio_encoder_b{batch}"] = float(ms)
+    official = ["--official", args.official] if args.official else []
+    gen = run([sys.executable, "scripts/bench_generator_torch.py", *common, *official,
+               "--batch", *args.generator_batch])
     for batch, ms in re.findall(r"batch (\d+)\D.*?median ([0-9.]+) ms", gen):
         theirs[f"generator_b{batch}"] = float(ms)
 
+    print(f"ours: {args.device}; PyTorch: {args.torch_device}, {args.threads} threads")
     print(f"{'network':<20}{'ours ms':>10}{'torch ms':>10}{'ours/torch':>12}")
     for name, ms in ours.items():
         ref = theirs.get(name)
