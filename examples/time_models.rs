@@ -8,7 +8,9 @@
 //! ```
 //! f_A runs on `[batch, 1, 257, 1004]` spectrograms (10 s clips), G (G_ch 96, 128×128) on
 //! `[batch, 120]` noise and `[batch, 2048]` features. Each timing ends when the output has been
-//! read back to the host, so GPU backends are timed to completion.
+//! read back to the host, so GPU backends are timed to completion. `--stages` also times each
+//! part of G on its own (`generator_b8_block3_conv1 41.2`: the batch, the stage, the layer), to
+//! find the layers that do not scale on a backend.
 
 use std::time::Instant;
 
@@ -16,7 +18,8 @@ use burn::tensor::{Distribution, Tensor};
 use clap::Parser;
 use sound2scene::BackendKind;
 use sound2scene::models::audio_encoder::AudioEncoderConfig;
-use sound2scene::models::biggan::GeneratorConfig;
+use sound2scene::models::biggan::layers::upsample2x;
+use sound2scene::models::biggan::{Generator, GeneratorConfig};
 
 /// Time f_A and G forward passes.
 #[derive(Parser)]
@@ -33,6 +36,9 @@ struct Args {
     /// Batch sizes for G.
     #[arg(long, num_args = 1.., default_values_t = [1usize, 8])]
     generator_batch: Vec<usize>,
+    /// Also time each block of G and each layer in it.
+    #[arg(long)]
+    stages: bool,
 }
 
 /// Median wall time of `runs` calls of `f` in milliseconds, after one warm-up call.
@@ -78,6 +84,72 @@ fn main() -> anyhow::Result<()> {
             let _ = generator.forward(z.clone(), feat.clone()).into_data();
         });
         println!("generator_b{batch} {ms:.1}");
+        if args.stages {
+            time_stages(&generator, z, feat, args.runs);
+        }
     }
     Ok(())
+}
+
+/// A named part of G's forward pass, run on fixed inputs.
+type Part<'a> = (&'static str, Box<dyn Fn() -> Tensor<4> + 'a>);
+
+/// Times each part of G's forward pass on the inputs each part sees in `G(z, feat)`, printing
+/// `generator_b{batch}_{part} ms` lines; the parts follow `Generator::try_forward`.
+fn time_stages(generator: &Generator, z: Tensor<2>, feat: Tensor<2>, runs: usize) {
+    let [batch, _] = z.dims();
+    let name = |part: String| format!("generator_b{batch}_{part}");
+    let sync4 = |t: Tensor<4>| {
+        let _ = t.into_data();
+    };
+    let y = generator
+        .shared_feat
+        .as_ref()
+        .map_or(feat.clone(), |layer| layer.forward(feat.clone()));
+    let mut chunks = z.split(generator.z_chunk_size, 1).into_iter();
+    let z0 = chunks.next().expect("G's z has a first chunk");
+    let ys: Vec<Tensor<2>> = chunks.map(|c| Tensor::cat(vec![y.clone(), c], 1)).collect();
+    let bw = generator.bottom_width as i32;
+    let mut h = generator
+        .linear
+        .forward(z0)
+        .reshape([batch as i32, -1, bw, bw]);
+    for (i, (stage, y)) in generator.blocks.iter().zip(ys).enumerate() {
+        let block = &stage.block;
+        let a = block.bn1.forward(h.clone(), y.clone());
+        let up = if block.upsample {
+            upsample2x(a.clone())
+        } else {
+            a.clone()
+        };
+        let c1 = block.conv1.forward(up.clone());
+        let b2 = block.bn2.forward(c1.clone(), y.clone());
+        let parts: [Part<'_>; 6] = [
+            ("bn1", Box::new(|| block.bn1.forward(h.clone(), y.clone()))),
+            ("upsample", Box::new(|| upsample2x(a.clone()))),
+            ("conv1", Box::new(|| block.conv1.forward(up.clone()))),
+            ("bn2", Box::new(|| block.bn2.forward(c1.clone(), y.clone()))),
+            ("conv2", Box::new(|| block.conv2.forward(b2.clone()))),
+            ("whole", Box::new(|| block.forward(h.clone(), y.clone()))),
+        ];
+        for (part, f) in parts {
+            let ms = median_ms(runs, || sync4(f()));
+            let [_, c, r, _] = f().dims();
+            println!("{} {ms:.1}", name(format!("block{i}_{part}_{c}x{r}")));
+        }
+        h = block.forward(h, y);
+        if let Some(attention) = &stage.attention {
+            let ms = median_ms(runs, || sync4(attention.forward(h.clone())));
+            println!("{} {ms:.1}", name(format!("block{i}_attention")));
+            h = attention.forward(h);
+        }
+    }
+    let ms = median_ms(runs, || {
+        sync4(
+            generator
+                .output_conv
+                .forward(generator.output_bn.forward(h.clone())),
+        )
+    });
+    println!("{} {ms:.1}", name("output".to_string()));
 }
