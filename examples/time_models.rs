@@ -9,8 +9,9 @@
 //! f_A runs on `[batch, 1, 257, 1004]` spectrograms (10 s clips), G (G_ch 96, 128×128) on
 //! `[batch, 120]` noise and `[batch, 2048]` features. Each timing ends when the output has been
 //! read back to the host, so GPU backends are timed to completion. `--stages` also times each
-//! part of G on its own (`generator_b8_block3_conv1 41.2`: the batch, the stage, the layer), to
-//! find the layers that do not scale on a backend.
+//! part of G on its own (`generator_b8_block3_conv1_192x64 41.2`: the batch, the block, the
+//! layer, its output channels and side; `generator_b8_linear` for the layers before the
+//! blocks), to find the parts that do not scale on a backend.
 
 use std::time::Instant;
 
@@ -102,12 +103,21 @@ fn time_stages(generator: &Generator, z: Tensor<2>, feat: Tensor<2>, runs: usize
     let sync4 = |t: Tensor<4>| {
         let _ = t.into_data();
     };
+    let sync2 = |t: Tensor<2>| {
+        let _ = t.into_data();
+    };
     let y = generator
         .shared_feat
         .as_ref()
         .map_or(feat.clone(), |layer| layer.forward(feat.clone()));
+    if let Some(layer) = &generator.shared_feat {
+        let ms = median_ms(runs, || sync2(layer.forward(feat.clone())));
+        println!("{} {ms:.1}", name("shared_feat".to_string()));
+    }
     let mut chunks = z.split(generator.z_chunk_size, 1).into_iter();
     let z0 = chunks.next().expect("G's z has a first chunk");
+    let ms = median_ms(runs, || sync2(generator.linear.forward(z0.clone())));
+    println!("{} {ms:.1}", name("linear".to_string()));
     let ys: Vec<Tensor<2>> = chunks.map(|c| Tensor::cat(vec![y.clone(), c], 1)).collect();
     let bw = generator.bottom_width as i32;
     let mut h = generator

@@ -122,6 +122,7 @@ fn per_image(values: Vec<f32>, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, [b, 1, 1, 1]), device)
 }
 
+/// Brightness, then saturation, then contrast, per image (`Color`).
 fn color(x: Tensor<4>, draws: &[AugmentDraw]) -> Tensor<4> {
     let device = x.device();
     let field = |f: fn(&AugmentDraw) -> f32| per_image(draws.iter().map(f).collect(), &device);
@@ -137,6 +138,8 @@ fn color(x: Tensor<4>, draws: &[AugmentDraw]) -> Tensor<4> {
     (x - mean.clone()) * field(|d| d.contrast) + mean
 }
 
+/// Each image shifted by its draw's `shift`, as one gather from the flattened planes with a
+/// zero appended for the pixels shifted in (`Translation`).
 fn translate(x: Tensor<4>, draws: &[AugmentDraw]) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let device = x.device();
@@ -167,6 +170,7 @@ fn translate(x: Tensor<4>, draws: &[AugmentDraw]) -> Tensor<4> {
     padded.gather(2, index).reshape([b, c, h, w])
 }
 
+/// Each image times a mask that is zero on its draw's square (`Cutout`).
 fn cutout(x: Tensor<4>, draws: &[AugmentDraw]) -> Tensor<4> {
     let [b, _, h, w] = x.dims();
     let cut = cutout_side(h.min(w));
