@@ -8,7 +8,7 @@
 #      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
 #      small ones, no colour jitter or grayscale, since a class is a colour in this world);
 #   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features
-#      (scripts/tiny_gan.json: G and D lr 2e-4, 10-image neighbourhoods, EMA with decay 0.995
+#      (scripts/tiny_gan.json: G and D lr 2e-4, 3-image neighbourhoods, EMA with decay 0.995
 #      from step 1000, so that G_ema averages about the last 200 steps);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
 #   5. the three networks converted to f16 burnpack files.
