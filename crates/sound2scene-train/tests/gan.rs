@@ -14,7 +14,7 @@ use sound2scene_train::TrainError;
 use sound2scene_train::align::{Control, Outcome};
 use sound2scene_train::checkpoint::{COMPLETE_MARKER, latest_complete};
 use sound2scene_train::gan::{
-    Augmentation, CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE,
+    AugmentDraw, Augmentation, CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession,
     METRICS_FILE, STATE_FILE, hinge_d_loss, hinge_g_loss, init_networks, knn_cosine,
 };
@@ -282,6 +282,59 @@ fn resume_gives_the_weights_of_an_uninterrupted_run() {
     assert!(
         max_difference(&tensors(&first.generator), &tensors(&resumed.generator)) > 0.0,
         "two more steps should move G"
+    );
+}
+
+#[test]
+fn diff_augment_transforms_what_d_scores_in_both_steps() {
+    let data = synthetic_data(5, 4);
+    let config = tiny_config()
+        .with_max_steps(1)
+        .with_diff_augment(Some(vec![Augmentation::Translation, Augmentation::Cutout]));
+    // The same run with draws replaced by the identity (no shift, the square off the image),
+    // in the D step only or in both steps.
+    let identity = AugmentDraw {
+        cutout_centre: (-100, -100),
+        ..AugmentDraw::default()
+    };
+    let neutralize = move |g_step_too: bool| -> GanHooks {
+        GanHooks {
+            on_batch: Some(Box::new(move |_, batch| {
+                assert!(!batch.g_augment.is_empty(), "a policy draws for the G step");
+                for d_step in &mut batch.d_steps {
+                    assert_eq!(d_step.augment.len(), 2 * d_step.real_instances.len());
+                    d_step.augment.fill(identity);
+                }
+                if g_step_too {
+                    batch.g_augment.fill(identity);
+                }
+            })),
+            ..GanHooks::default()
+        }
+    };
+    let run = |hooks: GanHooks| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        quiet(config.clone(), data.clone(), dir.path())
+            .run(false, hooks)
+            .expect("one step")
+    };
+    let augmented = run(GanHooks::default());
+    let plain_d = run(neutralize(false));
+    let plain = run(neutralize(true));
+    let d = |s: &sound2scene_train::gan::GanSummary| tensors(&s.discriminator);
+    let g = |s: &sound2scene_train::gan::GanSummary| tensors(&s.generator);
+    assert!(
+        max_difference(&d(&augmented), &d(&plain)) > 0.0,
+        "D's step should depend on the augmentation"
+    );
+    assert_eq!(
+        max_difference(&d(&plain_d), &d(&plain)),
+        0.0,
+        "the G step's draws do not touch D's step"
+    );
+    assert!(
+        max_difference(&g(&plain_d), &g(&plain)) > 0.0,
+        "G's step should depend on the augmentation"
     );
 }
 
