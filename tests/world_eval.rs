@@ -11,7 +11,7 @@ use sound2scene::models::biggan::GeneratorConfig;
 use sound2scene::models::burnpack::{self, NetworkKind, Precision};
 use sound2scene::models::image_encoder::ImageEncoderConfig;
 use sound2scene::models::resnet::{BlockKind, ResNetConfig};
-use sound2scene::synth::SoundClass;
+use sound2scene::synth::{SoundClass, World};
 use sound2scene::train::gan::GanConfig;
 use sound2scene::train::swav::SwavConfig;
 use sound2scene::world_eval::{
@@ -194,6 +194,23 @@ fn small_config(seed: u64) -> WorldEvalConfig {
     config
 }
 
+/// Among the first `config.world.clips` clips with a source, those with a frame that shows two
+/// distinct classes, counted from the world's ground truth.
+fn two_object_clips(config: &WorldEvalConfig) -> usize {
+    let world = World::new(config.world.clone()).expect("world");
+    (0..)
+        .map(|i| world.clip(i).truth().clone())
+        .filter(|truth| !truth.sources.is_empty())
+        .take(config.world.clips)
+        .filter(|truth| {
+            truth.frames.iter().any(|frame| {
+                let classes: BTreeSet<SoundClass> = frame.objects.iter().map(|o| o.class).collect();
+                classes.len() == 2
+            })
+        })
+        .count()
+}
+
 #[test]
 fn eval_world_runs_end_to_end_on_random_networks() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -202,7 +219,7 @@ fn eval_world_runs_end_to_end_on_random_networks() {
     let pipeline = bundle::load_pipeline(&models, &device).expect("loads the model directory");
     let classifier =
         WorldClassifier::load(dir.path().join("classifier.bpk"), &device).expect("classifier");
-    let report = eval_world(&pipeline, &classifier, &small_config(11)).expect("evaluates");
+    let report = eval_world(&pipeline, &classifier, &small_config(12)).expect("evaluates");
 
     assert_eq!(report.clips, 6);
     assert_eq!(
@@ -222,9 +239,18 @@ fn eval_world_runs_end_to_end_on_random_networks() {
         report.mix_both_fraction,
         report.mix_both_fraction_area,
         report.mix_exact_fraction,
+        report.two_object_both_fraction,
+        report.two_object_both_fraction_true_feature,
     ];
     assert!(
         fractions.iter().all(|f| (0.0..=1.0).contains(f)),
+        "{report:?}"
+    );
+    // Seed 12's first six clips with a source hold frames with two classes.
+    assert!(report.two_object_clips > 0, "{report:?}");
+    assert_eq!(
+        report.two_object_clips,
+        two_object_clips(&small_config(12)),
         "{report:?}"
     );
     assert!(report.r_at_1 <= report.r_at_5 && report.r_at_5 <= report.r_at_10);

@@ -35,6 +35,12 @@
 //!    picture), and so is `mix_exact_fraction` (both classes and no other), which a generator
 //!    that draws every object at once would fail.
 //!
+//!    Two diagnostics tell where mixing is lost. Among the held-out clips whose true frame
+//!    shows two classes (`two_object_clips`, a natural mix: both sources sound in the clip),
+//!    `two_object_both_fraction` is the fraction of pictures drawn from the clip's own z^A
+//!    that show both, and `two_object_both_fraction_true_feature` the same from the true
+//!    frame's z^V: what G does with an image feature of a frame that holds both objects.
+//!
 //! Everything is deterministic in the configuration.
 
 use std::collections::BTreeMap;
@@ -72,7 +78,7 @@ pub const REQUIRED_KEYS: [&str; 8] = [
 ];
 
 /// The other keys of the JSON report.
-pub const EXTRA_KEYS: [&str; 21] = [
+pub const EXTRA_KEYS: [&str; 24] = [
     "seed",
     "clips",
     "retrieval_candidates",
@@ -94,6 +100,9 @@ pub const EXTRA_KEYS: [&str; 21] = [
     "mix_both_fraction_area",
     "mix_exact_fraction",
     "mix_min_area_px",
+    "two_object_clips",
+    "two_object_both_fraction",
+    "two_object_both_fraction_true_feature",
 ];
 
 /// What [`eval_world`] measures on.
@@ -240,6 +249,13 @@ pub struct WorldReport {
     pub mix_exact_fraction: f64,
     /// Smallest colour area in pixels counted by `mix_both_fraction_area`.
     pub mix_min_area_px: usize,
+    /// Held-out clips whose true frame shows two classes.
+    pub two_object_clips: usize,
+    /// Fraction of those clips whose picture drawn from z^A shows both classes (0 when there
+    /// are none).
+    pub two_object_both_fraction: f64,
+    /// The same for pictures drawn from the true frame's z^V.
+    pub two_object_both_fraction_true_feature: f64,
 }
 
 impl WorldReport {
@@ -317,6 +333,16 @@ impl WorldReport {
                 self.mix_exact_fraction,
                 "both and no other".into(),
             ),
+            (
+                "two_object_both_fraction",
+                self.two_object_both_fraction,
+                format!("{} clips whose frame shows two", self.two_object_clips),
+            ),
+            (
+                "two_object_both_fraction_true_feature",
+                self.two_object_both_fraction_true_feature,
+                "the same from the true z^V".into(),
+            ),
         ];
         let mut out = format!(
             "world seed {}, {} clips ({} retrieval queries in groups of {}), {} mixes, \
@@ -362,6 +388,8 @@ struct HeldOutClip {
     audio: Waveform,
     frame: RgbImage,
     classes: Vec<SoundClass>,
+    /// The distinct classes visible in `frame`.
+    frame_classes: Vec<SoundClass>,
 }
 
 /// The first `count` clips of `world` that have a source, with their true frames.
@@ -378,16 +406,20 @@ fn held_out_clips(world: &World, count: usize) -> Result<Vec<HeldOutClip>> {
             continue;
         }
         let most = truth.frames.iter().map(|f| f.objects.len()).max();
-        let best: Vec<usize> = truth
+        let best: Vec<_> = truth
             .frames
             .iter()
             .filter(|f| Some(f.objects.len()) == most)
-            .map(|f| f.index)
             .collect();
+        let chosen = best[best.len() / 2];
+        let mut frame_classes: Vec<SoundClass> = chosen.objects.iter().map(|o| o.class).collect();
+        frame_classes.sort();
+        frame_classes.dedup();
         out.push(HeldOutClip {
             audio: Waveform::mono(clip.audio(), SAMPLE_RATE),
-            frame: clip.frame(best[best.len() / 2])?,
+            frame: clip.frame(chosen.index)?,
             classes: truth.classes(),
+            frame_classes,
         });
     }
     if out.len() < count {
@@ -470,6 +502,26 @@ fn class_accuracy(verdict: &Classified, clips: &[HeldOutClip]) -> f64 {
         .filter(|(i, clip)| clip.classes.contains(&verdict.top_class(*i)))
         .count();
     right as f64 / clips.len() as f64
+}
+
+/// Among the clips whose true frame shows two classes, their number and the fraction of
+/// pictures judged to show both (0 when there are none).
+fn two_object_both(verdict: &Classified, clips: &[HeldOutClip]) -> (usize, f64) {
+    let (mut count, mut both) = (0usize, 0usize);
+    for (i, clip) in clips.iter().enumerate() {
+        if clip.frame_classes.len() != 2 {
+            continue;
+        }
+        count += 1;
+        let present = verdict.present(i);
+        both += usize::from(clip.frame_classes.iter().all(|c| present.contains(c)));
+    }
+    let fraction = if count == 0 {
+        0.0
+    } else {
+        both as f64 / count as f64
+    };
+    (count, fraction)
 }
 
 /// IS over `min(10, n / 10)` splits (at least one), so each split has ten pictures or more.
@@ -571,6 +623,9 @@ pub fn eval_world(
         .sum::<f64>()
         / n as f64;
 
+    let (two_object_clips, two_object_both_fraction) = two_object_both(&from_audio, &clips);
+    let (_, two_object_both_fraction_true_feature) = two_object_both(&from_true, &clips);
+
     // 3. Volume.
     let (volume_spearman, volume_spearman_by_class) = volume(pipeline, config)?;
 
@@ -607,6 +662,9 @@ pub fn eval_world(
         mix_both_fraction_area: mix.both_area,
         mix_exact_fraction: mix.exact,
         mix_min_area_px: mix.min_area_px,
+        two_object_clips,
+        two_object_both_fraction,
+        two_object_both_fraction_true_feature,
     })
 }
 
