@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The networks' parity tests (`encoders`, `biggan` of sound2scene-models) on the wgpu backend,
+# through Vulkan: the same tests as on flex, against the same official PyTorch outputs, which
+# shows that the model code does not depend on the backend. On a machine without a GPU the
+# Vulkan device is Mesa's lavapipe (a CPU driver), installed here when missing and when run as
+# root on Debian. CI runs this after the README's test command (see .ci/run).
+#
+# Each test runs in its own process. With lavapipe (Mesa 22.3), a process that used the device
+# may die of a segmentation fault while it exits, after its tests have passed (wgpu's "segfault
+# on exit" with some drivers): always after a process ran several tests, now and then after
+# one. So a test whose process passed it and then crashed runs again, up to three times in
+# all, and counts as passed only when a run exits cleanly; any other failure fails at once.
+#
+# Usage: scripts/wgpu_parity.sh [TEST_TARGET...]   (default: encoders biggan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+has_vulkan_driver() {
+    compgen -G "/usr/share/vulkan/icd.d/*.json" > /dev/null ||
+        compgen -G "/etc/vulkan/icd.d/*.json" > /dev/null
+}
+
+if ! has_vulkan_driver; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+        echo "installing Mesa's Vulkan drivers (lavapipe) and the Vulkan loader"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1
+    else
+        echo "error: no Vulkan driver found; install one (Debian: apt-get install" \
+            "mesa-vulkan-drivers libvulkan1) and run again" >&2
+        exit 1
+    fi
+fi
+
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+    targets=(encoders biggan)
+fi
+# The workspace is selected so that features resolve as in the README's test command and only
+# the crates that the wgpu feature changes are built again.
+cargo_test=(cargo test --workspace --features sound2scene-models/wgpu --locked)
+
+test_args=()
+for target in "${targets[@]}"; do
+    test_args+=(--test "$target")
+done
+"${cargo_test[@]}" "${test_args[@]}" --no-run
+
+# True when the last run's test passed and the process then died of a segmentation fault: the
+# driver's teardown, not the test.
+exit_crash_after_pass() {
+    grep -q "test result: ok. 1 passed; 0 failed" "$log" && grep -q "SIGSEGV" "$log"
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+failed=()
+total=0
+for target in "${targets[@]}"; do
+    names=$("${cargo_test[@]}" --test "$target" -q -- --list 2> /dev/null | sed -n 's/: test$//p')
+    if [ -z "$names" ]; then
+        echo "error: no tests listed in target $target" >&2
+        exit 1
+    fi
+    for name in $names; do
+        total=$((total + 1))
+        for attempt in 1 2 3; do
+            start=$(date +%s)
+            if "${cargo_test[@]}" --test "$target" -q -- --exact "$name" > "$log" 2>&1; then
+                echo "ok      $target::$name ($(($(date +%s) - start)) s)"
+                break
+            fi
+            if [ $attempt -lt 3 ] && exit_crash_after_pass; then
+                echo "again   $target::$name (it passed, then the process crashed at exit)"
+                continue
+            fi
+            cat "$log"
+            echo "FAILED  $target::$name"
+            failed+=("$target::$name")
+            break
+        done
+    done
+done
+
+echo "wgpu parity: $((total - ${#failed[@]})) of $total tests passed"
+if [ ${#failed[@]} -gt 0 ]; then
+    printf 'failed: %s\n' "${failed[@]}" >&2
+    exit 1
+fi
