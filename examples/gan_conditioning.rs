@@ -1,0 +1,297 @@
+//! How closely G follows its instance feature, on the frames it was trained on: where the
+//! bundled model's class accuracy is lost (docs/results.md, "What limits it").
+//!
+//! ```sh
+//! cargo run --release --example gan_conditioning -- --weights DIR --images WORLD/images \
+//!     [--discriminator CKPT/discriminator.bpk] [--frames 2000] [--neighbours 3]
+//! ```
+//! `DIR` is a model directory as `eval-world --weights` takes it (f_V and G are used), and
+//! `WORLD` a world written by `sound2scene synth` (the GAN's training images). The world
+//! classifier names the classes in each real frame (it is right on 100 % of held-out real
+//! frames, docs/results.md); frames where it sees none are not scored. Printed:
+//! - G's class accuracy from each frame's own z^V: the share of pictures whose top class is one
+//!   of the frame's, overall and per class;
+//! - the neighbourhood bound: the share of each frame's `neighbours − 1` nearest other frames
+//!   (cosine, in f_V) that share a class with it, which an IC-GAN G trained on neighbourhoods
+//!   of that size would reach if it drew them exactly;
+//! - how the picture's top class depends on the inputs: agreement between G(z, h) and
+//!   G(z, h') (same noise, another frame's feature), and between G(z, h) and G(z', h) (same
+//!   feature, other noise);
+//! - with `--discriminator`, D's mean score for real frames with their own feature, with
+//!   another frame's feature and for G's pictures, and how often D prefers a real frame's own
+//!   feature to that of a frame with other classes.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use clap::Parser;
+use sound2scene::BackendKind;
+use sound2scene::models::biggan::{Discriminator, DiscriminatorConfig};
+use sound2scene::models::burnpack::{self, NetworkKind};
+use sound2scene::pipeline::l2_normalize;
+use sound2scene::synth::SoundClass;
+use sound2scene::train::gan::{discover_images, prepare_image};
+use sound2scene::visual::tensor_to_images;
+use sound2scene::world_eval::{Classified, WorldClassifier, bundle};
+
+/// Measure how closely G follows its instance feature on training frames.
+#[derive(Parser)]
+struct Args {
+    /// Model directory holding image_encoder.bpk and generator.bpk (and audio_encoder.bpk).
+    #[arg(long)]
+    weights: std::path::PathBuf,
+    /// The GAN's training images (a world's `images/` folder, or any folder of frames).
+    #[arg(long)]
+    images: std::path::PathBuf,
+    /// A discriminator checkpoint (`ckpt-NNNNNN/discriminator.bpk`) to test as well.
+    #[arg(long)]
+    discriminator: Option<std::path::PathBuf>,
+    /// The world classifier (default: assets/models/world-classifier.bpk).
+    #[arg(long)]
+    classifier: Option<std::path::PathBuf>,
+    /// Frames to use, the first in file-name order.
+    #[arg(long, default_value_t = 2000)]
+    frames: usize,
+    /// IC-GAN neighbourhood size (`k_nn`, the frame itself included) for the bound.
+    #[arg(long, default_value_t = 3)]
+    neighbours: usize,
+    /// Seed of G's noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backend to run on.
+    #[arg(long, default_value = "flex")]
+    device: BackendKind,
+}
+
+/// Pictures per network call.
+const BATCH: usize = 50;
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.frames < 2 || args.neighbours < 2 {
+        bail!("--frames and --neighbours must be at least 2");
+    }
+    let device = args.device.device()?;
+    let pipeline = bundle::load_pipeline(&args.weights, &device)?;
+    let classifier_path = args
+        .classifier
+        .unwrap_or_else(bundle::default_classifier_path);
+    let classifier = WorldClassifier::load(&classifier_path, &device)?;
+
+    let pairs = discover_images(&args.images)?;
+    let images = pairs
+        .iter()
+        .take(args.frames)
+        .map(|pair| {
+            image::open(&pair.image)
+                .map(|im| im.to_rgb8())
+                .with_context(|| format!("cannot read {}", pair.image.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let n = images.len();
+    if n < 2 {
+        bail!("{} holds fewer than 2 images", args.images.display());
+    }
+    let truth = classifier.classify(&images)?;
+    let features = batched(n, |s, e| Ok(pipeline.image_features(&images[s..e])?))?;
+    let unit = l2_normalize(features.clone());
+    // A fixed derangement: frame i is paired with frame (7i + 3) mod n.
+    let other: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
+    let other_index = Tensor::<1, Int>::from_data(
+        TensorData::new(other.iter().map(|&j| j as i64).collect::<Vec<_>>(), [n]),
+        &device,
+    );
+    let noise = pipeline.noise(n, args.seed, 1.0)?;
+
+    let draw = |feats: &Tensor<2>, z: &Tensor<2>| -> Result<Classified> {
+        let pictures = batched_images(n, |s, e| {
+            Ok(pipeline.generate_tensor(
+                feats.clone().narrow(0, s, e - s),
+                z.clone().narrow(0, s, e - s),
+            )?)
+        })?;
+        Ok(classifier.classify(&pictures)?)
+    };
+    let own = draw(&features, &noise)?;
+    let other_feature = draw(&features.clone().select(0, other_index.clone()), &noise)?;
+    let other_noise = draw(&features, &noise.clone().select(0, other_index.clone()))?;
+
+    let scored: Vec<usize> = (0..n).filter(|&i| !truth.present(i).is_empty()).collect();
+    println!(
+        "{} frames of {}, {} with a class the classifier sees",
+        n,
+        args.images.display(),
+        scored.len()
+    );
+    let hits = |i: usize| truth.present(i).contains(&own.top_class(i));
+    println!(
+        "G class accuracy from the frame's own feature   {:.3}",
+        share(scored.iter().filter(|&&i| hits(i)).count(), scored.len())
+    );
+    let per_class: Vec<String> = SoundClass::ALL
+        .iter()
+        .map(|class| {
+            let frames: Vec<usize> = scored
+                .iter()
+                .copied()
+                .filter(|&i| truth.present(i).contains(class))
+                .collect();
+            let right = frames.iter().filter(|&&i| hits(i)).count();
+            format!("{} {:.2}", class.name(), share(right, frames.len()))
+        })
+        .collect();
+    println!("  by class: {}", per_class.join(", "));
+    println!(
+        "neighbourhood bound (k_nn {})                   {:.3}",
+        args.neighbours,
+        neighbour_share(&host(unit.clone()), n, &truth, &scored, args.neighbours - 1)
+    );
+    let agree = |a: &Classified, b: &Classified| {
+        share(
+            (0..n).filter(|&i| a.top_class(i) == b.top_class(i)).count(),
+            n,
+        )
+    };
+    println!(
+        "same top class: same noise, other feature       {:.3}",
+        agree(&own, &other_feature)
+    );
+    println!(
+        "same top class: same feature, other noise       {:.3}",
+        agree(&own, &other_noise)
+    );
+
+    if let Some(path) = &args.discriminator {
+        let (d, _) = burnpack::load(
+            path,
+            NetworkKind::Discriminator,
+            &device,
+            |c: &DiscriminatorConfig, dv| c.init(dv),
+        )?;
+        let resolution = pipeline.generator_config().resolution;
+        let real = real_batch(&images, resolution, &device);
+        let fakes = batched(n, |s, e| {
+            Ok(pipeline.generate_tensor(
+                features.clone().narrow(0, s, e - s),
+                noise.clone().narrow(0, s, e - s),
+            )?)
+        })?;
+        let unit_other = unit.clone().select(0, other_index);
+        let score = |x: &Tensor<4>, h: &Tensor<2>| scores(&d, x, h, n);
+        let (with_own, with_other, fake) = (
+            score(&real, &unit)?,
+            score(&real, &unit_other)?,
+            score(&fakes, &unit)?,
+        );
+        let disjoint: Vec<usize> = scored
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let theirs = truth.present(other[i]);
+                !theirs.is_empty() && !truth.present(i).iter().any(|c| theirs.contains(c))
+            })
+            .collect();
+        let prefers = disjoint
+            .iter()
+            .filter(|&&i| with_own[i] > with_other[i])
+            .count();
+        println!(
+            "D: real + own feature {:.3}, real + other feature {:.3}, G's picture {:.3}",
+            mean(&with_own),
+            mean(&with_other),
+            mean(&fake)
+        );
+        println!(
+            "D prefers the own feature over another class's  {:.3} ({prefers} of {})",
+            share(prefers, disjoint.len()),
+            disjoint.len()
+        );
+    }
+    Ok(())
+}
+
+/// `f(start, end)` over `[0, n)` in chunks of [`BATCH`], concatenated along dimension 0.
+fn batched<const D: usize>(
+    n: usize,
+    mut f: impl FnMut(usize, usize) -> Result<Tensor<D>>,
+) -> Result<Tensor<D>> {
+    let parts = (0..n)
+        .step_by(BATCH)
+        .map(|s| f(s, (s + BATCH).min(n)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(parts, 0))
+}
+
+/// [`batched`] for G's output, as images.
+fn batched_images(
+    n: usize,
+    f: impl FnMut(usize, usize) -> Result<Tensor<4>>,
+) -> Result<Vec<image::RgbImage>> {
+    Ok(tensor_to_images(batched(n, f)?))
+}
+
+/// The frames as D sees them in training: `[n, 3, res, res]` in `[-1, 1]`.
+fn real_batch(images: &[image::RgbImage], resolution: usize, device: &Device) -> Tensor<4> {
+    let values: Vec<f32> = images
+        .iter()
+        .flat_map(|im| prepare_image(im, resolution))
+        .map(|v| f32::from(v) * (2.0 / 255.0) - 1.0)
+        .collect();
+    Tensor::from_data(
+        TensorData::new(values, [images.len(), 3, resolution, resolution]),
+        device,
+    )
+}
+
+/// D's scores of pictures `x` `[n, 3, res, res]` with unit features `h` `[n, dim]`.
+fn scores(d: &Discriminator, x: &Tensor<4>, h: &Tensor<2>, n: usize) -> Result<Vec<f32>> {
+    let out = batched(n, |s, e| {
+        Ok(d.try_forward(x.clone().narrow(0, s, e - s), h.clone().narrow(0, s, e - s))?)
+    })?;
+    Ok(host(out))
+}
+
+/// Share of the `others` nearest other frames (cosine on unit rows `[n, dim]`) of each scored
+/// frame that share a class with it.
+fn neighbour_share(
+    unit: &[f32],
+    n: usize,
+    truth: &Classified,
+    scored: &[usize],
+    others: usize,
+) -> f64 {
+    let dim = unit.len() / n;
+    let row = |i: usize| &unit[i * dim..(i + 1) * dim];
+    let (mut same, mut total) = (0usize, 0usize);
+    for &i in scored {
+        let mut by_similarity: Vec<(f32, usize)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| (row(i).iter().zip(row(j)).map(|(a, b)| a * b).sum(), j))
+            .collect();
+        by_similarity.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let classes = truth.present(i);
+        for &(_, j) in by_similarity.iter().take(others) {
+            total += 1;
+            same += usize::from(truth.present(j).iter().any(|c| classes.contains(c)));
+        }
+    }
+    share(same, total)
+}
+
+fn host<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .unwrap_or_default()
+}
+
+fn share(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn mean(values: &[f32]) -> f64 {
+    values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64
+}
