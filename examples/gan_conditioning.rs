@@ -19,7 +19,8 @@
 //!   feature, other noise);
 //! - with `--discriminator`, D's mean score for real frames with their own feature, with
 //!   another frame's feature and for G's pictures, and how often D prefers a real frame's own
-//!   feature to that of a frame with other classes.
+//!   feature to that of a frame with other classes, and its mean score for G's pictures of the
+//!   frame's class against those of another class (the signal that teaches G the class).
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -204,6 +205,14 @@ fn main() -> Result<()> {
             "D prefers the own feature over another class's  {:.3} ({prefers} of {})",
             share(prefers, disjoint.len()),
             disjoint.len()
+        );
+        // `fakes` are the pictures `own` classified, so `hits` splits them.
+        let (right, wrong): (Vec<usize>, Vec<usize>) = scored.iter().partition(|&&i| hits(i));
+        let mean_of = |frames: &[usize]| mean(&frames.iter().map(|&i| fake[i]).collect::<Vec<_>>());
+        println!(
+            "D on G's pictures: of one of the frame's classes {:.3}, of another class {:.3}",
+            mean_of(&right),
+            mean_of(&wrong)
         );
     }
     Ok(())
