@@ -14,6 +14,7 @@
 //! - the neighbourhood bound: the share of each frame's `neighbours − 1` nearest other frames
 //!   (cosine, in f_V) that share a class with it, which an IC-GAN G trained on neighbourhoods
 //!   of that size would reach if it drew them exactly;
+//! - for the frames showing two classes, the share of pictures showing both (mixing);
 //! - how the picture's top class depends on the inputs: agreement between G(z, h) and
 //!   G(z, h') (same noise, another frame's feature), and between G(z, h) and G(z', h) (same
 //!   feature, other noise);
@@ -145,6 +146,23 @@ fn main() -> Result<()> {
         "neighbourhood bound (k_nn {})                   {:.3}",
         args.neighbours,
         neighbour_share(&host(unit.clone()), n, &truth, &scored, args.neighbours - 1)
+    );
+    let two: Vec<usize> = scored
+        .iter()
+        .copied()
+        .filter(|&i| truth.present(i).len() == 2)
+        .collect();
+    let both = two
+        .iter()
+        .filter(|&&i| {
+            let drawn = own.present(i);
+            truth.present(i).iter().all(|c| drawn.contains(c))
+        })
+        .count();
+    println!(
+        "both classes drawn, frames showing two          {:.3} ({both} of {})",
+        share(both, two.len()),
+        two.len()
     );
     let agree = |a: &Classified, b: &Classified| {
         share(
