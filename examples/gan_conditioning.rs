@@ -104,18 +104,27 @@ fn main() -> Result<()> {
     );
     let noise = pipeline.noise(n, args.seed, 1.0)?;
 
-    let draw = |feats: &Tensor<2>, z: &Tensor<2>| -> Result<Classified> {
-        let pictures = batched_images(n, |s, e| {
+    let generate = |feats: &Tensor<2>, z: &Tensor<2>| -> Result<Tensor<4>> {
+        batched(n, |s, e| {
             Ok(pipeline.generate_tensor(
                 feats.clone().narrow(0, s, e - s),
                 z.clone().narrow(0, s, e - s),
             )?)
-        })?;
-        Ok(classifier.classify(&pictures)?)
+        })
     };
-    let own = draw(&features, &noise)?;
-    let other_feature = draw(&features.clone().select(0, other_index.clone()), &noise)?;
-    let other_noise = draw(&features, &noise.clone().select(0, other_index.clone()))?;
+    let classify = |pictures: Tensor<4>| -> Result<Classified> {
+        Ok(classifier.classify(&tensor_to_images(pictures))?)
+    };
+    let own_pictures = generate(&features, &noise)?;
+    let own = classify(own_pictures.clone())?;
+    let other_feature = classify(generate(
+        &features.clone().select(0, other_index.clone()),
+        &noise,
+    )?)?;
+    let other_noise = classify(generate(
+        &features,
+        &noise.clone().select(0, other_index.clone()),
+    )?)?;
 
     let scored: Vec<usize> = (0..n).filter(|&i| !truth.present(i).is_empty()).collect();
     println!(
@@ -188,18 +197,12 @@ fn main() -> Result<()> {
         )?;
         let resolution = pipeline.generator_config().resolution;
         let real = real_batch(&images, resolution, &device);
-        let fakes = batched(n, |s, e| {
-            Ok(pipeline.generate_tensor(
-                features.clone().narrow(0, s, e - s),
-                noise.clone().narrow(0, s, e - s),
-            )?)
-        })?;
         let unit_other = unit.clone().select(0, other_index);
         let score = |x: &Tensor<4>, h: &Tensor<2>| scores(&d, x, h, n);
         let (with_own, with_other, fake) = (
             score(&real, &unit)?,
             score(&real, &unit_other)?,
-            score(&fakes, &unit)?,
+            score(&own_pictures, &unit)?,
         );
         let disjoint: Vec<usize> = scored
             .iter()
@@ -224,7 +227,7 @@ fn main() -> Result<()> {
             share(prefers, disjoint.len()),
             disjoint.len()
         );
-        // `fakes` are the pictures `own` classified, so `hits` splits them.
+        // `own_pictures` are the pictures `own` classified, so `hits` splits them.
         let (right, wrong): (Vec<usize>, Vec<usize>) = scored.iter().partition(|&&i| hits(i));
         let mean_of = |frames: &[usize]| mean(&frames.iter().map(|&i| fake[i]).collect::<Vec<_>>());
         println!(
@@ -246,14 +249,6 @@ fn batched<const D: usize>(
         .map(|s| f(s, (s + BATCH).min(n)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Tensor::cat(parts, 0))
-}
-
-/// [`batched`] for G's output, as images.
-fn batched_images(
-    n: usize,
-    f: impl FnMut(usize, usize) -> Result<Tensor<4>>,
-) -> Result<Vec<image::RgbImage>> {
-    Ok(tensor_to_images(batched(n, f)?))
 }
 
 /// The frames as D sees them in training: `[n, 3, res, res]` in `[-1, 1]`.
