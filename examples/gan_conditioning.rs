@@ -1,5 +1,5 @@
 //! How closely G follows its instance feature, on the frames it was trained on: where the
-//! bundled model's class accuracy is lost (docs/results.md, "What limits it").
+//! bundled model's class accuracy is lost (docs/results.md, "Where the class is lost").
 //!
 //! ```sh
 //! cargo run --release --example gan_conditioning -- --weights DIR --images WORLD/images \
@@ -96,7 +96,8 @@ fn main() -> Result<()> {
     let truth = classifier.classify(&images)?;
     let features = batched(n, |s, e| Ok(pipeline.image_features(&images[s..e])?))?;
     let unit = l2_normalize(features.clone());
-    // A fixed derangement: frame i is paired with frame (7i + 3) mod n.
+    // Frame i is paired with frame (7i + 3) mod n: a fixed shuffle that never pairs a frame
+    // with itself when n is even (i = 7i + 3 mod n needs n to divide the odd 6i + 3).
     let other: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
     let other_index = Tensor::<1, Int>::from_data(
         TensorData::new(other.iter().map(|&j| j as i64).collect::<Vec<_>>(), [n]),
