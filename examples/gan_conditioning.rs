@@ -11,9 +11,9 @@
 //! frames, docs/results.md); frames where it sees none are not scored. Printed:
 //! - G's class accuracy from each frame's own z^V: the share of pictures whose top class is one
 //!   of the frame's, overall and per class;
-//! - the neighbourhood bound: the share of each frame's `neighbours − 1` nearest other frames
-//!   (cosine, in f_V) that share a class with it, which an IC-GAN G trained on neighbourhoods
-//!   of that size would reach if it drew them exactly;
+//! - the neighbourhood bound: the share of the other frames in each frame's IC-GAN
+//!   neighbourhood (its `neighbours − 1` nearest by cosine in f_V, as `train-gan` finds them)
+//!   that share a class with it, which a G that drew its neighbourhoods exactly would reach;
 //! - for the frames showing two classes, the share of pictures showing both (mixing);
 //! - how the picture's top class depends on the inputs: agreement between G(z, h) and
 //!   G(z, h') (same noise, another frame's feature), and between G(z, h) and G(z', h) (same
@@ -31,7 +31,7 @@ use sound2scene::models::biggan::{Discriminator, DiscriminatorConfig};
 use sound2scene::models::burnpack::{self, NetworkKind};
 use sound2scene::pipeline::l2_normalize;
 use sound2scene::synth::SoundClass;
-use sound2scene::train::gan::{discover_images, prepare_image};
+use sound2scene::train::gan::{KnnIndex, discover_images, knn_cosine, prepare_image};
 use sound2scene::visual::tensor_to_images;
 use sound2scene::world_eval::{Classified, WorldClassifier, bundle};
 
@@ -96,6 +96,9 @@ fn main() -> Result<()> {
     let truth = classifier.classify(&images)?;
     let features = batched(n, |s, e| Ok(pipeline.image_features(&images[s..e])?))?;
     let unit = l2_normalize(features.clone());
+    // The neighbourhoods IC-GAN trains on (each frame first, then its nearest by cosine).
+    let [_, dim] = features.dims();
+    let knn = knn_cosine(&host(features.clone()), dim, args.neighbours, &device)?;
     // Frame i is paired with frame (7i + 3) mod n: a fixed shuffle that never pairs a frame
     // with itself when n is even (i = 7i + 3 mod n needs n to divide the odd 6i + 3).
     let other: Vec<usize> = (0..n).map(|i| (i * 7 + 3) % n).collect();
@@ -155,7 +158,7 @@ fn main() -> Result<()> {
     println!(
         "neighbourhood bound (k_nn {})                   {:.3}",
         args.neighbours,
-        neighbour_share(&host(unit.clone()), n, &truth, &scored, args.neighbours - 1)
+        neighbour_share(&knn, &truth, &scored)
     );
     let two: Vec<usize> = scored
         .iter()
@@ -273,28 +276,19 @@ fn scores(d: &Discriminator, x: &Tensor<4>, h: &Tensor<2>, n: usize) -> Result<V
     Ok(host(out))
 }
 
-/// Share of the `others` nearest other frames (cosine on unit rows `[n, dim]`) of each scored
-/// frame that share a class with it.
-fn neighbour_share(
-    unit: &[f32],
-    n: usize,
-    truth: &Classified,
-    scored: &[usize],
-    others: usize,
-) -> f64 {
-    let dim = unit.len() / n;
-    let row = |i: usize| &unit[i * dim..(i + 1) * dim];
+/// Share of the other members of each scored frame's neighbourhood that share a class with it.
+fn neighbour_share(knn: &KnnIndex, truth: &Classified, scored: &[usize]) -> f64 {
     let (mut same, mut total) = (0usize, 0usize);
     for &i in scored {
-        let mut by_similarity: Vec<(f32, usize)> = (0..n)
-            .filter(|&j| j != i)
-            .map(|j| (row(i).iter().zip(row(j)).map(|(a, b)| a * b).sum(), j))
-            .collect();
-        by_similarity.sort_by(|a, b| b.0.total_cmp(&a.0));
         let classes = truth.present(i);
-        for &(_, j) in by_similarity.iter().take(others) {
+        for &j in knn.neighbours(i).iter().skip(1) {
             total += 1;
-            same += usize::from(truth.present(j).iter().any(|c| classes.contains(c)));
+            same += usize::from(
+                truth
+                    .present(j as usize)
+                    .iter()
+                    .any(|c| classes.contains(c)),
+            );
         }
     }
     share(same, total)
