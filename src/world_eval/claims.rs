@@ -78,9 +78,10 @@ pub const REQUIRED_KEYS: [&str; 8] = [
 ];
 
 /// The other keys of the JSON report.
-pub const EXTRA_KEYS: [&str; 24] = [
+pub const EXTRA_KEYS: [&str; 25] = [
     "seed",
     "clips",
+    "z_var",
     "retrieval_candidates",
     "retrieval_queries",
     "r_at_5",
@@ -211,6 +212,8 @@ pub struct WorldReport {
     pub seed: u64,
     /// Clips evaluated (each with at least one source).
     pub clips: usize,
+    /// Standard deviation of G's noise in every picture of the report.
+    pub z_var: f32,
     /// Retrieval group size.
     pub retrieval_candidates: usize,
     /// Queries in the full retrieval groups.
@@ -346,14 +349,15 @@ impl WorldReport {
         ];
         let mut out = format!(
             "world seed {}, {} clips ({} retrieval queries in groups of {}), {} mixes, \
-             {} gains x {} samples per class\n",
+             {} gains x {} samples per class, noise z_var {}\n",
             self.seed,
             self.clips,
             self.retrieval_queries,
             self.retrieval_candidates,
             self.mix_pairs,
             self.volume_gains,
-            self.volume_samples
+            self.volume_samples,
+            self.z_var
         );
         for (name, value, note) in rows {
             out.push_str(&format!("{name:<31} {value:>9.4}  {note}\n"));
@@ -643,6 +647,7 @@ pub fn eval_world(
         mix_both_fraction: mix.both,
         seed: wc.seed,
         clips: n,
+        z_var: config.z_var,
         retrieval_candidates: candidates,
         retrieval_queries: queries,
         r_at_5: recall[1],

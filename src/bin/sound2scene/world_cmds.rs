@@ -137,6 +137,10 @@ pub struct EvalWorldArgs {
     /// Seed of the generator's noise.
     #[arg(long, default_value_t = 0)]
     noise_seed: u64,
+    /// Standard deviation of the generator's noise (the official --z_var; below 1 trades
+    /// variety for pictures that follow the feature more closely).
+    #[arg(long, default_value_t = 1.0)]
+    z_var: f32,
     /// Gains in the volume sweep.
     #[arg(long, default_value_t = 7)]
     volume_gains: usize,
@@ -169,6 +173,7 @@ pub fn eval_world_cmd(args: EvalWorldArgs) -> Result<()> {
         },
         candidates: args.candidates,
         noise_seed: args.noise_seed,
+        z_var: args.z_var,
         volume_gains: args.volume_gains,
         volume_samples: args.volume_samples,
         mix_samples: args.mix_samples,
