@@ -5,18 +5,23 @@ use std::path::Path;
 
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use image::{Rgb, RgbImage};
 use sound2scene_models::LoadOptions;
 use sound2scene_models::biggan::{Discriminator, Generator, INSTANCE_DIM};
 use sound2scene_models::checkpoint::open_generator;
+use sound2scene_models::image_encoder::{ImageEncoder, ImageEncoderConfig, preprocess_image_at};
+use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::TrainError;
 use sound2scene_train::align::{Control, Outcome};
 use sound2scene_train::checkpoint::{COMPLETE_MARKER, latest_complete};
+use sound2scene_train::gan::feature_loss::encoder_input;
 use sound2scene_train::gan::{
     AugmentDraw, Augmentation, CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession,
-    METRICS_FILE, STATE_FILE, hinge_d_loss, hinge_g_loss, init_networks, knn_cosine,
+    METRICS_FILE, STATE_FILE, feature_consistency, hinge_d_loss, hinge_g_loss, init_networks,
+    knn_cosine,
 };
 use sound2scene_train::progress::ProgressMode;
 
@@ -54,7 +59,18 @@ fn synthetic_data(n: usize, seed: u64) -> GanData {
 
 /// [`synthetic_data`] with `dim`-wide features.
 fn synthetic_data_of(n: usize, seed: u64, dim: usize) -> GanData {
-    let images: Vec<RgbImage> = (0..n)
+    let images = synthetic_images(n);
+    let features: Vec<f32> = common::pseudo_random(seed, n * dim)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let names = (0..n).map(|i| format!("img{i:02}")).collect();
+    GanData::in_memory(names, features, &images, RES).expect("valid synthetic data")
+}
+
+/// `n` 32×32 images: a colour per image, a bright square at an image-dependent place.
+fn synthetic_images(n: usize) -> Vec<RgbImage> {
+    (0..n)
         .map(|i| {
             let base = Rgb([
                 (40 * i % 256) as u8,
@@ -70,13 +86,7 @@ fn synthetic_data_of(n: usize, seed: u64, dim: usize) -> GanData {
                 }
             })
         })
-        .collect();
-    let features: Vec<f32> = common::pseudo_random(seed, n * dim)
-        .into_iter()
-        .map(|v| v as f32)
-        .collect();
-    let names = (0..n).map(|i| format!("img{i:02}")).collect();
-    GanData::in_memory(names, features, &images, RES).expect("valid synthetic data")
+        .collect()
 }
 
 fn quiet(config: GanConfig, data: GanData, out: &Path) -> GanSession {
@@ -478,5 +488,221 @@ fn features_narrower_than_the_networks_expect_are_refused() {
     assert!(
         message.contains("instance size") && message.contains("64"),
         "the error names the sizes: {message}"
+    );
+}
+
+/// f_V small enough for a test: a one-block-per-stage ResNet of width 4 (32-wide features) on
+/// 32×32 inputs, randomly initialized.
+fn tiny_image_encoder() -> ImageEncoder {
+    ImageEncoderConfig::new()
+        .with_resnet(ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1]).with_base_width(4))
+        .with_input_side(Some(RES))
+        .init(&device())
+}
+
+#[test]
+fn encoder_input_matches_the_feature_cache_preprocessing() {
+    let image = RgbImage::from_fn(RES as u32, RES as u32, |x, y| {
+        Rgb([
+            (7 * x + 3 * y) as u8,
+            (255 - 5 * y) as u8,
+            (x * y % 256) as u8,
+        ])
+    });
+    // GanData's pixels: [-1, 1].
+    let pixels: Vec<f32> = (0..3)
+        .flat_map(|c| image.pixels().map(move |p| f32::from(p.0[c]) / 127.5 - 1.0))
+        .collect();
+    let tensor = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, RES, RES]), &device());
+    let ours = encoder_input(tensor.clone(), RES)
+        .try_into_vec_as::<f32>()
+        .expect("readable");
+    let cached = preprocess_image_at(&image, RES).expect("preprocessed");
+    let diff = ours
+        .iter()
+        .zip(&cached)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "differs from the cache's input by {diff}");
+    assert_eq!(encoder_input(tensor, 48).dims(), [1, 3, 48, 48]);
+}
+
+#[test]
+fn feature_consistency_is_zero_on_own_features_and_its_gradient_reaches_the_pictures() {
+    let f_v = tiny_image_encoder();
+    let ad = device().autodiff();
+    let n = 3;
+    let values: Vec<f32> = common::pseudo_random(8, n * 3 * RES * RES)
+        .into_iter()
+        .map(|v| v.clamp(-1.0, 1.0) as f32)
+        .collect();
+    let plain =
+        Tensor::<4>::from_data(TensorData::new(values.clone(), [n, 3, RES, RES]), &device());
+    // f_V in inference mode, as the feature cache runs it.
+    let own = f_v
+        .valid()
+        .forward(encoder_input(plain, RES))
+        .expect("encoded"); // [n, 32]
+    let own = Tensor::<2>::from_data(
+        (own.clone() / own.square().sum_dim(1).sqrt()).into_data(),
+        &ad,
+    );
+    let images = Tensor::<4>::from_data(TensorData::new(values, [n, 3, RES, RES]), &ad);
+    let f_v_ad = f_v.train().freeze();
+    let at_own = feature_consistency(&f_v_ad, images.clone(), own.clone())
+        .expect("term")
+        .into_scalar::<f32>();
+    assert!(at_own.abs() < 1e-5, "own features give {at_own}");
+
+    // Each picture against another's feature: a positive distance whose gradient reaches it.
+    let images = images.require_grad();
+    let other = Tensor::cat(vec![own.clone().slice(1..n), own.slice(0..1)], 0);
+    let term = feature_consistency(&f_v_ad, images.clone(), other).expect("term");
+    let value = term.clone().into_scalar::<f32>();
+    assert!(
+        value > 1e-3 && value <= 2.0,
+        "others' features give {value}"
+    );
+    let grads = term.backward();
+    let grad = images
+        .grad(&grads)
+        .expect("a gradient for the pictures")
+        .try_into_vec_as::<f32>()
+        .expect("readable");
+    assert!(grad.iter().any(|g| *g != 0.0), "the gradient is zero");
+
+    let wide = synthetic_data_of(n, 3, 64);
+    let features = Tensor::<2>::from_data(TensorData::new(wide.feature(0).repeat(n), [n, 64]), &ad);
+    let Err(error) = feature_consistency(&f_v_ad, images, features) else {
+        panic!("32-wide f_V against 64-wide features must be refused");
+    };
+    assert!(error.to_string().contains("64-wide"), "{error}");
+}
+
+#[test]
+fn feature_loss_is_optional_in_config_files_and_part_of_the_fingerprint() {
+    let plain = tiny_config();
+    assert_eq!(plain.feature_weight(), 0.0);
+    let zero = tiny_config().with_feature_loss(Some(0.0));
+    assert_eq!(
+        zero.fingerprint(),
+        plain.fingerprint(),
+        "0 is IC-GAN's loss"
+    );
+    let weighted = tiny_config().with_feature_loss(Some(1.0));
+    assert_ne!(weighted.fingerprint(), plain.fingerprint());
+    let data = synthetic_data_of(4, 5, 32);
+    for bad in [-1.0, f64::NAN, f64::INFINITY] {
+        let config = tiny_config()
+            .with_instance_dim(32)
+            .with_feature_loss(Some(bad));
+        assert!(
+            config.check(&data).is_err(),
+            "feature_loss {bad} is refused"
+        );
+    }
+}
+
+#[test]
+fn feature_loss_without_an_image_encoder_is_refused() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let config = tiny_config()
+        .with_instance_dim(32)
+        .with_feature_loss(Some(1.0))
+        .with_max_steps(1);
+    let result =
+        quiet(config, synthetic_data_of(4, 5, 32), out.path()).run(false, GanHooks::default());
+    let Err(error) = result else {
+        panic!("a weighted feature loss needs f_V");
+    };
+    assert!(
+        error.to_string().contains("with_image_encoder"),
+        "the error says what to do: {error}"
+    );
+}
+
+/// `n` synthetic images with the features `f_v` gives them (as the feature cache computes
+/// them): the data, and the features as a `[n, width]` tensor on `device`.
+fn encoded_data(f_v: &ImageEncoder, n: usize, device: &Device) -> (GanData, Tensor<2>) {
+    let images = synthetic_images(n);
+    let input = f_v
+        .preprocess(&images, &Device::flex())
+        .expect("preprocessed");
+    let features = f_v.valid().forward(input).expect("encoded"); // [n, width]
+    let features = features.clone() / features.square().sum_dim(1).sqrt();
+    let width = features.dims()[1];
+    let values = features.try_into_vec_as::<f32>().expect("readable");
+    let names = (0..n).map(|i| format!("img{i:02}")).collect();
+    let data = GanData::in_memory(names, values.clone(), &images, RES).expect("valid data");
+    let tensor = Tensor::<2>::from_data(TensorData::new(values, [n, width]), device);
+    (data, tensor)
+}
+
+#[test]
+fn a_step_down_the_feature_loss_gradient_lowers_it() {
+    let f_v = tiny_image_encoder();
+    let ad = device().autodiff();
+    let (_, features) = encoded_data(&f_v, 4, &ad);
+    let config = tiny_config().with_instance_dim(32);
+    let (g, _) = init_networks(&config, &device());
+    let g = g.train();
+    let f_v = f_v.train().freeze();
+    let dim_z = config.generator.dim_z();
+    let z: Vec<f32> = common::pseudo_random(6, 4 * dim_z)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let z = Tensor::<2>::from_data(TensorData::new(z, [4, dim_z]), &ad);
+    let term = |g: &Generator| {
+        let images = g.forward(z.clone(), features.clone());
+        feature_consistency(&f_v, images, features.clone()).expect("term")
+    };
+    let before = term(&g);
+    let before_value = before.clone().into_scalar::<f32>();
+    let grads = GradientsParams::from_grads(before.backward(), &g);
+    let mut adam = AdamConfig::new().init();
+    let g = adam.step(1e-3, g, grads);
+    let after_value = term(&g).into_scalar::<f32>();
+    assert!(
+        after_value < before_value,
+        "one step down its gradient moved the term from {before_value} to {after_value}"
+    );
+}
+
+#[test]
+fn the_feature_loss_reaches_g_and_leaves_d_alone() {
+    let f_v = tiny_image_encoder();
+    let (data, _) = encoded_data(&f_v, 6, &device());
+    let config = tiny_config().with_instance_dim(32).with_max_steps(1);
+    let plain_dir = tempfile::tempdir().expect("temp dir");
+    let plain = quiet(config.clone(), data.clone(), plain_dir.path())
+        .run(false, GanHooks::default())
+        .expect("run without the term");
+    let weighted_dir = tempfile::tempdir().expect("temp dir");
+    let weighted = quiet(
+        config.with_feature_loss(Some(10.0)),
+        data,
+        weighted_dir.path(),
+    )
+    .with_image_encoder(f_v)
+    .run(false, GanHooks::default())
+    .expect("run with the term");
+    // Step 1's D step comes before any G update, so D is the same; G's step differs.
+    let d_diff = max_difference(
+        &tensors(&plain.discriminator),
+        &tensors(&weighted.discriminator),
+    );
+    assert!(d_diff <= RESUME_TOLERANCE, "D differs by {d_diff}");
+    let g_diff = max_difference(&tensors(&plain.generator), &tensors(&weighted.generator));
+    assert!(g_diff > 1e-6, "the term did not change G's step ({g_diff})");
+
+    let records =
+        GanMetricsRecord::read_all(weighted_dir.path().join(METRICS_FILE)).expect("metrics");
+    let term = records[0].feature_loss.expect("the term is logged");
+    assert!(term.is_finite() && (0.0..=2.0).contains(&term), "{term}");
+    let text = std::fs::read_to_string(plain_dir.path().join(METRICS_FILE)).expect("metrics");
+    assert!(
+        !text.contains("feature_loss"),
+        "a run without the term logs none: {text}"
     );
 }

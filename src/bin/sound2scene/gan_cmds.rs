@@ -51,6 +51,10 @@ pub struct TrainGanArgs {
     /// Seed of initialization and sampling.
     #[arg(long)]
     seed: Option<u64>,
+    /// Weight of the feature-consistency term in G's loss (not in IC-GAN; 0: IC-GAN's loss):
+    /// the cosine distance between f_V of G's picture and the feature that conditioned it.
+    #[arg(long)]
+    feature_loss: Option<f64>,
     /// Write a checkpoint every this many steps (0: at the end only).
     #[arg(long)]
     checkpoint_every: Option<u64>,
@@ -86,7 +90,6 @@ pub fn train_gan(args: TrainGanArgs) -> Result<()> {
         &device,
         !args.no_progress,
     )?;
-    drop(image_encoder);
     // G and D take the encoder's feature width unless the configuration file names one.
     if config.generator.instance_dim.is_none() && config.discriminator.instance_dim.is_none() {
         config = config.with_instance_dim(cache.dim());
@@ -97,7 +100,14 @@ pub fn train_gan(args: TrainGanArgs) -> Result<()> {
         .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
     let hooks = GanHooks::default();
     install_stop_handler(hooks.stop_flag());
+    // The feature-consistency term re-encodes G's pictures with f_V; otherwise it goes now.
+    let wants_encoder = config.feature_weight() > 0.0;
     let mut session = GanSession::new(config, data, &args.out, device)?;
+    if wants_encoder {
+        session = session.with_image_encoder(image_encoder);
+    } else {
+        drop(image_encoder);
+    }
     if args.no_progress {
         session = session.with_progress(ProgressMode::Never);
     }
@@ -144,6 +154,9 @@ fn configure(args: &TrainGanArgs) -> Result<GanConfig> {
     set(&mut config.max_steps, args.steps);
     set(&mut config.batch_size, args.batch);
     set(&mut config.seed, args.seed);
+    if args.feature_loss.is_some() {
+        config.feature_loss = args.feature_loss;
+    }
     set(&mut config.checkpoint_every, args.checkpoint_every);
     set(&mut config.sample_every, args.sample_every);
     if args.config.is_none() && args.out.join(CONFIG_FILE).is_file() && !args.resume {

@@ -70,6 +70,11 @@ pub struct GanConfig {
     /// through, in order, e.g. `["translation", "cutout"]`; none when absent (config files
     /// from before this setting) or empty.
     pub diff_augment: Option<Vec<Augmentation>>,
+    /// Weight of the feature-consistency term in G's loss ([`super::feature_loss`], not part
+    /// of IC-GAN): the cosine distance between f_V of G's picture and the feature that
+    /// conditioned it. Absent or 0: IC-GAN's loss alone. A positive weight needs the image
+    /// encoder ([`super::GanSession::with_image_encoder`]).
+    pub feature_loss: Option<f64>,
     /// Seeds the initialization and every step's draws.
     #[config(default = 0)]
     pub seed: u64,
@@ -144,6 +149,9 @@ impl GanConfig {
         if !self.augmentation().is_empty() {
             identity["diff_augment"] = value(&self.augmentation());
         }
+        if self.feature_weight() > 0.0 {
+            identity["feature_loss"] = value(&self.feature_weight());
+        }
         let mut hash = Fnv::new();
         hash.write(identity.to_string().as_bytes());
         hash.hex()
@@ -152,6 +160,11 @@ impl GanConfig {
     /// The DiffAugment policy, empty for none.
     pub fn augmentation(&self) -> &[Augmentation] {
         self.diff_augment.as_deref().unwrap_or_default()
+    }
+
+    /// The weight of the feature-consistency term, 0 when unset.
+    pub fn feature_weight(&self) -> f64 {
+        self.feature_loss.unwrap_or(0.0)
     }
 
     /// Checks the settings against each other and against `data`.
@@ -216,6 +229,12 @@ impl GanConfig {
         }
         if !(self.z_var.is_finite() && self.z_var >= 0.0) {
             return bad(format!("z_var must be finite and >= 0, got {}", self.z_var));
+        }
+        let weight = self.feature_weight();
+        if !(weight.is_finite() && weight >= 0.0) {
+            return bad(format!(
+                "feature_loss must be finite and >= 0, got {weight}"
+            ));
         }
         Ok(())
     }

@@ -16,7 +16,9 @@
 //!    in training mode without gradients (its batch-norm statistics and spectral norms update,
 //!    as under the official `torch.no_grad()`).
 //! 2. Draw new instances and noise, and take an Adam step on G's hinge loss
-//!    `−mean(D(G(z, h_l), h_l))` (D in training mode, its weights not updated).
+//!    `−mean(D(G(z, h_l), h_l))` (D in training mode, its weights not updated), plus, when
+//!    [`GanConfig::feature_loss`] is set (not part of IC-GAN), that weight times the cosine
+//!    distance between f_V of G's pictures and h_l ([`feature_loss`]).
 //! 3. Update the EMA copy G_ema of G (see [`ema`]): copied before `ema_start`, averaged after.
 //!
 //! With a `diff_augment` policy (the official `--DiffAugment`, see [`augment`]), every image D
@@ -61,6 +63,7 @@
 pub mod augment;
 pub mod data;
 pub mod ema;
+pub mod feature_loss;
 pub mod hinge;
 pub mod knn;
 
@@ -75,11 +78,13 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use sound2scene_models::biggan::{Discriminator, Generator};
+use sound2scene_models::image_encoder::ImageEncoder;
 
 pub use augment::{AugmentDraw, Augmentation};
 pub use config::{GanAdam, GanConfig};
 pub use data::{GanData, discover_images, prepare_image};
 pub use ema::ema_update;
+pub use feature_loss::feature_consistency;
 pub use hinge::{hinge_d_loss, hinge_g_loss};
 pub use knn::{KnnIndex, knn_cosine};
 
@@ -143,6 +148,10 @@ pub struct GanMetricsRecord {
     pub d_loss_fake: f64,
     /// G's hinge loss, `−mean(D(G(z, h), h))`.
     pub g_loss: f64,
+    /// The feature-consistency term `mean(1 − cos(f_V(G(z, h)), h))` (see [`feature_loss`]),
+    /// when the run has one; G's whole loss adds it times the weight to `g_loss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_loss: Option<f64>,
     /// Real images through D per second over the step (`batch_size · d_steps` per step).
     pub samples_per_sec: f64,
     /// Wall-clock time of the record, seconds since the Unix epoch.
@@ -213,6 +222,8 @@ pub struct GanStepReport {
     pub d_loss_fake: f64,
     /// G's hinge loss.
     pub g_loss: f64,
+    /// The feature-consistency term, when the run has one.
+    pub feature_loss: Option<f64>,
     /// Real images through D per second over this step.
     pub samples_per_sec: f64,
 }
@@ -282,6 +293,7 @@ pub struct GanSession {
     out_dir: PathBuf,
     device: Device,
     progress: ProgressMode,
+    image_encoder: Option<ImageEncoder>,
 }
 
 impl GanSession {
@@ -303,7 +315,16 @@ impl GanSession {
             out_dir: out_dir.into(),
             device,
             progress: ProgressMode::Auto,
+            image_encoder: None,
         })
+    }
+
+    /// The frozen image encoder f_V the features were computed with, which the
+    /// feature-consistency term ([`GanConfig::feature_loss`]) re-encodes G's pictures with.
+    /// Unused when the term's weight is 0.
+    pub fn with_image_encoder(mut self, f_v: ImageEncoder) -> Self {
+        self.image_encoder = Some(f_v);
+        self
     }
 
     /// When to draw the progress bar (default: when stderr is a terminal).

@@ -14,14 +14,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sound2scene_models::biggan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+use sound2scene_models::image_encoder::ImageEncoder;
 
 use super::augment;
 use super::{
     CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, DStepBatch, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanAdam, GanBatch, GanConfig, GanData, GanHooks,
     GanMetricsRecord, GanSession, GanState, GanStepReport, GanSummary, KnnIndex, METRICS_FILE,
-    SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, hinge_d_loss, hinge_g_loss, init_networks,
-    knn_cosine,
+    SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, feature_consistency, hinge_d_loss,
+    hinge_g_loss, init_networks, knn_cosine,
 };
 use crate::align::{Control, Outcome};
 use crate::checkpoint::checkpoint_error;
@@ -74,6 +75,8 @@ pub(super) struct Run {
     g: Generator,
     d: Discriminator,
     g_ema: Generator,
+    /// f_V on the autodiff device, frozen, for the feature-consistency term (when weighted).
+    f_v: Option<ImageEncoder>,
     optim_g: ModuleOptimizer,
     optim_d: ModuleOptimizer,
     state: GanState,
@@ -91,7 +94,22 @@ impl Run {
             out_dir,
             device,
             progress,
+            image_encoder,
         } = session;
+        let f_v = match (config.feature_weight() > 0.0, image_encoder) {
+            (false, _) => None,
+            // `train` moves it onto the autodiff device; `freeze` keeps its weights fixed and
+            // its batch norms on their running statistics.
+            (true, Some(f_v)) => Some(f_v.train().freeze()),
+            (true, None) => {
+                return Err(TrainError::Config(
+                    "feature_loss is set but the run has no image encoder to re-encode G's \
+                     pictures with; pass it with GanSession::with_image_encoder or set \
+                     feature_loss to 0"
+                        .into(),
+                ));
+            }
+        };
         std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
             path: out_dir.clone(),
             source,
@@ -153,6 +171,7 @@ impl Run {
             g: g.train(),
             d: d.train(),
             g_ema,
+            f_v,
             last_checkpoint: resumed_from.clone(),
             config,
             data,
@@ -220,7 +239,7 @@ impl Run {
             for d_batch in &batch.d_steps {
                 d_losses = self.d_step(d_batch, step)?;
             }
-            let g_loss = self.g_step(&batch, step)?;
+            let (g_loss, feature_loss) = self.g_step(&batch, step)?;
             self.update_ema(step);
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let samples_per_sec = (self.config.batch_size * self.config.d_steps) as f64 / seconds;
@@ -235,6 +254,7 @@ impl Run {
                     d_loss_real,
                     d_loss_fake,
                     g_loss,
+                    feature_loss,
                     samples_per_sec,
                     time: unix_time(),
                 })?;
@@ -251,6 +271,7 @@ impl Run {
                 d_loss_real,
                 d_loss_fake,
                 g_loss,
+                feature_loss,
                 samples_per_sec,
             };
             match hooks.on_step.as_mut().map(|hook| hook(&report)) {
@@ -383,21 +404,34 @@ impl Run {
         Ok((real_value, fake_value))
     }
 
-    /// One Adam step of G; returns its hinge loss. Nothing is applied when the loss or a
-    /// gradient is not finite.
-    fn g_step(&mut self, batch: &GanBatch, step: u64) -> Result<f64, TrainError> {
+    /// One Adam step of G; returns its hinge loss and, when weighted, the feature-consistency
+    /// term. Nothing is applied when a loss or a gradient is not finite.
+    fn g_step(&mut self, batch: &GanBatch, step: u64) -> Result<(f64, Option<f64>), TrainError> {
         let b = batch.g_instances.len();
         let dim_z = self.config.generator.dim_z();
         let ad = &self.ad_device;
         let feat = self.features(&batch.g_instances, ad); // [b, 2048]
         let z = Tensor::<2>::from_data(TensorData::new(batch.g_z.clone(), [b, dim_z]), ad);
         let fake = self.g.try_forward(z, feat.clone())?; // [b, 3, res, res]
+        // f_V sees G's picture itself, not D's augmented view of it.
+        let consistency = match &self.f_v {
+            Some(f_v) => Some(feature_consistency(f_v, fake.clone(), feat.clone())?),
+            None => None,
+        };
         let fake = augment::apply(fake, self.config.augmentation(), &batch.g_augment);
         // D in training mode (its spectral norms update) without gradients for its weights.
         let d_fake = self.d.clone().no_grad().try_forward(fake, feat)?; // [b, 1]
-        let loss = hinge_g_loss(d_fake);
+        let mut loss = hinge_g_loss(d_fake);
         let value = scalar(loss.clone());
-        if !value.is_finite() {
+        let feature_value = match consistency {
+            Some(term) => {
+                let term_value = scalar(term.clone());
+                loss = loss + term * self.config.feature_weight();
+                Some(term_value)
+            }
+            None => None,
+        };
+        if !(value.is_finite() && feature_value.is_none_or(f64::is_finite)) {
             return Err(TrainError::NonFiniteLoss { step });
         }
         let grads = GradientsParams::from_grads(loss.backward(), &self.g);
@@ -406,7 +440,7 @@ impl Run {
         }
         let g = self.g.clone();
         self.g = self.optim_g.step(self.config.g_optimizer.lr, g, grads);
-        Ok(value)
+        Ok((value, feature_value))
     }
 
     /// G_ema ← G before `ema_start`, the moving average from then on.
