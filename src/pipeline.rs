@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -192,6 +192,25 @@ impl SoundToScene {
         Ok(self.generator.try_forward(noise, features)?)
     }
 
+    /// Draw `candidates` pictures per feature and keep, for each, the one the image encoder
+    /// re-encodes closest to the feature (see [`generate_best_of`]).
+    ///
+    /// # Errors
+    /// Those of [`generate_best_of`]; [`PipelineError::NoImageEncoder`] without f_V when
+    /// `candidates` > 1.
+    pub fn generate_reranked(
+        &self,
+        features: Tensor<2>,
+        noise: Tensor<2>,
+        candidates: usize,
+    ) -> Result<Tensor<4>> {
+        if candidates == 1 {
+            return self.generate_tensor(features, noise);
+        }
+        let encoder = self.image.as_ref().ok_or(PipelineError::NoImageEncoder)?;
+        generate_best_of(&self.generator, encoder, features, noise, candidates)
+    }
+
     /// Draw `count` images of the scene that `wave` describes, with noise from `seed`.
     ///
     /// # Errors
@@ -227,6 +246,63 @@ impl SoundToScene {
         }
         Ok(out)
     }
+}
+
+/// Draw `candidates` pictures per feature with G and keep, for each, the one that the image
+/// encoder f_V re-encodes closest (cosine) to the feature: "best of k" by the model's own image
+/// encoder, an addition of this project (the official code draws once). Each feature is
+/// L2-normalized first, as for a single draw; `candidates` 1 is that single draw.
+///
+/// # Shapes
+/// - `features`: `[n, dim]`, in f_V's feature space (z^A or z^V)
+/// - `noise`: `[n · candidates, dim_z]`; rows `i · candidates .. (i + 1) · candidates` are
+///   feature `i`'s candidates
+/// - output: `[n, 3, H, W]` in `[-1, 1]`
+///
+/// # Errors
+/// [`PipelineError::Invalid`] for 0 candidates or a noise row count that is not
+/// `n · candidates`; [`PipelineError::Model`] when the shapes do not fit the networks or f_V's
+/// feature width is not `dim`.
+pub fn generate_best_of(
+    generator: &Generator,
+    image_encoder: &ImageEncoder,
+    features: Tensor<2>,
+    noise: Tensor<2>,
+    candidates: usize,
+) -> Result<Tensor<4>> {
+    let [n, dim] = features.dims();
+    let [rows, _] = noise.dims();
+    if candidates == 0 || rows != n * candidates {
+        return Err(PipelineError::Invalid(format!(
+            "best of k needs k >= 1 and n · k noise rows; got k = {candidates}, {n} features \
+             and {rows} noise rows"
+        )));
+    }
+    // [n · k, dim]: each feature repeated for its k candidates.
+    let repeated = l2_normalize(features)
+        .unsqueeze_dim::<3>(1)
+        .repeat_dim(1, candidates)
+        .reshape([n * candidates, dim]);
+    let pictures = generator.try_forward(noise, repeated.clone())?; // [n · k, 3, H, W]
+    if candidates == 1 {
+        return Ok(pictures);
+    }
+    let encoded = image_encoder.forward_generated(pictures.clone())?; // [n · k, dim']
+    let [_, width] = encoded.dims();
+    if width != dim {
+        return Err(ModelError::InputShape {
+            expected: format!("[n, {width}] features, f_V's width, to compare its pictures with"),
+            found: vec![n, dim],
+        }
+        .into());
+    }
+    let similarity = (l2_normalize(encoded) * repeated)
+        .sum_dim(1)
+        .reshape([n, candidates]);
+    let best = similarity.argmax(1).reshape([n]); // [n], in 0..k
+    let device = best.device();
+    let offsets = Tensor::<1, Int>::arange(0..n as i64, &device) * candidates as i64;
+    Ok(pictures.select(0, best + offsets))
 }
 
 /// Draw `[count, dim]` normal noise with standard deviation `z_var` (the official code's

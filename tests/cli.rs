@@ -486,3 +486,37 @@ fn generate_without_weights_uses_the_bundled_model_or_says_how_to_get_it() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn generate_best_of_k_writes_a_picture_and_refuses_zero() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("scene.png");
+    let bell = repo.join("assets/sounds/bell.wav");
+    let args = |k: &'static str| {
+        [
+            "generate",
+            "--audio",
+            s(&bell),
+            "--count",
+            "2",
+            "--rerank",
+            k,
+            "--out",
+            s(&out),
+        ]
+    };
+    let stdout = ok(&args("4"));
+    assert!(stdout.contains("1 x 2 images"), "{stdout}");
+    let picture = image::open(&out).expect("a PNG").to_rgb8();
+    assert!(
+        picture.width() > picture.height(),
+        "two pictures side by side"
+    );
+
+    let result = run(&args("0"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(stderr.contains("--rerank must be at least 1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -6,8 +6,13 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{fixture_pipeline, max_abs_diff, sample, values};
 use sound2scene::audio::{Waveform, load_audio};
-use sound2scene::pipeline::{l2_normalize, sample_noise};
+use sound2scene::models::LoadOptions;
+use sound2scene::models::biggan::Generator;
+use sound2scene::models::checkpoint::{open_generator, open_image_encoder};
+use sound2scene::models::image_encoder::ImageEncoder;
+use sound2scene::pipeline::{generate_best_of, l2_normalize, sample_noise};
 use sound2scene::visual::tensor_to_images;
+use sound2scene::world_eval::bundle::{GENERATOR_FILE, IMAGE_ENCODER_FILE, default_model_dir};
 use sound2scene::{Interpolation, InversionConfig, compose, interpolate, lerp, slerp};
 
 /// Images of G are in [-1, 1]; two runs of the same features and noise agree to float rounding.
@@ -190,4 +195,89 @@ fn generation_is_deterministic_for_a_seed() {
             .is_ok_and(|s| s.iter().all(|v| v.is_finite()))
     );
     assert!(sample_noise(1, 4, 0, f32::NAN, &Device::default()).is_err());
+}
+
+/// The bundled model's G and f_V (f16 files in the repository).
+fn bundled_generator_and_encoder() -> (Generator, ImageEncoder) {
+    let dir = default_model_dir();
+    let options = LoadOptions::default();
+    let device = Device::default();
+    let (generator, _) =
+        open_generator(dir.join(GENERATOR_FILE), &options, &device).expect("bundled G");
+    let (encoder, _) =
+        open_image_encoder(dir.join(IMAGE_ENCODER_FILE), &options, &device).expect("bundled f_V");
+    (generator, encoder)
+}
+
+#[test]
+fn best_of_k_keeps_the_candidate_f_v_places_nearest_the_feature() {
+    let (generator, encoder) = bundled_generator_and_encoder();
+    let device = Device::default();
+    let (n, k) = (3, 5);
+    let dim_z = generator.dim_z;
+    let features = l2_normalize(sample_noise(n, 128, 21, 1.0, &device).expect("features"));
+    let noise = sample_noise(n * k, dim_z, 22, 1.0, &device).expect("noise");
+    let kept = values(
+        generate_best_of(&generator, &encoder, features.clone(), noise.clone(), k)
+            .expect("best of k"),
+    );
+
+    // Every candidate by hand: feature i with noise rows i·k .. (i+1)·k.
+    let repeated = Tensor::cat(
+        (0..n)
+            .map(|i| features.clone().narrow(0, i, 1).repeat_dim(0, k))
+            .collect(),
+        0,
+    );
+    let candidates = generator.forward(noise, repeated.clone());
+    let encoded = l2_normalize(encoder.forward_generated(candidates.clone()).expect("f_V"));
+    let cosines = values((encoded * repeated).sum_dim(1));
+    let pictures = values(candidates);
+    let per_picture = kept.len() / n;
+    let mut choices = Vec::new();
+    for i in 0..n {
+        let row = &cosines[i * k..(i + 1) * k];
+        let best = (0..k)
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+            .expect("k > 0");
+        choices.push(best);
+        let expected = &pictures[(i * k + best) * per_picture..(i * k + best + 1) * per_picture];
+        let diff = max_abs_diff(&kept[i * per_picture..(i + 1) * per_picture], expected);
+        assert!(
+            diff <= SAME_IMAGE_TOL,
+            "feature {i}: the kept picture is not candidate {best}, f_V's nearest ({diff})"
+        );
+    }
+    assert!(
+        choices.iter().any(|&c| c != 0),
+        "every choice was the first candidate, so the test shows nothing: {choices:?}"
+    );
+
+    let single = values(
+        generate_best_of(
+            &generator,
+            &encoder,
+            features.clone(),
+            sample_noise(n, dim_z, 22, 1.0, &device).expect("noise"),
+            1,
+        )
+        .expect("best of 1"),
+    );
+    let plain = values(generator.forward(
+        sample_noise(n, dim_z, 22, 1.0, &device).expect("noise"),
+        features.clone(),
+    ));
+    assert!(
+        max_abs_diff(&single, &plain) <= SAME_IMAGE_TOL,
+        "best of 1 is one draw"
+    );
+
+    for (rows, k) in [(n * k, 0), (n * k - 1, k)] {
+        let noise = sample_noise(rows, dim_z, 23, 1.0, &device).expect("noise");
+        let result = generate_best_of(&generator, &encoder, features.clone(), noise, k);
+        assert!(
+            result.is_err(),
+            "{rows} noise rows with k = {k} must be refused"
+        );
+    }
 }

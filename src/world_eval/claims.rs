@@ -78,10 +78,11 @@ pub const REQUIRED_KEYS: [&str; 8] = [
 ];
 
 /// The other keys of the JSON report.
-pub const EXTRA_KEYS: [&str; 25] = [
+pub const EXTRA_KEYS: [&str; 26] = [
     "seed",
     "clips",
     "z_var",
+    "rerank",
     "retrieval_candidates",
     "retrieval_queries",
     "r_at_5",
@@ -120,6 +121,9 @@ pub struct WorldEvalConfig {
     pub noise_seed: u64,
     /// Standard deviation of G's noise (1.0 as in the official code).
     pub z_var: f32,
+    /// Pictures drawn per picture measured, the one kept being the one f_V re-encodes closest
+    /// to its feature ([`SoundToScene::generate_reranked`]); 1, the official single draw.
+    pub rerank: usize,
     /// Gains of the volume sweep, spread evenly over the world's gain range (≥ 2).
     pub volume_gains: usize,
     /// Realisations per class of the volume sweep (≥ 1).
@@ -140,6 +144,7 @@ impl Default for WorldEvalConfig {
             candidates: 100,
             noise_seed: 0,
             z_var: 1.0,
+            rerank: 1,
             volume_gains: 7,
             volume_samples: 4,
             mix_samples: 2,
@@ -170,6 +175,7 @@ impl WorldEvalConfig {
             ),
             (self.mix_samples >= 1, "mix_samples must be at least 1"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.rerank >= 1, "rerank must be at least 1"),
             (
                 self.world.max_sources >= 1 && self.world.empty_probability < 1.0,
                 "the world must have clips with sources",
@@ -214,6 +220,8 @@ pub struct WorldReport {
     pub clips: usize,
     /// Standard deviation of G's noise in every picture of the report.
     pub z_var: f32,
+    /// Pictures drawn per picture kept (1: no reranking; see [`WorldEvalConfig::rerank`]).
+    pub rerank: usize,
     /// Retrieval group size.
     pub retrieval_candidates: usize,
     /// Queries in the full retrieval groups.
@@ -349,7 +357,7 @@ impl WorldReport {
         ];
         let mut out = format!(
             "world seed {}, {} clips ({} retrieval queries in groups of {}), {} mixes, \
-             {} gains x {} samples per class, noise z_var {}\n",
+             {} gains x {} samples per class, noise z_var {}, best of {}\n",
             self.seed,
             self.clips,
             self.retrieval_queries,
@@ -357,7 +365,8 @@ impl WorldReport {
             self.mix_pairs,
             self.volume_gains,
             self.volume_samples,
-            self.z_var
+            self.z_var,
+            self.rerank
         );
         for (name, value, note) in rows {
             out.push_str(&format!("{name:<31} {value:>9.4}  {note}\n"));
@@ -459,6 +468,7 @@ fn draw(
     pipeline: &SoundToScene,
     features: Tensor<2>,
     noise: &[f32],
+    rerank: usize,
     batch: usize,
 ) -> Result<Vec<RgbImage>> {
     let [n, _] = features.dims();
@@ -468,13 +478,16 @@ fn draw(
         let end = (start + batch).min(n);
         let z = Tensor::<2>::from_data(
             TensorData::new(
-                noise[start * dim_z..end * dim_z].to_vec(),
-                [end - start, dim_z],
+                noise[start * rerank * dim_z..end * rerank * dim_z].to_vec(),
+                [(end - start) * rerank, dim_z],
             ),
             pipeline.device(),
         );
-        let pictures =
-            pipeline.generate_tensor(features.clone().narrow(0, start, end - start), z)?;
+        let pictures = pipeline.generate_reranked(
+            features.clone().narrow(0, start, end - start),
+            z,
+            rerank,
+        )?;
         images.extend(tensor_to_images(pictures));
     }
     Ok(images)
@@ -609,15 +622,16 @@ pub fn eval_world(
     )?;
 
     // 2. Pictures from audio, from the true feature, from random features; same noise.
-    let noise = noise_rows(pipeline, n, config.noise_seed, config.z_var)?;
+    let rerank = config.rerank;
+    let noise = noise_rows(pipeline, n * rerank, config.noise_seed, config.z_var)?;
     let mut rng = ChaCha8Rng::seed_from_u64(derive(config.noise_seed, 1));
     let random: Vec<f32> = (0..n * dim)
         .map(|_| StandardNormal.sample(&mut rng))
         .collect();
     let z_random = Tensor::<2>::from_data(TensorData::new(random, [n, dim]), pipeline.device());
-    let from_audio = classifier.classify(&draw(pipeline, z_audio, &noise, batch)?)?;
-    let from_true = classifier.classify(&draw(pipeline, z_image, &noise, batch)?)?;
-    let from_random = classifier.classify(&draw(pipeline, z_random, &noise, batch)?)?;
+    let from_audio = classifier.classify(&draw(pipeline, z_audio, &noise, rerank, batch)?)?;
+    let from_true = classifier.classify(&draw(pipeline, z_image, &noise, rerank, batch)?)?;
+    let from_random = classifier.classify(&draw(pipeline, z_random, &noise, rerank, batch)?)?;
     let real = classifier.classify(&frames)?;
     let fid = |v: &Classified| fid_from_features(v.features.view(), real.features.view());
     let (is_mean, is_std) = is_of(&from_audio)?;
@@ -648,6 +662,7 @@ pub fn eval_world(
         seed: wc.seed,
         clips: n,
         z_var: config.z_var,
+        rerank: config.rerank,
         retrieval_candidates: candidates,
         retrieval_queries: queries,
         r_at_5: recall[1],
@@ -688,21 +703,23 @@ fn volume(
     let classes = SoundClass::ALL;
     // Rows in (class, sample, gain) order; one noise row per (class, sample).
     let mut waves = Vec::with_capacity(classes.len() * samples * steps);
+    let rerank = config.rerank;
     let base = noise_rows(
         pipeline,
-        classes.len() * samples,
+        classes.len() * samples * rerank,
         derive(config.noise_seed, 2),
         config.z_var,
     )?;
-    let dim_z = pipeline.dim_z();
-    let mut noise = Vec::with_capacity(waves.capacity() * dim_z);
+    // A realisation's noise rows (its `rerank` candidates), the same at every gain.
+    let row_len = pipeline.dim_z() * rerank;
+    let mut noise = Vec::with_capacity(waves.capacity() * row_len);
     for (c, &class) in classes.iter().enumerate() {
         for s in 0..samples {
             let seed = derive(wc.seed, 1000 + (c * samples + s) as u64);
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let (start, end) = interval(wc, &mut rng);
             let background = Background::ALL[s % Background::ALL.len()];
-            let row = &base[(c * samples + s) * dim_z..(c * samples + s + 1) * dim_z];
+            let row = &base[(c * samples + s) * row_len..(c * samples + s + 1) * row_len];
             for &gain in &gains {
                 let source = SourceSpec::new(class, gain).during(start, end);
                 waves.push(sound(&[source], background, wc, seed)?);
@@ -711,7 +728,7 @@ fn volume(
         }
     }
     let features = audio_features(pipeline, &waves, config.batch_size)?;
-    let pictures = draw(pipeline, features, &noise, config.batch_size)?;
+    let pictures = draw(pipeline, features, &noise, rerank, config.batch_size)?;
     let mut by_class = BTreeMap::new();
     let mut total = 0.0;
     for (c, &class) in classes.iter().enumerate() {
@@ -771,12 +788,12 @@ fn mixing(
     }
     let noise = noise_rows(
         pipeline,
-        pairs.len(),
+        pairs.len() * config.rerank,
         derive(config.noise_seed, 3),
         config.z_var,
     )?;
     let features = audio_features(pipeline, &waves, config.batch_size)?;
-    let pictures = draw(pipeline, features, &noise, config.batch_size)?;
+    let pictures = draw(pipeline, features, &noise, config.rerank, config.batch_size)?;
     let verdict = classifier.classify(&pictures)?;
     let pixels = pictures
         .first()

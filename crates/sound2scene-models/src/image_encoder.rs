@@ -18,6 +18,8 @@ use std::path::Path;
 
 use burn::config::Config;
 use burn::module::Module;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use image::imageops::FilterType;
@@ -209,6 +211,44 @@ impl ImageEncoder {
         }
         // [batch, 2048]
         Ok(self.resnet.forward_pooled(images))
+    }
+
+    /// Encode G's pictures, `[batch, 3, h, w]` in `[-1, 1]`, through [`generated_input`]:
+    /// differentiable, so a gradient of z^V reaches the pictures.
+    ///
+    /// # Shapes
+    /// - `images`: `[batch, 3, h, w]` in `[-1, 1]`
+    /// - output: z^V, `[batch, dim]`
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward).
+    pub fn forward_generated(&self, images: Tensor<4>) -> crate::Result<Tensor<2>> {
+        self.forward(generated_input(images, self.input_side()))
+    }
+}
+
+/// f_V's input for G's pictures, as tensor operations so that gradients pass: `[-1, 1]` to
+/// `[0, 1]`, ImageNet normalization, then a bilinear resize to `side` when the pictures have
+/// another size (for the released encoder this one resize stands in for the PIL-then-bicubic
+/// pair of [`preprocess_image`]; at equal sides it equals [`preprocess_image_at`] on the
+/// pictures' bytes).
+///
+/// # Shapes
+/// - `images`: `[batch, 3, h, w]` in `[-1, 1]`
+/// - output: `[batch, 3, side, side]`
+pub fn generated_input(images: Tensor<4>, side: usize) -> Tensor<4> {
+    let device = images.device();
+    let [_, _, h, w] = images.dims();
+    let channel =
+        |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), &device);
+    let unit = (images + 1.0) / 2.0;
+    let normalized = (unit - channel(IMAGENET_MEAN)) / channel(IMAGENET_STD);
+    if [h, w] == [side, side] {
+        normalized
+    } else {
+        let options =
+            InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([side, side]);
+        interpolate(normalized, options)
     }
 }
 

@@ -7,9 +7,11 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{assert_close, fixture, npy_tensor, read_npy, require, samples_dir, values};
+use image::{Rgb, RgbImage};
 use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene_models::image_encoder::{
-    ImageEncoder, preprocess, preprocess_image, resize_bicubic_align_corners,
+    ImageEncoder, generated_input, preprocess, preprocess_image, preprocess_image_at,
+    resize_bicubic_align_corners,
 };
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_models::{LoadOptions, ModelError};
@@ -322,4 +324,37 @@ fn an_encoder_with_an_input_side_preprocesses_to_it_and_keeps_it_in_burnpack() {
         .with_resnet(ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1]).with_base_width(4))
         .init(&device);
     assert_eq!(official.input_side(), 224);
+}
+
+/// Side of the pictures in the generated-input test.
+const SIDE: usize = 32;
+
+#[test]
+fn generated_input_matches_the_byte_preprocessing() {
+    let image = RgbImage::from_fn(SIDE as u32, SIDE as u32, |x, y| {
+        Rgb([
+            (7 * x + 3 * y) as u8,
+            (255 - 5 * y) as u8,
+            (x * y % 256) as u8,
+        ])
+    });
+    // G's pictures: [-1, 1].
+    let pixels: Vec<f32> = (0..3)
+        .flat_map(|c| image.pixels().map(move |p| f32::from(p.0[c]) / 127.5 - 1.0))
+        .collect();
+    let tensor = Tensor::<4>::from_data(
+        TensorData::new(pixels, [1, 3, SIDE, SIDE]),
+        &Device::default(),
+    );
+    let ours = generated_input(tensor.clone(), SIDE)
+        .try_into_vec_as::<f32>()
+        .expect("readable");
+    let cached = preprocess_image_at(&image, SIDE).expect("preprocessed");
+    let diff = ours
+        .iter()
+        .zip(&cached)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "differs from the preprocessed bytes by {diff}");
+    assert_eq!(generated_input(tensor, 48).dims(), [1, 3, 48, 48]);
 }

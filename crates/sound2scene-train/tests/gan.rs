@@ -11,12 +11,11 @@ use image::{Rgb, RgbImage};
 use sound2scene_models::LoadOptions;
 use sound2scene_models::biggan::{Discriminator, Generator, INSTANCE_DIM};
 use sound2scene_models::checkpoint::open_generator;
-use sound2scene_models::image_encoder::{ImageEncoder, ImageEncoderConfig, preprocess_image_at};
+use sound2scene_models::image_encoder::{ImageEncoder, ImageEncoderConfig};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::TrainError;
 use sound2scene_train::align::{Control, Outcome};
 use sound2scene_train::checkpoint::{COMPLETE_MARKER, latest_complete};
-use sound2scene_train::gan::feature_loss::encoder_input;
 use sound2scene_train::gan::{
     AugmentDraw, Augmentation, CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession,
@@ -501,33 +500,6 @@ fn tiny_image_encoder() -> ImageEncoder {
 }
 
 #[test]
-fn encoder_input_matches_the_feature_cache_preprocessing() {
-    let image = RgbImage::from_fn(RES as u32, RES as u32, |x, y| {
-        Rgb([
-            (7 * x + 3 * y) as u8,
-            (255 - 5 * y) as u8,
-            (x * y % 256) as u8,
-        ])
-    });
-    // GanData's pixels: [-1, 1].
-    let pixels: Vec<f32> = (0..3)
-        .flat_map(|c| image.pixels().map(move |p| f32::from(p.0[c]) / 127.5 - 1.0))
-        .collect();
-    let tensor = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, RES, RES]), &device());
-    let ours = encoder_input(tensor.clone(), RES)
-        .try_into_vec_as::<f32>()
-        .expect("readable");
-    let cached = preprocess_image_at(&image, RES).expect("preprocessed");
-    let diff = ours
-        .iter()
-        .zip(&cached)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(diff < 1e-5, "differs from the cache's input by {diff}");
-    assert_eq!(encoder_input(tensor, 48).dims(), [1, 3, 48, 48]);
-}
-
-#[test]
 fn feature_consistency_is_zero_on_own_features_and_its_gradient_reaches_the_pictures() {
     let f_v = tiny_image_encoder();
     let ad = device().autodiff();
@@ -539,10 +511,7 @@ fn feature_consistency_is_zero_on_own_features_and_its_gradient_reaches_the_pict
     let plain =
         Tensor::<4>::from_data(TensorData::new(values.clone(), [n, 3, RES, RES]), &device());
     // f_V in inference mode, as the feature cache runs it.
-    let own = f_v
-        .valid()
-        .forward(encoder_input(plain, RES))
-        .expect("encoded"); // [n, 32]
+    let own = f_v.valid().forward_generated(plain).expect("encoded"); // [n, 32]
     let own = Tensor::<2>::from_data(
         (own.clone() / own.square().sum_dim(1).sqrt()).into_data(),
         &ad,

@@ -10,10 +10,12 @@ use sound2scene::models::checkpoint::{
     is_burnpack, open_audio_encoder, open_discriminator, open_generator, open_image_encoder,
 };
 use sound2scene::models::{LoadOptions, ModelError};
-use sound2scene::pipeline::{l2_normalize, sample_noise};
+use sound2scene::pipeline::{generate_best_of, l2_normalize, sample_noise};
 use sound2scene::visual::{grid, tensor_to_images};
 
-use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE, default_model_dir};
+use sound2scene::world_eval::bundle::{
+    AUDIO_ENCODER_FILE, GENERATOR_FILE, IMAGE_ENCODER_FILE, default_model_dir,
+};
 
 use crate::DeviceArgs;
 
@@ -207,6 +209,14 @@ pub struct GenerateArgs {
     /// Standard deviation of the noise (the official --z_var).
     #[arg(long, default_value_t = 1.0)]
     z_var: f32,
+    /// Draw K pictures per image and keep the one the image encoder re-encodes closest to
+    /// the feature (best of K; not in the official code, which draws once).
+    #[arg(long, default_value_t = 1)]
+    rerank: usize,
+    /// The image encoder f_V for --rerank above 1: swav_800ep_pretrain.pth.tar or a .bpk
+    /// (default: the bundled sound2scene-tiny model's).
+    #[arg(long)]
+    image_weights: Option<PathBuf>,
     /// The picture: a grid with one row per feature.
     #[arg(long)]
     out: PathBuf,
@@ -260,14 +270,19 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     };
     let rows = features.dims()[0];
     let count = args.count.max(1);
+    let k = args.rerank;
+    if k == 0 {
+        bail!("--rerank must be at least 1 (1 draws once)");
+    }
     let features = l2_normalize(features).repeat_dim(0, count);
-    let n = rows * count;
+    let n = rows * count * k;
     let noise = match &args.z {
         Some(path) => {
             let z = read_matrix(path, &device)?;
             if z.dims() != [n, config.dim_z()] {
                 bail!(
-                    "{}: noise must be [{n}, {}] ({rows} feature(s) x {count} image(s)), found {:?}",
+                    "{}: noise must be [{n}, {}] ({rows} feature(s) x {count} image(s) x {k} \
+                     candidate(s)), found {:?}",
                     path.display(),
                     config.dim_z(),
                     z.dims()
@@ -275,14 +290,20 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
             }
             z
         }
-        None => {
-            sample_noise(count, config.dim_z(), args.seed, args.z_var, &device)?.repeat_dim(0, rows)
-        }
+        None => sample_noise(count * k, config.dim_z(), args.seed, args.z_var, &device)?
+            .repeat_dim(0, rows),
     };
     // Row r of the grid is feature r: features were repeated feature-major above, so reorder
-    // the noise the same way (each feature sees the same `count` noise vectors).
+    // them to match the noise (each feature sees the same `count` noise vectors, or
+    // `count · k` when reranking: picture c of row r has candidates c·k .. (c+1)·k).
     let features = reorder_feature_major(features, rows, count);
-    let images = generator.try_forward(noise, features)?;
+    let images = if k == 1 {
+        generator.try_forward(noise, features)?
+    } else {
+        let path = or_bundled(args.image_weights.as_deref(), IMAGE_ENCODER_FILE)?;
+        let (image_encoder, _) = open_image_encoder(&path, &options, &device)?;
+        generate_best_of(&generator, &image_encoder, features, noise, k)?
+    };
     if let Some(path) = &args.out_npy {
         let dims = images.dims();
         let values = images

@@ -141,6 +141,10 @@ pub struct EvalWorldArgs {
     /// variety for pictures that follow the feature more closely).
     #[arg(long, default_value_t = 1.0)]
     z_var: f32,
+    /// Draw this many pictures per picture and keep the one the image encoder re-encodes
+    /// closest to its feature (1: a single draw, as the official code).
+    #[arg(long, default_value_t = 1)]
+    rerank: usize,
     /// Gains in the volume sweep.
     #[arg(long, default_value_t = 7)]
     volume_gains: usize,
@@ -174,6 +178,7 @@ pub fn eval_world_cmd(args: EvalWorldArgs) -> Result<()> {
         candidates: args.candidates,
         noise_seed: args.noise_seed,
         z_var: args.z_var,
+        rerank: args.rerank,
         volume_gains: args.volume_gains,
         volume_samples: args.volume_samples,
         mix_samples: args.mix_samples,

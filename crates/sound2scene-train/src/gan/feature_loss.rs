@@ -11,38 +11,16 @@
 //! G's loss becomes `hinge + feature_loss · L_feat` ([`super::GanConfig::feature_loss`]); with
 //! the weight unset or 0 the loop is IC-GAN's.
 //!
-//! G's pictures, `[-1, 1]`, go through f_V's preprocessing as tensors so that gradients reach
-//! G: scaled to `[0, 1]`, normalized with the ImageNet mean and standard deviation, and resized
-//! bilinearly to f_V's input side when G's resolution differs (the released encoder's
-//! two-stage PIL-then-bicubic resize is approximated by one bilinear resize).
+//! G's pictures go through f_V's preprocessing as tensor operations, so that gradients reach G
+//! ([`ImageEncoder::forward_generated`]).
 
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Tensor, TensorData};
-use sound2scene_models::image_encoder::{IMAGENET_MEAN, IMAGENET_STD, ImageEncoder};
+use burn::tensor::Tensor;
+use sound2scene_models::image_encoder::ImageEncoder;
 
 use crate::error::TrainError;
 
 /// Smallest norm a re-encoded feature is divided by (keeps an all-zero feature finite).
 const NORM_FLOOR: f64 = 1e-12;
-
-/// f_V's input for G's pictures: `[batch, 3, res, res]` in `[-1, 1]` to
-/// `[batch, 3, side, side]` ImageNet-normalized, differentiably.
-pub fn encoder_input(images: Tensor<4>, side: usize) -> Tensor<4> {
-    let device = images.device();
-    let [_, _, h, w] = images.dims();
-    let channel =
-        |v: [f32; 3]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 1, 1]), &device);
-    let unit = (images + 1.0) / 2.0;
-    let normalized = (unit - channel(IMAGENET_MEAN)) / channel(IMAGENET_STD);
-    if [h, w] == [side, side] {
-        normalized
-    } else {
-        let options =
-            InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([side, side]);
-        interpolate(normalized, options)
-    }
-}
 
 /// `L_feat` (see the [module docs](self)) of G's pictures `images`, `[batch, 3, res, res]` in
 /// `[-1, 1]`, against the unit features `features`, `[batch, dim]`, that conditioned them:
@@ -56,7 +34,7 @@ pub fn feature_consistency(
     features: Tensor<2>,
 ) -> Result<Tensor<1>, TrainError> {
     let [_, dim] = features.dims();
-    let encoded = f_v.forward(encoder_input(images, f_v.input_side()))?; // [batch, dim']
+    let encoded = f_v.forward_generated(images)?; // [batch, dim']
     let [_, width] = encoded.dims();
     if width != dim {
         return Err(TrainError::Config(format!(
