@@ -462,8 +462,9 @@ fn image_features(pipeline: &SoundToScene, images: &[RgbImage], batch: usize) ->
     Ok(Tensor::cat(parts, 0))
 }
 
-/// Pictures drawn by G from `features` `[n, dim]` and host noise rows `noise` (`n · dim_z`
-/// values), `batch` at a time.
+/// Pictures drawn by G from `features` `[n, dim]` and host noise rows `noise`
+/// (`n · rerank · dim_z` values: each feature's `rerank` candidates in turn), best of `rerank`
+/// ([`SoundToScene::generate_reranked`]), `batch` features at a time.
 fn draw(
     pipeline: &SoundToScene,
     features: Tensor<2>,
@@ -701,7 +702,8 @@ fn volume(
         .collect();
     let samples = config.volume_samples;
     let classes = SoundClass::ALL;
-    // Rows in (class, sample, gain) order; one noise row per (class, sample).
+    // Rows in (class, sample, gain) order; `rerank` noise rows (the candidates) per (class,
+    // sample), the same at every gain.
     let mut waves = Vec::with_capacity(classes.len() * samples * steps);
     let rerank = config.rerank;
     let base = noise_rows(
@@ -710,7 +712,6 @@ fn volume(
         derive(config.noise_seed, 2),
         config.z_var,
     )?;
-    // A realisation's noise rows (its `rerank` candidates), the same at every gain.
     let row_len = pipeline.dim_z() * rerank;
     let mut noise = Vec::with_capacity(waves.capacity() * row_len);
     for (c, &class) in classes.iter().enumerate() {

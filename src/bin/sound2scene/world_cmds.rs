@@ -137,8 +137,7 @@ pub struct EvalWorldArgs {
     /// Seed of the generator's noise.
     #[arg(long, default_value_t = 0)]
     noise_seed: u64,
-    /// Standard deviation of the generator's noise (the official --z_var; below 1 trades
-    /// variety for pictures that follow the feature more closely).
+    /// Standard deviation of the generator's noise (the official --z_var).
     #[arg(long, default_value_t = 1.0)]
     z_var: f32,
     /// Draw this many pictures per picture and keep the one the image encoder re-encodes
