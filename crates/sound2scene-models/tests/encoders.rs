@@ -6,7 +6,9 @@ mod common;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
-use common::{assert_close, fixture, npy_tensor, read_npy, require, samples_dir, values};
+use common::{
+    assert_close, fixture, max_abs_diff, npy_tensor, read_npy, require, samples_dir, values,
+};
 use image::{Rgb, RgbImage};
 use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene_models::image_encoder::{
@@ -350,11 +352,7 @@ fn generated_input_matches_the_byte_preprocessing() {
         .try_into_vec_as::<f32>()
         .expect("readable");
     let cached = preprocess_image_at(&image, SIDE).expect("preprocessed");
-    let diff = ours
-        .iter()
-        .zip(&cached)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let diff = max_abs_diff(&ours, &cached);
     assert!(diff < 1e-5, "differs from the preprocessed bytes by {diff}");
     assert_eq!(generated_input(tensor, 48).dims(), [1, 3, 48, 48]);
 }
