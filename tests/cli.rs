@@ -520,3 +520,46 @@ fn generate_best_of_k_writes_a_picture_and_refuses_zero() {
     assert!(stderr.contains("--rerank must be at least 1"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn controls_without_weights_use_the_bundled_model() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bell = repo.join("assets/sounds/bell.wav");
+    let sweep = dir.path().join("sweep.png");
+    let stdout = ok(&[
+        "volume-sweep",
+        "--audio",
+        s(&bell),
+        "--gains=-6,0,6",
+        "--count",
+        "2",
+        "--out",
+        s(&sweep),
+    ]);
+    assert!(stdout.contains("3 rows x 2 images"), "{stdout}");
+    let grid = image::open(&sweep).expect("a PNG").to_rgb8();
+    assert!(grid.height() >= 3 * 32, "three rows of 32-pixel pictures");
+
+    // compose needs f_V too, also taken from the bundle.
+    let photo = dir.path().join("photo.png");
+    image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb([(8 * x) as u8, 200, (8 * y) as u8])
+    })
+    .save(&photo)
+    .expect("write the photo");
+    let composed = dir.path().join("compose.png");
+    let stdout = ok(&[
+        "compose",
+        "--image",
+        s(&photo),
+        "--audio",
+        s(&bell),
+        "--alpha",
+        "0,1",
+        "--out",
+        s(&composed),
+    ]);
+    assert!(stdout.contains("2 rows x 3 images"), "{stdout}");
+    assert!(composed.is_file());
+}

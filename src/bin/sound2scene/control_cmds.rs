@@ -1,6 +1,6 @@
 //! The paper's controls as commands, each writing one labelled PNG grid.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
@@ -8,19 +8,21 @@ use sound2scene::audio::load_audio;
 use sound2scene::controls::{Interpolation, InversionConfig, compose, interpolate};
 use sound2scene::pipeline::{ModelPaths, SoundToScene};
 use sound2scene::visual::{labelled_grid, tensor_to_images};
+use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE, IMAGE_ENCODER_FILE};
 
 use crate::DeviceArgs;
-use crate::model_cmds::open_rgb;
+use crate::model_cmds::{open_rgb, or_bundled};
 
 /// The networks every control command loads.
 #[derive(clap::Args, Clone)]
 pub struct PipelineArgs {
-    /// The audio encoder: sound2scene.pth or a .bpk.
+    /// The audio encoder: sound2scene.pth or a .bpk (default: the bundled sound2scene-tiny
+    /// model's).
     #[arg(long)]
-    audio_weights: PathBuf,
-    /// The generator: an IC-GAN experiment folder or a .bpk.
+    audio_weights: Option<PathBuf>,
+    /// The generator: an IC-GAN experiment folder or a .bpk (default: the bundled model's).
     #[arg(long)]
-    generator: PathBuf,
+    generator: Option<PathBuf>,
     /// Images per row (different noise, the same in every row).
     #[arg(long, default_value_t = 3)]
     count: usize,
@@ -35,12 +37,18 @@ pub struct PipelineArgs {
 }
 
 impl PipelineArgs {
-    fn load(&self, image_weights: Option<&PathBuf>) -> Result<SoundToScene> {
+    /// The pipeline, with f_V when `with_image_encoder` (`image_weights`, or the bundled
+    /// model's when none is given).
+    fn load(&self, with_image_encoder: bool, image_weights: Option<&Path>) -> Result<SoundToScene> {
         let device = self.device.device.device()?;
+        let image_encoder = match with_image_encoder {
+            true => Some(or_bundled(image_weights, IMAGE_ENCODER_FILE)?),
+            false => None,
+        };
         let paths = ModelPaths {
-            audio_encoder: self.audio_weights.clone(),
-            generator: self.generator.clone(),
-            image_encoder: image_weights.cloned(),
+            audio_encoder: or_bundled(self.audio_weights.as_deref(), AUDIO_ENCODER_FILE)?,
+            generator: or_bundled(self.generator.as_deref(), GENERATOR_FILE)?,
+            image_encoder,
         };
         Ok(SoundToScene::load(&paths, &device)?)
     }
@@ -94,7 +102,7 @@ pub struct VolumeSweepArgs {
 
 /// One row per gain: louder sounds should draw bigger or more dynamic sources.
 pub fn volume_sweep(args: VolumeSweepArgs) -> Result<()> {
-    let pipeline = args.pipeline.load(None)?;
+    let pipeline = args.pipeline.load(false, None)?;
     let wave = load_audio(&args.audio)?;
     let waves = args
         .gains
@@ -127,7 +135,7 @@ pub struct InterpolateArgs {
 
 /// One row per step between two sounds' features, with fixed noise.
 pub fn interpolate_cmd(args: InterpolateArgs) -> Result<()> {
-    let pipeline = args.pipeline.load(None)?;
+    let pipeline = args.pipeline.load(false, None)?;
     let a = pipeline.audio_feature_of_file(&args.from)?;
     let b = pipeline.audio_feature_of_file(&args.to)?;
     let mode = if args.slerp {
@@ -148,9 +156,9 @@ pub struct ComposeArgs {
     /// The photo.
     #[arg(long)]
     image: PathBuf,
-    /// The image encoder: SwAV .pth.tar or a .bpk.
+    /// The image encoder: SwAV .pth.tar or a .bpk (default: the bundled model's).
     #[arg(long)]
-    image_weights: PathBuf,
+    image_weights: Option<PathBuf>,
     /// The sound.
     #[arg(long)]
     audio: PathBuf,
@@ -163,7 +171,7 @@ pub struct ComposeArgs {
 
 /// Rows from the photo's feature to the sound's, through their blends.
 pub fn compose_cmd(args: ComposeArgs) -> Result<()> {
-    let pipeline = args.pipeline.load(Some(&args.image_weights))?;
+    let pipeline = args.pipeline.load(true, args.image_weights.as_deref())?;
     let image = pipeline.image_features(&[open_rgb(&args.image)?])?;
     let audio = pipeline.audio_feature_of_file(&args.audio)?;
     let rows = args
@@ -182,9 +190,9 @@ pub struct EditArgs {
     /// The photo to edit.
     #[arg(long)]
     image: PathBuf,
-    /// The image encoder: SwAV .pth.tar or a .bpk.
+    /// The image encoder: SwAV .pth.tar or a .bpk (default: the bundled model's).
     #[arg(long)]
-    image_weights: PathBuf,
+    image_weights: Option<PathBuf>,
     /// The quiet version of the sound.
     #[arg(long)]
     quiet: PathBuf,
@@ -206,7 +214,7 @@ pub fn edit(args: EditArgs) -> Result<()> {
     if args.strength.is_empty() {
         bail!("give at least one --strength");
     }
-    let pipeline = args.pipeline.load(Some(&args.image_weights))?;
+    let pipeline = args.pipeline.load(true, args.image_weights.as_deref())?;
     let photo = open_rgb(&args.image)?;
     let feature = pipeline.image_features(std::slice::from_ref(&photo))?;
     let config = InversionConfig {

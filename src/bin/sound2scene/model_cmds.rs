@@ -228,15 +228,16 @@ pub struct GenerateArgs {
 }
 
 /// `given`, or the bundled model's `file` when none is given.
-fn or_bundled(given: Option<&Path>, file: &str) -> Result<PathBuf> {
+pub(crate) fn or_bundled(given: Option<&Path>, file: &str) -> Result<PathBuf> {
     if let Some(path) = given {
         return Ok(path.to_path_buf());
     }
     let path = default_model_dir().join(file);
     if !path.is_file() {
         bail!(
-            "no weights given and the bundled model is missing ({}); pass --generator and \
-             --audio-weights, or retrain the bundled model with scripts/train_tiny.sh",
+            "no weights given and the bundled model is missing ({}); pass the weights \
+             (--generator, --audio-weights, --image-weights), or retrain the bundled model \
+             with scripts/train_tiny.sh",
             path.display()
         );
     }
