@@ -562,4 +562,34 @@ fn controls_without_weights_use_the_bundled_model() {
     ]);
     assert!(stdout.contains("2 rows x 3 images"), "{stdout}");
     assert!(composed.is_file());
+
+    // Best of k in a control, and edit, which draws from inverted noise, refusing it.
+    let reranked = dir.path().join("reranked.png");
+    let stdout = ok(&[
+        "volume-sweep",
+        "--audio",
+        s(&bell),
+        "--gains=-6,6",
+        "--rerank",
+        "3",
+        "--out",
+        s(&reranked),
+    ]);
+    assert!(stdout.contains("2 rows x 3 images"), "{stdout}");
+    let result = run(&[
+        "edit",
+        "--image",
+        s(&photo),
+        "--quiet",
+        s(&bell),
+        "--loud",
+        s(&bell),
+        "--rerank",
+        "2",
+        "--out",
+        s(&reranked),
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(stderr.contains("--rerank does not apply"), "{stderr}");
 }

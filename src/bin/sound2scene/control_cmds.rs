@@ -1,6 +1,6 @@
 //! The paper's controls as commands, each writing one labelled PNG grid.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
@@ -23,6 +23,14 @@ pub struct PipelineArgs {
     /// The generator: an IC-GAN experiment folder or a .bpk (default: the bundled model's).
     #[arg(long)]
     generator: Option<PathBuf>,
+    /// The image encoder f_V, for compose, edit and --rerank: SwAV .pth.tar or a .bpk
+    /// (default: the bundled model's).
+    #[arg(long)]
+    image_weights: Option<PathBuf>,
+    /// Draw K pictures per picture and keep the one f_V re-encodes closest to the row's
+    /// feature (best of K; not in the official code, which draws once). Not for edit.
+    #[arg(long, default_value_t = 1)]
+    rerank: usize,
     /// Images per row (different noise, the same in every row).
     #[arg(long, default_value_t = 3)]
     count: usize,
@@ -37,12 +45,17 @@ pub struct PipelineArgs {
 }
 
 impl PipelineArgs {
-    /// The pipeline, with f_V when `with_image_encoder` (`image_weights`, or the bundled
-    /// model's when none is given).
-    fn load(&self, with_image_encoder: bool, image_weights: Option<&Path>) -> Result<SoundToScene> {
+    /// The pipeline, with f_V when the command needs it or `--rerank` is above 1.
+    fn load(&self, needs_image_encoder: bool) -> Result<SoundToScene> {
+        if self.rerank == 0 {
+            bail!("--rerank must be at least 1 (1 draws once)");
+        }
         let device = self.device.device.device()?;
-        let image_encoder = match with_image_encoder {
-            true => Some(or_bundled(image_weights, IMAGE_ENCODER_FILE)?),
+        let image_encoder = match needs_image_encoder || self.rerank > 1 {
+            true => Some(or_bundled(
+                self.image_weights.as_deref(),
+                IMAGE_ENCODER_FILE,
+            )?),
             false => None,
         };
         let paths = ModelPaths {
@@ -53,8 +66,8 @@ impl PipelineArgs {
         Ok(SoundToScene::load(&paths, &device)?)
     }
 
-    /// Draw `count` images for each row feature `[rows, dim]` with shared noise and save the
-    /// grid with the given row labels.
+    /// Draw `count` images for each row feature `[rows, dim]` with shared noise (best of
+    /// `--rerank`) and save the grid with the given row labels.
     fn draw_rows(
         &self,
         pipeline: &SoundToScene,
@@ -62,13 +75,16 @@ impl PipelineArgs {
         labels: &[String],
     ) -> Result<()> {
         let count = self.count.max(1);
-        let noise = pipeline.noise(count, self.seed, 1.0)?;
+        // Picture c of every row has the candidates c·k .. (c+1)·k.
+        let noise = pipeline.noise(count * self.rerank, self.seed, 1.0)?;
         let mut images = Vec::new();
         for row in 0..features.dims()[0] {
             let feature = features.clone().narrow(0, row, 1).repeat_dim(0, count);
-            images.extend(tensor_to_images(
-                pipeline.generate_tensor(feature, noise.clone())?,
-            ));
+            images.extend(tensor_to_images(pipeline.generate_reranked(
+                feature,
+                noise.clone(),
+                self.rerank,
+            )?));
         }
         labelled_grid(&images, count, labels)
             .save(&self.out)
@@ -102,7 +118,7 @@ pub struct VolumeSweepArgs {
 
 /// One row per gain: louder sounds should draw bigger or more dynamic sources.
 pub fn volume_sweep(args: VolumeSweepArgs) -> Result<()> {
-    let pipeline = args.pipeline.load(false, None)?;
+    let pipeline = args.pipeline.load(false)?;
     let wave = load_audio(&args.audio)?;
     let waves = args
         .gains
@@ -135,7 +151,7 @@ pub struct InterpolateArgs {
 
 /// One row per step between two sounds' features, with fixed noise.
 pub fn interpolate_cmd(args: InterpolateArgs) -> Result<()> {
-    let pipeline = args.pipeline.load(false, None)?;
+    let pipeline = args.pipeline.load(false)?;
     let a = pipeline.audio_feature_of_file(&args.from)?;
     let b = pipeline.audio_feature_of_file(&args.to)?;
     let mode = if args.slerp {
@@ -156,9 +172,6 @@ pub struct ComposeArgs {
     /// The photo.
     #[arg(long)]
     image: PathBuf,
-    /// The image encoder: SwAV .pth.tar or a .bpk (default: the bundled model's).
-    #[arg(long)]
-    image_weights: Option<PathBuf>,
     /// The sound.
     #[arg(long)]
     audio: PathBuf,
@@ -171,7 +184,7 @@ pub struct ComposeArgs {
 
 /// Rows from the photo's feature to the sound's, through their blends.
 pub fn compose_cmd(args: ComposeArgs) -> Result<()> {
-    let pipeline = args.pipeline.load(true, args.image_weights.as_deref())?;
+    let pipeline = args.pipeline.load(true)?;
     let image = pipeline.image_features(&[open_rgb(&args.image)?])?;
     let audio = pipeline.audio_feature_of_file(&args.audio)?;
     let rows = args
@@ -190,9 +203,6 @@ pub struct EditArgs {
     /// The photo to edit.
     #[arg(long)]
     image: PathBuf,
-    /// The image encoder: SwAV .pth.tar or a .bpk (default: the bundled model's).
-    #[arg(long)]
-    image_weights: Option<PathBuf>,
     /// The quiet version of the sound.
     #[arg(long)]
     quiet: PathBuf,
@@ -214,7 +224,10 @@ pub fn edit(args: EditArgs) -> Result<()> {
     if args.strength.is_empty() {
         bail!("give at least one --strength");
     }
-    let pipeline = args.pipeline.load(true, args.image_weights.as_deref())?;
+    if args.pipeline.rerank != 1 {
+        bail!("edit draws from the photo's inverted noise; --rerank does not apply to it");
+    }
+    let pipeline = args.pipeline.load(true)?;
     let photo = open_rgb(&args.image)?;
     let feature = pipeline.image_features(std::slice::from_ref(&photo))?;
     let config = InversionConfig {
