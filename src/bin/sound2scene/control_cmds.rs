@@ -50,6 +50,14 @@ impl PipelineArgs {
         if self.rerank == 0 {
             bail!("--rerank must be at least 1 (1 draws once)");
         }
+        let own_networks = self.audio_weights.is_some() || self.generator.is_some();
+        if (needs_image_encoder || self.rerank > 1) && own_networks && self.image_weights.is_none()
+        {
+            bail!(
+                "give --image-weights too: with --audio-weights or --generator the bundled image \
+                 encoder does not fit (it only fits the bundled model)"
+            );
+        }
         let device = self.device.device.device()?;
         let image_encoder = match needs_image_encoder || self.rerank > 1 {
             true => Some(or_bundled(

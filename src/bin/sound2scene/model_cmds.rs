@@ -301,6 +301,13 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let images = if k == 1 {
         generator.try_forward(noise, features)?
     } else {
+        let own_networks = args.generator.is_some() || args.audio_weights.is_some();
+        if own_networks && args.image_weights.is_none() {
+            bail!(
+                "give --image-weights with --rerank: with --generator or --audio-weights the \
+                 bundled image encoder does not fit (it only fits the bundled model)"
+            );
+        }
         let path = or_bundled(args.image_weights.as_deref(), IMAGE_ENCODER_FILE)?;
         let (image_encoder, _) = open_image_encoder(&path, &options, &device)?;
         generate_best_of(&generator, &image_encoder, features, noise, k)?
