@@ -8,10 +8,10 @@ use sound2scene::audio::load_audio;
 use sound2scene::controls::{Interpolation, InversionConfig, compose, interpolate};
 use sound2scene::pipeline::{ModelPaths, SoundToScene};
 use sound2scene::visual::{labelled_grid, tensor_to_images};
-use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE, IMAGE_ENCODER_FILE};
+use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE};
 
 use crate::DeviceArgs;
-use crate::model_cmds::{open_rgb, or_bundled};
+use crate::model_cmds::{image_encoder_path, open_rgb, or_bundled};
 
 /// The networks every control command loads.
 #[derive(clap::Args, Clone)]
@@ -50,20 +50,15 @@ impl PipelineArgs {
         if self.rerank == 0 {
             bail!("--rerank must be at least 1 (1 draws once)");
         }
-        let own_networks = self.audio_weights.is_some() || self.generator.is_some();
-        if (needs_image_encoder || self.rerank > 1) && own_networks && self.image_weights.is_none()
-        {
-            bail!(
-                "give --image-weights too: with --audio-weights or --generator the bundled image \
-                 encoder does not fit (it only fits the bundled model)"
-            );
-        }
         let device = self.device.device.device()?;
         let image_encoder = match needs_image_encoder || self.rerank > 1 {
-            true => Some(or_bundled(
-                self.image_weights.as_deref(),
-                IMAGE_ENCODER_FILE,
-            )?),
+            true => {
+                let own_networks = self.audio_weights.is_some() || self.generator.is_some();
+                Some(image_encoder_path(
+                    self.image_weights.as_deref(),
+                    own_networks,
+                )?)
+            }
             false => None,
         };
         let paths = ModelPaths {

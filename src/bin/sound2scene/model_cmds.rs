@@ -244,6 +244,18 @@ pub(crate) fn or_bundled(given: Option<&Path>, file: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The image encoder to load: `given`, or the bundled one, which fits only the bundled
+/// networks, so it is refused when the caller brought its own (`own_networks`).
+pub(crate) fn image_encoder_path(given: Option<&Path>, own_networks: bool) -> Result<PathBuf> {
+    if own_networks && given.is_none() {
+        bail!(
+            "give --image-weights too: with --audio-weights or --generator the bundled image \
+             encoder does not fit (it only fits the bundled model)"
+        );
+    }
+    or_bundled(given, IMAGE_ENCODER_FILE)
+}
+
 /// Draw images from a sound (optionally mixed or louder) or from given features.
 pub fn generate(args: GenerateArgs) -> Result<()> {
     let device = args.device.device.device()?;
@@ -302,13 +314,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         generator.try_forward(noise, features)?
     } else {
         let own_networks = args.generator.is_some() || args.audio_weights.is_some();
-        if own_networks && args.image_weights.is_none() {
-            bail!(
-                "give --image-weights with --rerank: with --generator or --audio-weights the \
-                 bundled image encoder does not fit (it only fits the bundled model)"
-            );
-        }
-        let path = or_bundled(args.image_weights.as_deref(), IMAGE_ENCODER_FILE)?;
+        let path = image_encoder_path(args.image_weights.as_deref(), own_networks)?;
         let (image_encoder, _) = open_image_encoder(&path, &options, &device)?;
         generate_best_of(&generator, &image_encoder, features, noise, k)?
     };
