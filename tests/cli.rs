@@ -519,6 +519,23 @@ fn generate_best_of_k_writes_a_picture_and_refuses_zero() {
     assert!(!result.status.success());
     assert!(stderr.contains("--rerank must be at least 1"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // One's own generator needs its own image encoder for reranking.
+    let generator = repo.join("assets/models/sound2scene-tiny/generator.bpk");
+    let result = run(&[
+        "generate",
+        "--audio",
+        s(&bell),
+        "--generator",
+        s(&generator),
+        "--rerank",
+        "2",
+        "--out",
+        s(&out),
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(stderr.contains("give --image-weights too"), "{stderr}");
 }
 
 #[test]
