@@ -589,3 +589,99 @@ fn generator_trains_on_an_autodiff_device() {
     assert!(values(img).iter().all(|v| v.is_finite()));
     assert_eq!(values(eval.linear.u0.value_sync()), u_eval);
 }
+
+#[test]
+fn feature_scale_and_linear_cond_follow_their_formula() {
+    let device = Device::default();
+    let config = GeneratorConfig::new()
+        .with_g_ch(8)
+        .with_resolution(32)
+        .with_g_attn("0".into())
+        .with_instance_dim(Some(64))
+        .with_feature_scale(Some(3.0))
+        .with_linear_cond(Some(true));
+    let g = config.init(&device);
+    let chunk = config.z_chunk_size();
+    assert_eq!(
+        g.linear.weight.dims()[1],
+        config.shared_dim_feat + chunk,
+        "the first layer takes [y, z_0]"
+    );
+    let z = Tensor::<2>::random([2, config.dim_z()], Distribution::Normal(0.0, 1.0), &device);
+    let feat = Tensor::<2>::random([2, 64], Distribution::Normal(0.0, 0.2), &device);
+
+    // The documented formula, composed from G's public layers.
+    let shared = g.shared_feat.as_ref().expect("g_shared_feat is on");
+    let y = shared.forward(feat.clone().mul_scalar(3.0));
+    let mut chunks = z.clone().split(chunk, 1).into_iter();
+    let z0 = chunks.next().expect("z_0");
+    let mut h = g
+        .linear
+        .forward(Tensor::cat(vec![y.clone(), z0], 1))
+        .reshape([2, -1, 4, 4]);
+    for (stage, zc) in g.blocks.iter().zip(chunks) {
+        h = stage.block.forward(h, Tensor::cat(vec![y.clone(), zc], 1));
+    }
+    let expected = g
+        .output_conv
+        .forward(burn::tensor::activation::relu(g.output_bn.forward(h)))
+        .tanh();
+    assert_close(
+        "G with feature_scale 3 and linear_cond",
+        &values(g.forward(z.clone(), feat.clone())),
+        &values(expected),
+        1e-5,
+    );
+
+    // The factor is applied once: G(z, f) at scale 3 is G(z, 3f) at scale 1.
+    let mut unscaled = g.clone();
+    unscaled.feature_scale = 1.0;
+    assert_close(
+        "scale 3 against a scaled feature",
+        &values(g.forward(z.clone(), feat.clone())),
+        &values(unscaled.forward(z.clone(), feat.clone().mul_scalar(3.0))),
+        1e-5,
+    );
+
+    // Both options travel in a burnpack file's header.
+    use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+    let dir = temp_dir("generator_options");
+    let path = dir.join("generator.bpk");
+    burnpack::save(&g, NetworkKind::Generator, &config, &path, Precision::F32)
+        .expect("burnpack written");
+    let (loaded, loaded_config) =
+        sound2scene_models::checkpoint::open_generator(&path, &LoadOptions::default(), &device)
+            .expect("burnpack read");
+    assert_eq!(loaded_config.feature_scale, Some(3.0));
+    assert_eq!(loaded_config.linear_cond, Some(true));
+    assert_close(
+        "G read back from burnpack",
+        &values(loaded.forward(z.clone(), feat.clone())),
+        &values(g.forward(z.clone(), feat.clone())),
+        1e-6,
+    );
+
+    let bad = GeneratorConfig::new().with_feature_scale(Some(0.0));
+    let err = bad.validate().expect_err("a zero feature scale");
+    assert!(err.to_string().contains("feature_scale"), "{err}");
+}
+
+#[test]
+fn configs_without_the_new_generator_keys_are_official_icgan() {
+    let json = GeneratorConfig::new()
+        .with_g_ch(8)
+        .with_resolution(32)
+        .to_string();
+    let mut value: serde_json::Value = serde_json::from_str(&json).expect("config json");
+    let object = value.as_object_mut().expect("an object");
+    object.remove("feature_scale");
+    object.remove("linear_cond");
+    let config: GeneratorConfig =
+        serde_json::from_value(value).expect("a config from before the keys existed");
+    assert_eq!(config.feature_factor(), 1.0);
+    assert!(!config.conditions_linear());
+    let g = config.init(&Device::default());
+    assert_eq!(g.linear.weight.dims()[1], config.z_chunk_size());
+    assert_eq!(g.feature_scale, 1.0);
+    assert!(!g.linear_cond);
+}

@@ -675,3 +675,31 @@ fn the_feature_loss_reaches_g_and_leaves_d_alone() {
         "a run without the term logs none: {text}"
     );
 }
+
+#[test]
+fn generator_conditioning_options_are_optional_and_part_of_the_fingerprint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gan.json");
+    let plain = tiny_config();
+    plain.save(&path).expect("config written");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    let generator = json["generator"]
+        .as_object_mut()
+        .expect("a generator object");
+    generator.remove("feature_scale");
+    generator.remove("linear_cond");
+    std::fs::write(&path, json.to_string()).expect("write");
+    let old = GanConfig::load(&path).expect("a config from before the options loads");
+    assert_eq!(old.generator.feature_factor(), 1.0);
+    assert!(!old.generator.conditions_linear());
+    assert_eq!(old.fingerprint(), plain.fingerprint());
+
+    let mut scaled = tiny_config();
+    scaled.generator.feature_scale = Some(8.0);
+    assert_ne!(scaled.fingerprint(), plain.fingerprint());
+    let mut linear = tiny_config();
+    linear.generator.linear_cond = Some(true);
+    assert_ne!(linear.fingerprint(), plain.fingerprint());
+    assert_ne!(linear.fingerprint(), scaled.fingerprint());
+}

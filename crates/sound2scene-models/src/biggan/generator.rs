@@ -65,6 +65,17 @@ pub struct GeneratorConfig {
     /// (2048, SwAV's ResNet-50). A smaller image encoder, such as the bundled model's, gives
     /// smaller features. Read it with [`instance_size`](Self::instance_size).
     pub instance_dim: Option<usize>,
+    /// Factor the instance feature is multiplied by before G uses it; `None` means 1, as in
+    /// IC-GAN. Not part of IC-GAN: a unit-norm feature reaches G's spectrally normalized layers
+    /// with norm 1 while each z chunk has norm about `√z_chunk`, so with few training steps the
+    /// noise can outweigh the feature; a factor near `√z_chunk` gives both the same norm. Read
+    /// it with [`feature_factor`](Self::feature_factor).
+    pub feature_scale: Option<f64>,
+    /// Feed the projected feature to the first linear layer too, `linear(cat[y, z_0])`, as
+    /// BigGAN-deep feeds its class embedding, so that the feature shapes the first 4×4 layout
+    /// and not only the batch-norm gains. `None` means `false`, as in IC-GAN. Read it with
+    /// [`conditions_linear`](Self::conditions_linear).
+    pub linear_cond: Option<bool>,
 }
 
 /// Per-block layout of G (BigGAN.py `G_arch`).
@@ -141,6 +152,16 @@ impl GeneratorConfig {
         self.instance_dim.unwrap_or(INSTANCE_DIM)
     }
 
+    /// [`feature_scale`](Self::feature_scale), or 1 when unset.
+    pub fn feature_factor(&self) -> f64 {
+        self.feature_scale.unwrap_or(1.0)
+    }
+
+    /// [`linear_cond`](Self::linear_cond), or `false` when unset.
+    pub fn conditions_linear(&self) -> bool {
+        self.linear_cond.unwrap_or(false)
+    }
+
     /// Size of the conditioning vector of each block's batch norms.
     pub fn cond_size(&self) -> usize {
         self.shared_dim_feat + self.z_chunk_size()
@@ -169,6 +190,12 @@ impl GeneratorConfig {
         }
         if self.instance_size() == 0 {
             return Err(config_error("instance_dim must be positive".into()));
+        }
+        let scale = self.feature_factor();
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(config_error(format!(
+                "feature_scale must be finite and positive, got {scale}"
+            )));
         }
         if !self.g_shared_feat && self.shared_dim_feat != self.instance_size() {
             return Err(config_error(format!(
@@ -209,7 +236,12 @@ impl GeneratorConfig {
         } else {
             self.dim_z
         };
-        SNLinearConfig::new(z_in, arch.in_channels[0] * self.bottom_width.pow(2))
+        let y_in = if self.conditions_linear() {
+            self.shared_dim_feat
+        } else {
+            0
+        };
+        SNLinearConfig::new(y_in + z_in, arch.in_channels[0] * self.bottom_width.pow(2))
             .with_eps(self.sn_eps)
     }
 
@@ -252,6 +284,8 @@ impl GeneratorConfig {
             z_chunk_size: self.z_chunk_size(),
             hier: self.hier,
             bottom_width: self.bottom_width,
+            feature_scale: self.feature_factor(),
+            linear_cond: self.conditions_linear(),
         }
     }
 }
@@ -284,7 +318,8 @@ pub struct GStage {
 pub struct Generator {
     /// Instance feature projection, `[batch, instance_dim] → [batch, shared_dim_feat]`.
     pub shared_feat: Option<SNLinear>,
-    /// First layer, `[batch, z_chunk] → [batch, 16·ch·4·4]`.
+    /// First layer, `[batch, z_chunk] → [batch, 16·ch·4·4]` (`[batch, shared_dim_feat +
+    /// z_chunk]` in with [`linear_cond`](Self::linear_cond)).
     pub linear: SNLinear,
     /// The resolution stages, `blocks.i`.
     pub blocks: Vec<GStage>,
@@ -302,6 +337,11 @@ pub struct Generator {
     pub hier: bool,
     /// Spatial size of the first feature map.
     pub bottom_width: usize,
+    /// Factor applied to the instance feature ([`GeneratorConfig::feature_scale`]; 1 in IC-GAN).
+    pub feature_scale: f64,
+    /// Whether the first linear layer takes the projected feature too
+    /// ([`GeneratorConfig::linear_cond`]; `false` in IC-GAN).
+    pub linear_cond: bool,
 }
 
 impl Generator {
@@ -343,6 +383,8 @@ impl Generator {
             z_chunk_size: config.z_chunk_size(),
             hier: config.hier,
             bottom_width: config.bottom_width,
+            feature_scale: config.feature_factor(),
+            linear_cond: config.conditions_linear(),
         })
     }
 
@@ -386,6 +428,11 @@ impl Generator {
                 found: feat.dims().to_vec(),
             });
         }
+        let feat = if self.feature_scale == 1.0 {
+            feat
+        } else {
+            feat.mul_scalar(self.feature_scale)
+        };
         let y = match &self.shared_feat {
             Some(layer) => layer.forward(feat), // [b, shared_dim_feat]
             None => feat,
@@ -404,7 +451,12 @@ impl Generator {
                 .collect();
             (z0, ys)
         } else {
-            (z, vec![y; self.blocks.len()])
+            (z, vec![y.clone(); self.blocks.len()])
+        };
+        let z0 = if self.linear_cond {
+            Tensor::cat(vec![y, z0], 1) // [b, shared_dim_feat + z_chunk]
+        } else {
+            z0
         };
         let bw = self.bottom_width;
         let mut h = self

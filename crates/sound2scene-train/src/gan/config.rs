@@ -146,6 +146,13 @@ impl GanConfig {
             "seed": self.seed,
         });
         // Only when set, so that runs from before the setting existed keep their fingerprint.
+        if let Some(generator) = identity["generator"].as_object_mut() {
+            for key in ["feature_scale", "linear_cond"] {
+                if generator.get(key).is_some_and(serde_json::Value::is_null) {
+                    generator.remove(key);
+                }
+            }
+        }
         if !self.augmentation().is_empty() {
             identity["diff_augment"] = value(&self.augmentation());
         }
