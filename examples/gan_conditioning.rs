@@ -10,7 +10,8 @@
 //! classifier names the classes in each real frame (it is right on 100 % of held-out real
 //! frames, docs/results.md); frames where it sees none are not scored. Printed:
 //! - G's class accuracy from each frame's own z^V: the share of pictures whose top class is one
-//!   of the frame's, overall and per class;
+//!   of the frame's, overall, per class, and by the frame's object area (pixels of its classes'
+//!   colours, [`measure_class_area`]);
 //! - the neighbourhood bound: the share of the other frames in each frame's IC-GAN
 //!   neighbourhood (its `neighbours − 1` nearest by cosine in f_V, as `train-gan` finds them)
 //!   that share a class with it, which a G that drew its neighbourhoods exactly would reach;
@@ -30,7 +31,7 @@ use sound2scene::BackendKind;
 use sound2scene::models::biggan::{Discriminator, DiscriminatorConfig};
 use sound2scene::models::burnpack::{self, NetworkKind};
 use sound2scene::pipeline::l2_normalize;
-use sound2scene::synth::SoundClass;
+use sound2scene::synth::{SoundClass, measure_class_area};
 use sound2scene::train::gan::{KnnIndex, discover_images, knn_cosine, prepare_image};
 use sound2scene::visual::tensor_to_images;
 use sound2scene::world_eval::{Classified, WorldClassifier, bundle};
@@ -66,6 +67,9 @@ struct Args {
 
 /// Pictures per network call.
 const BATCH: usize = 50;
+
+/// Edges of the object-area bins, in pixels of the frame as stored (a 32×32 frame has 1024).
+const AREA_BINS: [usize; 6] = [0, 16, 48, 96, 192, usize::MAX];
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -155,6 +159,35 @@ fn main() -> Result<()> {
         })
         .collect();
     println!("  by class: {}", per_class.join(", "));
+    let area = |i: usize| -> usize {
+        truth
+            .present(i)
+            .iter()
+            .map(|&class| measure_class_area(&images[i], class))
+            .sum()
+    };
+    let by_area: Vec<String> = AREA_BINS
+        .windows(2)
+        .map(|bin| {
+            let frames: Vec<usize> = scored
+                .iter()
+                .copied()
+                .filter(|&i| (bin[0]..bin[1]).contains(&area(i)))
+                .collect();
+            let right = frames.iter().filter(|&&i| hits(i)).count();
+            let range = if bin[1] == usize::MAX {
+                format!("{}+ px", bin[0])
+            } else {
+                format!("{}–{} px", bin[0], bin[1] - 1)
+            };
+            format!(
+                "{range} {:.2} ({} frames)",
+                share(right, frames.len()),
+                frames.len()
+            )
+        })
+        .collect();
+    println!("  by object area: {}", by_area.join(", "));
     println!(
         "neighbourhood bound (k_nn {})                   {:.3}",
         args.neighbours,

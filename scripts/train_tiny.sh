@@ -7,17 +7,17 @@
 #   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops; scripts/tiny_swav.json:
 #      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
 #      small ones, no colour jitter or grayscale, since a class is a colour in this world);
-#   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features
+#   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features times 8
 #      (scripts/tiny_gan.json: G lr 4e-4, D lr 2e-4, 3-image neighbourhoods, EMA with decay 0.995
-#      from step 1000, so that G_ema averages about the last 200 steps);
+#      from step 1000, so that G_ema averages about the last 200 steps; 1750 steps);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
 #   5. the three networks converted to f16 burnpack files.
 #
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
 # Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000),
-# SWAV_STEPS (3000), GAN_STEPS (2000), ALIGN_EPOCHS (24).
-# On the 2-core development CPU: SwAV 6 minutes, then G (about 60 minutes: 52 were measured for
-# 1750 steps) and f_A (36 minutes) side by side.
+# SWAV_STEPS (3000), GAN_STEPS (1750), ALIGN_EPOCHS (24).
+# On the 2-core development CPU: SwAV 6 minutes, then G (about 50 minutes) and f_A (36 minutes)
+# side by side.
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ WORK=${1:-runs/tiny}
 SEED=${SEED:-1}
 CLIPS=${CLIPS:-2000}
 SWAV_STEPS=${SWAV_STEPS:-3000}
-GAN_STEPS=${GAN_STEPS:-2000}
+GAN_STEPS=${GAN_STEPS:-1750}
 ALIGN_EPOCHS=${ALIGN_EPOCHS:-24}
 OUT=assets/models/sound2scene-tiny
 
