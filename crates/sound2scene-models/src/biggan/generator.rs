@@ -8,6 +8,11 @@
 //! h   = GBlock_i(h, cat[y, z_{i+1}])  (+ Attention at the configured resolutions)
 //! img = tanh(conv(relu(bn(h))))                              [batch, 3, res, res]
 //! ```
+//!
+//! Two settings that IC-GAN does not have change the first two lines:
+//! [`feature_scale`](GeneratorConfig::feature_scale) `s` gives `y = shared_feat(s · feat)`,
+//! and [`linear_cond`](GeneratorConfig::linear_cond) gives `h = linear(cat[y, z_0])`. Unset,
+//! G is the official network.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -318,8 +323,8 @@ pub struct GStage {
 pub struct Generator {
     /// Instance feature projection, `[batch, instance_dim] → [batch, shared_dim_feat]`.
     pub shared_feat: Option<SNLinear>,
-    /// First layer, `[batch, z_chunk] → [batch, 16·ch·4·4]` (`[batch, shared_dim_feat +
-    /// z_chunk]` in with [`linear_cond`](Self::linear_cond)).
+    /// First layer, `[batch, z_chunk] → [batch, 16·ch·4·4]`; with
+    /// [`linear_cond`](Self::linear_cond) its input is `[batch, shared_dim_feat + z_chunk]`.
     pub linear: SNLinear,
     /// The resolution stages, `blocks.i`.
     pub blocks: Vec<GStage>,
