@@ -347,14 +347,19 @@ fn diff_augment_transforms_what_d_scores_in_both_steps() {
     );
 }
 
+/// [`tiny_config`] written to `dir/gan.json`: the file's path, the config and its JSON.
+fn saved_tiny_config(dir: &Path) -> (std::path::PathBuf, GanConfig, serde_json::Value) {
+    let path = dir.join("gan.json");
+    let config = tiny_config();
+    config.save(&path).expect("config written");
+    let json = serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    (path, config, json)
+}
+
 #[test]
 fn diff_augment_is_optional_in_config_files_and_part_of_the_fingerprint() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("gan.json");
-    let plain = tiny_config();
-    plain.save(&path).expect("config written");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    let (path, plain, mut json) = saved_tiny_config(dir.path());
     json.as_object_mut()
         .expect("an object")
         .remove("diff_augment");
@@ -679,11 +684,7 @@ fn the_feature_loss_reaches_g_and_leaves_d_alone() {
 #[test]
 fn generator_conditioning_options_are_optional_and_part_of_the_fingerprint() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("gan.json");
-    let plain = tiny_config();
-    plain.save(&path).expect("config written");
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    let (path, plain, mut json) = saved_tiny_config(dir.path());
     let generator = json["generator"]
         .as_object_mut()
         .expect("a generator object");
