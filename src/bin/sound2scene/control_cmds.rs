@@ -11,7 +11,7 @@ use sound2scene::visual::{labelled_grid, tensor_to_images};
 use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE};
 
 use crate::DeviceArgs;
-use crate::model_cmds::{image_encoder_path, open_rgb, or_bundled};
+use crate::model_cmds::{check_rerank, image_encoder_path, open_rgb, or_bundled};
 
 /// The networks every control command loads.
 #[derive(clap::Args, Clone)]
@@ -47,20 +47,12 @@ pub struct PipelineArgs {
 impl PipelineArgs {
     /// The pipeline, with f_V when the command needs it or `--rerank` is above 1.
     fn load(&self, needs_image_encoder: bool) -> Result<SoundToScene> {
-        if self.rerank == 0 {
-            bail!("--rerank must be at least 1 (1 draws once)");
-        }
+        check_rerank(self.rerank)?;
         let device = self.device.device.device()?;
-        let image_encoder = match needs_image_encoder || self.rerank > 1 {
-            true => {
-                let own_networks = self.audio_weights.is_some() || self.generator.is_some();
-                Some(image_encoder_path(
-                    self.image_weights.as_deref(),
-                    own_networks,
-                )?)
-            }
-            false => None,
-        };
+        let own_networks = self.audio_weights.is_some() || self.generator.is_some();
+        let image_encoder = (needs_image_encoder || self.rerank > 1)
+            .then(|| image_encoder_path(self.image_weights.as_deref(), own_networks))
+            .transpose()?;
         let paths = ModelPaths {
             audio_encoder: or_bundled(self.audio_weights.as_deref(), AUDIO_ENCODER_FILE)?,
             generator: or_bundled(self.generator.as_deref(), GENERATOR_FILE)?,

@@ -244,6 +244,14 @@ pub(crate) fn or_bundled(given: Option<&Path>, file: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Refuse `--rerank 0`: best of k needs at least one candidate.
+pub(crate) fn check_rerank(k: usize) -> Result<()> {
+    if k == 0 {
+        bail!("--rerank must be at least 1 (1 draws once)");
+    }
+    Ok(())
+}
+
 /// The image encoder to load: `given`, or the bundled one, which fits only the bundled
 /// networks, so it is refused when the caller brought its own (`own_networks`).
 pub(crate) fn image_encoder_path(given: Option<&Path>, own_networks: bool) -> Result<PathBuf> {
@@ -284,9 +292,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let rows = features.dims()[0];
     let count = args.count.max(1);
     let k = args.rerank;
-    if k == 0 {
-        bail!("--rerank must be at least 1 (1 draws once)");
-    }
+    check_rerank(k)?;
     let features = l2_normalize(features).repeat_dim(0, count);
     let n = rows * count * k;
     let noise = match &args.z {
