@@ -14,7 +14,8 @@
 //!   colours, [`measure_class_area`]);
 //! - the neighbourhood bound: the share of the other frames in each frame's IC-GAN
 //!   neighbourhood (its `neighbours − 1` nearest by cosine in f_V, as `train-gan` finds them)
-//!   that share a class with it, which a G that drew its neighbourhoods exactly would reach;
+//!   that share a class with it, which a G that drew its neighbourhoods exactly would reach
+//!   (overall and, beside G's accuracy, by object area);
 //! - for the frames showing two classes, the share of pictures showing both (mixing);
 //! - how the picture's top class depends on the inputs: agreement between G(z, h) and
 //!   G(z, h') (same noise, another frame's feature), and between G(z, h) and G(z', h) (same
@@ -181,8 +182,9 @@ fn main() -> Result<()> {
                 format!("{}–{} px", bin[0], bin[1] - 1)
             };
             format!(
-                "{range} {:.2} ({} frames)",
+                "{range} {:.2}, bound {:.2} ({} frames)",
                 share(right, frames.len()),
+                neighbour_share(&knn, &truth, &frames),
                 frames.len()
             )
         })
