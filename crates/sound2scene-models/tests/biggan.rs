@@ -12,7 +12,7 @@ use common::{assert_close, fixture, max_abs_diff, npy_tensor, read_npy, values};
 use sound2scene_models::biggan::layers::{Ccbn, CcbnConfig};
 use sound2scene_models::biggan::spectral_norm::{power_iteration, spectral_sigma};
 use sound2scene_models::biggan::{
-    Discriminator, Generator, GeneratorConfig, IcganExperiment, select_best,
+    Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, IcganExperiment, select_best,
 };
 use sound2scene_models::{LoadOptions, ModelError, StateDict, StoredTensor, WeightLoader};
 
@@ -684,4 +684,73 @@ fn configs_without_the_new_generator_keys_are_official_icgan() {
     assert_eq!(g.linear.weight.dims()[1], config.z_chunk_size());
     assert_eq!(g.feature_scale, 1.0);
     assert!(!g.linear_cond);
+}
+
+#[test]
+fn discriminator_feature_scale_scales_the_projected_feature() {
+    let device = Device::default();
+    let config = DiscriminatorConfig::new()
+        .with_d_ch(8)
+        .with_resolution(32)
+        .with_d_attn("0".into())
+        .with_instance_dim(Some(64))
+        .with_feature_scale(Some(3.0));
+    let d = config.init(&device);
+    let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Uniform(-1.0, 1.0), &device);
+    let feat = Tensor::<2>::random([2, 64], Distribution::Normal(0.0, 0.2), &device);
+
+    // The factor is applied once: D(x, f) at scale 3 is D(x, 3f) at scale 1, and it matters.
+    let mut unscaled = d.clone();
+    unscaled.feature_scale = 1.0;
+    let scaled_out = values(d.forward(x.clone(), feat.clone()));
+    assert_close(
+        "D at scale 3 against a scaled feature",
+        &scaled_out,
+        &values(unscaled.forward(x.clone(), feat.clone().mul_scalar(3.0))),
+        1e-5,
+    );
+    assert!(
+        max_abs_diff(
+            &scaled_out,
+            &values(unscaled.forward(x.clone(), feat.clone()))
+        ) > 1e-4,
+        "the scale changes D's score"
+    );
+
+    // The setting travels in a burnpack file's header.
+    use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+    let dir = temp_dir("discriminator_options");
+    let path = dir.join("discriminator.bpk");
+    burnpack::save(
+        &d,
+        NetworkKind::Discriminator,
+        &config,
+        &path,
+        Precision::F32,
+    )
+    .expect("burnpack written");
+    let (loaded, loaded_config) =
+        sound2scene_models::checkpoint::open_discriminator(&path, &LoadOptions::default(), &device)
+            .expect("burnpack read");
+    assert_eq!(loaded_config.feature_scale, Some(3.0));
+    assert_close(
+        "D read back from burnpack",
+        &values(loaded.forward(x.clone(), feat.clone())),
+        &scaled_out,
+        1e-6,
+    );
+
+    let bad = DiscriminatorConfig::new().with_feature_scale(Some(-1.0));
+    let err = bad.validate().expect_err("a negative feature scale");
+    assert!(err.to_string().contains("feature_scale"), "{err}");
+
+    let json = DiscriminatorConfig::new().to_string();
+    let mut value: serde_json::Value = serde_json::from_str(&json).expect("config json");
+    value
+        .as_object_mut()
+        .expect("an object")
+        .remove("feature_scale");
+    let old: DiscriminatorConfig =
+        serde_json::from_value(value).expect("a config from before the key existed");
+    assert_eq!(old.feature_factor(), 1.0);
 }

@@ -682,7 +682,7 @@ fn the_feature_loss_reaches_g_and_leaves_d_alone() {
 }
 
 #[test]
-fn generator_conditioning_options_are_optional_and_part_of_the_fingerprint() {
+fn conditioning_options_are_optional_and_part_of_the_fingerprint() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, plain, mut json) = saved_tiny_config(dir.path());
     let generator = json["generator"]
@@ -690,10 +690,15 @@ fn generator_conditioning_options_are_optional_and_part_of_the_fingerprint() {
         .expect("a generator object");
     generator.remove("feature_scale");
     generator.remove("linear_cond");
+    json["discriminator"]
+        .as_object_mut()
+        .expect("a discriminator object")
+        .remove("feature_scale");
     std::fs::write(&path, json.to_string()).expect("write");
     let old = GanConfig::load(&path).expect("a config from before the options loads");
     assert_eq!(old.generator.feature_factor(), 1.0);
     assert!(!old.generator.conditions_linear());
+    assert_eq!(old.discriminator.feature_factor(), 1.0);
     assert_eq!(old.fingerprint(), plain.fingerprint());
 
     let mut scaled = tiny_config();
@@ -703,4 +708,8 @@ fn generator_conditioning_options_are_optional_and_part_of_the_fingerprint() {
     linear.generator.linear_cond = Some(true);
     assert_ne!(linear.fingerprint(), plain.fingerprint());
     assert_ne!(linear.fingerprint(), scaled.fingerprint());
+    let mut scaled_d = tiny_config();
+    scaled_d.discriminator.feature_scale = Some(8.0);
+    assert_ne!(scaled_d.fingerprint(), plain.fingerprint());
+    assert_ne!(scaled_d.fingerprint(), scaled.fingerprint());
 }

@@ -41,6 +41,12 @@ pub struct DiscriminatorConfig {
     /// Size of the instance features D projects; `None` means [`INSTANCE_DIM`] (2048).
     /// Read it with [`instance_size`](Self::instance_size).
     pub instance_dim: Option<usize>,
+    /// Factor the instance feature is multiplied by before D projects it; `None` means 1, as
+    /// in IC-GAN. Not part of IC-GAN: it is the counterpart of G's
+    /// [`feature_scale`](super::GeneratorConfig::feature_scale), and lets the projection term
+    /// `⟨linear_feat(s · feat), φ(x)⟩` outweigh the unconditional term for unit-norm features.
+    /// Read it with [`feature_factor`](Self::feature_factor).
+    pub feature_scale: Option<f64>,
 }
 
 /// Per-block layout of D (BigGAN.py `D_arch`).
@@ -120,6 +126,12 @@ impl DiscriminatorConfig {
                 "D_ch and instance_dim must be positive".into(),
             ));
         }
+        let scale = self.feature_factor();
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(config_error(format!(
+                "feature_scale must be finite and positive, got {scale}"
+            )));
+        }
         for (c, _) in arch
             .out_channels
             .iter()
@@ -164,6 +176,11 @@ impl DiscriminatorConfig {
         self.instance_dim.unwrap_or(INSTANCE_DIM)
     }
 
+    /// [`feature_scale`](Self::feature_scale), or 1 when unset.
+    pub fn feature_factor(&self) -> f64 {
+        self.feature_scale.unwrap_or(1.0)
+    }
+
     /// A discriminator with random (Glorot-uniform) weights.
     ///
     /// # Panics
@@ -186,6 +203,7 @@ impl DiscriminatorConfig {
             linear: self.linear(&arch).init(device),
             linear_feat: self.linear_feat(&arch).init(device),
             instance_dim: self.instance_size(),
+            feature_scale: self.feature_factor(),
         }
     }
 }
@@ -219,6 +237,9 @@ pub struct Discriminator {
     pub linear_feat: SNLinear,
     /// Instance feature size taken by [`forward`](Self::forward) (2048 in IC-GAN).
     pub instance_dim: usize,
+    /// Factor applied to the instance feature ([`DiscriminatorConfig::feature_scale`]; 1 in
+    /// IC-GAN).
+    pub feature_scale: f64,
 }
 
 impl Discriminator {
@@ -247,6 +268,7 @@ impl Discriminator {
             linear: SNLinear::load(loader, "linear", &config.linear(&arch)),
             linear_feat: SNLinear::load(loader, "linear_feat", &config.linear_feat(&arch)),
             instance_dim: config.instance_size(),
+            feature_scale: config.feature_factor(),
         })
     }
 
@@ -295,6 +317,11 @@ impl Discriminator {
         }
         let h: Tensor<2> = relu(h).sum_dims_squeeze(&[2usize, 3]); // [b, 16ch]
         let out = self.linear.forward(h.clone()); // [b, 1]
+        let feat = if self.feature_scale == 1.0 {
+            feat
+        } else {
+            feat.mul_scalar(self.feature_scale)
+        };
         let proj = self.linear_feat.forward(feat).mul(h).sum_dim(1); // [b, 1]
         Ok(out.add(proj))
     }

@@ -146,10 +146,15 @@ impl GanConfig {
             "seed": self.seed,
         });
         // Only when set, so that runs from before the setting existed keep their fingerprint.
-        if let Some(generator) = identity["generator"].as_object_mut() {
-            for key in ["feature_scale", "linear_cond"] {
-                if generator.get(key).is_some_and(serde_json::Value::is_null) {
-                    generator.remove(key);
+        for (network, keys) in [
+            ("generator", &["feature_scale", "linear_cond"][..]),
+            ("discriminator", &["feature_scale"][..]),
+        ] {
+            if let Some(object) = identity[network].as_object_mut() {
+                for key in keys {
+                    if object.get(*key).is_some_and(serde_json::Value::is_null) {
+                        object.remove(*key);
+                    }
                 }
             }
         }
