@@ -6,6 +6,9 @@
 //! h   = Σ_{H,W} relu(h)                                      [batch, 16·ch]
 //! out = linear(h) + Σ_c linear_feat(feat) ⊙ h                [batch, 1]
 //! ```
+//!
+//! One setting is not in IC-GAN: [`feature_scale`](DiscriminatorConfig::feature_scale) `s`
+//! projects `s · feat` instead of `feat`. Unset, D is the official network.
 
 use burn::config::Config;
 use burn::module::Module;
