@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
@@ -494,15 +494,6 @@ fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Forces every lazily initialized parameter to materialize (in traversal order).
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
 }
 
 /// A run in progress.
@@ -979,11 +970,7 @@ fn adam(settings: &AdamSettings) -> ModuleOptimizer {
 /// device's random generator is seeded and every parameter materialized while a process-wide
 /// lock is held, since Burn's CPU backend has one generator for the whole process.
 pub fn init_encoder(config: &AudioEncoderConfig, seed: u64, device: &Device) -> AudioEncoder {
-    let _guard = crate::init::init_lock();
-    device.seed(seed);
-    let model = config.init(device);
-    model.visit(&mut Materialize);
-    model
+    crate::init::seeded(device, seed, |device| config.init(device))
 }
 
 /// A fresh encoder on `device`: `init_weights` when given, else [`init_encoder`] with the

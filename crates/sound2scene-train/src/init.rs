@@ -7,10 +7,39 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// Holds the process-wide initialization lock until the guard is dropped. A poisoned lock (a
 /// panic during another initialization) is taken over: the generator is reseeded anyway.
 pub fn init_lock() -> MutexGuard<'static, ()> {
     INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A randomly initialized module, the same for the same `seed`: under [`init_lock`], the
+/// device's generator is seeded, `build` makes the module on `device`, and every lazily
+/// initialized parameter is materialized (in traversal order) before the lock is released.
+pub fn seeded<M: Module>(device: &Device, seed: u64, build: impl FnOnce(&Device) -> M) -> M {
+    let _guard = init_lock();
+    device.seed(seed);
+    let module = build(device);
+    materialize(&module);
+    module
+}
+
+/// Draws every lazily initialized parameter of `module` now, in traversal order. Call it while
+/// holding [`init_lock`], after seeding the device.
+pub fn materialize<M: Module>(module: &M) {
+    module.visit(&mut Materialize);
+}
+
+/// Forces every lazily initialized parameter to materialize.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
 }

@@ -74,8 +74,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sound2scene_models::biggan::{Discriminator, Generator};
 use sound2scene_models::image_encoder::ImageEncoder;
@@ -378,17 +377,8 @@ pub fn init_networks(config: &GanConfig, device: &Device) -> (Generator, Discrim
     let _guard = crate::init::init_lock();
     device.seed(config.seed);
     let g = config.generator.init(device);
-    g.visit(&mut Materialize);
+    crate::init::materialize(&g);
     let d = config.discriminator.init(device);
-    d.visit(&mut Materialize);
+    crate::init::materialize(&d);
     (g, d)
-}
-
-/// Forces every lazily initialized parameter to materialize (in traversal order).
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
 }

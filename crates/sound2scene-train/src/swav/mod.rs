@@ -71,7 +71,7 @@ use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
@@ -456,14 +456,10 @@ pub fn train_swav(
 /// A randomly initialized network of `config` on `device`, the same for the same seed: the
 /// device's generator is seeded and every parameter materialized under a process-wide lock.
 pub fn init_network(config: &SwavConfig, device: &Device) -> SwavNetwork {
-    let _guard = crate::init::init_lock();
-    device.seed(config.seed);
-    let network = SwavNetwork {
+    crate::init::seeded(device, config.seed, |device| SwavNetwork {
         encoder: config.encoder.init(device),
         head: config.head_config().init(device),
-    };
-    network.visit(&mut Materialize);
-    network
+    })
 }
 
 /// Writes the head with its configuration to a burnpack file.
@@ -533,15 +529,6 @@ pub fn load_network(
     };
     let head = load_head(&dir.join(HEAD_FILE), &config.head_config(), device)?;
     Ok(SwavNetwork { encoder, head })
-}
-
-/// Forces every lazily initialized parameter to materialize (in traversal order).
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
 }
 
 /// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
