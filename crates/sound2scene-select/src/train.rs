@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -312,23 +312,10 @@ pub struct SelectSummary {
     pub model: Localizer,
 }
 
-/// Forces every lazily initialized parameter to materialize.
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
-}
-
 /// A randomly initialized localizer, the same for the same `seed` (the process-wide generator
 /// is seeded and every parameter materialized under a lock).
 pub fn init_localizer(config: &LocalizerConfig, seed: u64, device: &Device) -> Localizer {
-    let _guard = sound2scene_train::init::init_lock();
-    device.seed(seed);
-    let model = config.init(device);
-    model.visit(&mut Materialize);
-    model
+    sound2scene_train::init::seeded(device, seed, |device| config.init(device))
 }
 
 fn weights_error(path: &Path, reason: impl std::fmt::Display) -> SelectError {
