@@ -15,7 +15,7 @@ use burn::module::Module;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::generator::INSTANCE_DIM;
+use super::generator::{INSTANCE_DIM, check_feature_scale, scale_feature};
 use super::layers::{Attention, AttentionConfig, DBlock, DBlockConfig};
 use super::parse_attention;
 use super::spectral_norm::{SNLinear, SNLinearConfig};
@@ -129,12 +129,7 @@ impl DiscriminatorConfig {
                 "D_ch and instance_dim must be positive".into(),
             ));
         }
-        let scale = self.feature_factor();
-        if !(scale.is_finite() && scale > 0.0) {
-            return Err(config_error(format!(
-                "feature_scale must be finite and positive, got {scale}"
-            )));
-        }
+        check_feature_scale(self.feature_factor())?;
         for (c, _) in arch
             .out_channels
             .iter()
@@ -320,11 +315,7 @@ impl Discriminator {
         }
         let h: Tensor<2> = relu(h).sum_dims_squeeze(&[2usize, 3]); // [b, 16ch]
         let out = self.linear.forward(h.clone()); // [b, 1]
-        let feat = if self.feature_scale == 1.0 {
-            feat
-        } else {
-            feat.mul_scalar(self.feature_scale)
-        };
+        let feat = scale_feature(feat, self.feature_scale);
         let proj = self.linear_feat.forward(feat).mul(h).sum_dim(1); // [b, 1]
         Ok(out.add(proj))
     }

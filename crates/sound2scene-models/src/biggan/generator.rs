@@ -196,12 +196,7 @@ impl GeneratorConfig {
         if self.instance_size() == 0 {
             return Err(config_error("instance_dim must be positive".into()));
         }
-        let scale = self.feature_factor();
-        if !(scale.is_finite() && scale > 0.0) {
-            return Err(config_error(format!(
-                "feature_scale must be finite and positive, got {scale}"
-            )));
-        }
+        check_feature_scale(self.feature_factor())?;
         if !self.g_shared_feat && self.shared_dim_feat != self.instance_size() {
             return Err(config_error(format!(
                 "without G_shared_feat the instance feature conditions G directly, so \
@@ -292,6 +287,26 @@ impl GeneratorConfig {
             feature_scale: self.feature_factor(),
             linear_cond: self.conditions_linear(),
         }
+    }
+}
+
+/// Refuses a `feature_scale` (of G or D) that is not finite and positive.
+pub(crate) fn check_feature_scale(scale: f64) -> error::Result<()> {
+    if scale.is_finite() && scale > 0.0 {
+        Ok(())
+    } else {
+        Err(config_error(format!(
+            "feature_scale must be finite and positive, got {scale}"
+        )))
+    }
+}
+
+/// `feat · scale`, `[batch, instance_dim]`; at scale 1 (IC-GAN) the feature as is.
+pub(crate) fn scale_feature(feat: Tensor<2>, scale: f64) -> Tensor<2> {
+    if scale == 1.0 {
+        feat
+    } else {
+        feat.mul_scalar(scale)
     }
 }
 
@@ -433,11 +448,7 @@ impl Generator {
                 found: feat.dims().to_vec(),
             });
         }
-        let feat = if self.feature_scale == 1.0 {
-            feat
-        } else {
-            feat.mul_scalar(self.feature_scale)
-        };
+        let feat = scale_feature(feat, self.feature_scale);
         let y = match &self.shared_feat {
             Some(layer) => layer.forward(feat), // [b, shared_dim_feat]
             None => feat,
