@@ -496,9 +496,8 @@ fn features_narrower_than_the_networks_expect_are_refused() {
 }
 
 /// f_V small enough for a test: a one-block-per-stage ResNet of width 4 (32-wide features) on
-/// 32×32 inputs, randomly initialized.
-/// A random f_V, the same in every run: other tests draw from the process's one generator
-/// meanwhile, so it is seeded under the crate's initialization lock.
+/// 32×32 inputs, randomly initialized and the same in every run (other tests draw from the
+/// process's one generator meanwhile, so it is seeded under the crate's initialization lock).
 fn tiny_image_encoder() -> ImageEncoder {
     sound2scene_train::init::seeded(&device(), 5, |device| {
         ImageEncoderConfig::new()

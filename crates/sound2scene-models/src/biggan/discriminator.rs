@@ -15,10 +15,10 @@ use burn::module::Module;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::generator::{INSTANCE_DIM, check_feature_scale, scale_feature};
+use super::generator::INSTANCE_DIM;
 use super::layers::{Attention, AttentionConfig, DBlock, DBlockConfig};
-use super::parse_attention;
 use super::spectral_norm::{SNLinear, SNLinearConfig};
+use super::{check_feature_scale, config_error, parse_attention, scale_feature};
 use crate::error::{self, ModelError};
 use crate::weights::WeightLoader;
 
@@ -203,13 +203,6 @@ impl DiscriminatorConfig {
             instance_dim: self.instance_size(),
             feature_scale: self.feature_factor(),
         }
-    }
-}
-
-fn config_error(reason: String) -> ModelError {
-    ModelError::Config {
-        path: "<config>".into(),
-        reason,
     }
 }
 

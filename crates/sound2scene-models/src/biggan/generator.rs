@@ -20,8 +20,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::layers::{Attention, AttentionConfig, Bn, BnConfig, GBlock, GBlockConfig};
-use super::parse_attention;
 use super::spectral_norm::{SNConv2d, SNConv2dConfig, SNLinear, SNLinearConfig};
+use super::{check_feature_scale, config_error, parse_attention, scale_feature};
 use crate::error::{self, ModelError};
 use crate::weights::WeightLoader;
 
@@ -287,33 +287,6 @@ impl GeneratorConfig {
             feature_scale: self.feature_factor(),
             linear_cond: self.conditions_linear(),
         }
-    }
-}
-
-/// Refuses a `feature_scale` (of G or D) that is not finite and positive.
-pub(crate) fn check_feature_scale(scale: f64) -> error::Result<()> {
-    if scale.is_finite() && scale > 0.0 {
-        Ok(())
-    } else {
-        Err(config_error(format!(
-            "feature_scale must be finite and positive, got {scale}"
-        )))
-    }
-}
-
-/// `feat · scale`, `[batch, instance_dim]`; at scale 1 (IC-GAN) the feature as is.
-pub(crate) fn scale_feature(feat: Tensor<2>, scale: f64) -> Tensor<2> {
-    if scale == 1.0 {
-        feat
-    } else {
-        feat.mul_scalar(scale)
-    }
-}
-
-fn config_error(reason: String) -> ModelError {
-    ModelError::Config {
-        path: "<config>".into(),
-        reason,
     }
 }
 

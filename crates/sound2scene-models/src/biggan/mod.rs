@@ -25,6 +25,10 @@ pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use generator::{Generator, GeneratorConfig, INSTANCE_DIM};
 pub use icgan::{IcganConfig, IcganExperiment, select_best};
 
+use burn::tensor::Tensor;
+
+use crate::error::{self, ModelError};
+
 /// Parse an attention string such as `"64"` or `"32_64"` into resolutions; `"0"` (or an
 /// empty string) means no attention.
 pub(crate) fn parse_attention(spec: &str) -> std::result::Result<Vec<usize>, String> {
@@ -36,4 +40,32 @@ pub(crate) fn parse_attention(spec: &str) -> std::result::Result<Vec<usize>, Str
             })
         })
         .collect()
+}
+
+/// A configuration error of G or D: the configuration is not tied to a file.
+pub(crate) fn config_error(reason: String) -> ModelError {
+    ModelError::Config {
+        path: "<config>".into(),
+        reason,
+    }
+}
+
+/// Refuses a `feature_scale` (of G or D) that is not finite and positive.
+pub(crate) fn check_feature_scale(scale: f64) -> error::Result<()> {
+    if scale.is_finite() && scale > 0.0 {
+        Ok(())
+    } else {
+        Err(config_error(format!(
+            "feature_scale must be finite and positive, got {scale}"
+        )))
+    }
+}
+
+/// `feat · scale`, `[batch, instance_dim]`; at scale 1 (IC-GAN) the feature as is.
+pub(crate) fn scale_feature(feat: Tensor<2>, scale: f64) -> Tensor<2> {
+    if scale == 1.0 {
+        feat
+    } else {
+        feat.mul_scalar(scale)
+    }
 }
