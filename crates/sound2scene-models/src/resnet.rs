@@ -18,12 +18,74 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
+use sound2scene_kernels::Fused;
 
 use crate::weights::{StateDict, WeightLoader};
 
 /// BatchNorm epsilon of torchvision's ResNet (PyTorch's default).
 pub const BN_EPS: f64 = 1e-5;
+
+/// `relu?(bn(conv(x)) + residual)`: at inference one fused pass ([`sound2scene_kernels`]) with
+/// the batch norm's stored statistics folded into a per-channel scale and shift; in training
+/// (an autodiff device and a batch norm that is not frozen) the convolution, then batch norm on
+/// the batch's statistics, the residual and the ReLU.
+///
+/// # Shapes
+/// - `x`: `[batch, in, h, w]`, `residual`: the output's shape → `[batch, out, h', w']`
+fn conv_bn(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    residual: Option<Tensor<4>>,
+    relu_after: bool,
+) -> Tensor<4> {
+    // Every convolution of the trunk is built with explicit padding (`conv` below).
+    let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
+        let y = bn.forward(conv.forward(x));
+        let y = residual.map_or(y.clone(), |r| y + r);
+        return if relu_after { relu(y) } else { y };
+    };
+    let options = ConvOptions::new_with_padding(
+        conv.stride,
+        [(top, bottom), (left, right)],
+        conv.dilation,
+        conv.groups,
+    );
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    if x.device().is_autodiff() && bn.training.is_enabled() {
+        let mut y = bn.forward(sound2scene_kernels::conv2d(
+            x,
+            conv.weight.val(),
+            bias,
+            options,
+        ));
+        if let Some(residual) = residual {
+            y = y + residual;
+        }
+        return if relu_after { relu(y) } else { y };
+    }
+    // bn(conv(x) + b) = conv(x)·s + (t + b·s) for the folded scale s and shift t.
+    let mut fused = Fused::new().with_batch_norm(
+        bn.gamma.val(),
+        bn.beta.val(),
+        bn.running_mean.value(),
+        bn.running_var.value(),
+        bn.epsilon,
+    );
+    if let Some(bias) = bias {
+        let scale = fused.scale.clone().expect("with_batch_norm sets a scale");
+        fused.shift = fused.shift.map(|t| t + bias * scale);
+    }
+    if let Some(residual) = residual {
+        fused = fused.with_residual(residual);
+    }
+    if relu_after {
+        fused = fused.with_relu();
+    }
+    sound2scene_kernels::conv2d_fused(x, conv.weight.val(), fused, options)
+}
 
 /// The residual block a ResNet is built from.
 #[derive(Config, Debug, PartialEq, Eq, Copy)]
@@ -169,9 +231,8 @@ impl BasicBlock {
             Some(down) => down.forward(x.clone()),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
-        relu(out + shortcut)
+        let out = conv_bn(&self.conv1, &self.bn1, x, None, true);
+        conv_bn(&self.conv2, &self.bn2, out, Some(shortcut), true)
     }
 }
 
@@ -204,10 +265,9 @@ impl Bottleneck {
             Some(down) => down.forward(x.clone()),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
-        relu(out + shortcut)
+        let out = conv_bn(&self.conv1, &self.bn1, x, None, true);
+        let out = conv_bn(&self.conv2, &self.bn2, out, None, true);
+        conv_bn(&self.conv3, &self.bn3, out, Some(shortcut), true)
     }
 }
 
@@ -251,7 +311,7 @@ impl Downsample {
     /// - `x`: `[batch, in_channels, h, w]`
     /// - output: `[batch, out_channels, h / stride, w / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        conv_bn(&self.conv, &self.bn, x, None, false)
     }
 }
 
@@ -380,7 +440,7 @@ impl ResNet {
     ///   maps a size `n` to `⌊(n - 1) / 2⌋ + 1`)
     pub fn forward_trunk(&self, x: Tensor<4>) -> Tensor<4> {
         // [batch, base_width, h/2, w/2]
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let x = conv_bn(&self.conv1, &self.bn1, x, None, true);
         // [batch, base_width, h/4, w/4]
         let mut x = self.maxpool.forward(x);
         for block in self

@@ -1,0 +1,284 @@
+//! The two gradients of the direct convolution of [`super::conv`].
+//!
+//! - Input gradient: the convolution of the output gradient with the weights flipped in space
+//!   and transposed in channels (`[c_in, c_out, kh, kw]`), on the output gradient spread out by
+//!   the stride (zeros between its rows and columns), with padding `k − 1 − p`: the forward
+//!   kernel computes it.
+//! - Weight gradient: `dW[o, i, ky, kx] = Σ_{n, y, x} dY[n, o, y, x] · X̃[n, i, y·s + ky,
+//!   x·s + kx]` over the padded input `X̃`. A register tile holds [`WMR`] output channels ×
+//!   [`WNT`] taps, each a vector of partial sums over eight outputs of a row, folded into the
+//!   result at the end of a run of rows.
+
+use rayon::prelude::*;
+
+use super::conv::{ConvGeometry, Epilogue, PaddedInput, conv2d};
+use super::simd::{Isa, LANES, Lanes, Portable};
+
+/// Output channels per weight-gradient register tile.
+pub const WMR: usize = 4;
+/// Taps (input channel, ky, kx) per weight-gradient register tile.
+pub const WNT: usize = 3;
+
+/// Whether [`input_grad`] handles `g`: the transposed convolution needs `padding < kernel`.
+pub fn input_grad_supported(g: &ConvGeometry) -> bool {
+    g.padding[0] < g.kernel[0] && g.padding[1] < g.kernel[1]
+}
+
+/// `dX` (`[batch, c_in, h_in, w_in]`) of `conv2d(x, w)` from `dY` (`[batch, c_out, h_out,
+/// w_out]`).
+///
+/// # Panics
+/// When a length does not match `g`, or `g` is not [`input_grad_supported`].
+pub fn input_grad(w: &[f32], dy: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
+    assert!(
+        input_grad_supported(g),
+        "padding must be below the kernel size: {g:?}"
+    );
+    assert_eq!(w.len(), g.weight_len(), "weight length");
+    assert_eq!(dy.len(), g.output_len(), "output gradient length");
+    assert_eq!(dx.len(), g.input_len(), "input gradient length");
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let (h_out, w_out) = (g.h_out(), g.w_out());
+    // The rows and columns of the input no window reaches past (when `(h + 2p − k) % s ≠ 0`)
+    // get no gradient: extra zero rows and columns after the spread gradient give them one.
+    let rem_h = g.h_in + 2 * g.padding[0] - kh - (h_out - 1) * sh;
+    let rem_w = g.w_in + 2 * g.padding[1] - kw - (w_out - 1) * sw;
+    let (h_up, w_up) = ((h_out - 1) * sh + 1 + rem_h, (w_out - 1) * sw + 1 + rem_w);
+    let spread;
+    let dy_up: &[f32] = if (sh, sw, rem_h, rem_w) == (1, 1, 0, 0) {
+        dy
+    } else {
+        let mut up = vec![0.0; g.batch * g.c_out * h_up * w_up];
+        up.par_chunks_mut(h_up * w_up)
+            .zip(dy.par_chunks(h_out * w_out))
+            .for_each(|(dst, src)| {
+                for (y, row) in src.chunks(w_out).enumerate() {
+                    let dst_row = &mut dst[y * sh * w_up..];
+                    for (x, &v) in row.iter().enumerate() {
+                        dst_row[x * sw] = v;
+                    }
+                }
+            });
+        spread = up;
+        &spread
+    };
+    // [c_out, c_in, kh, kw] -> [c_in, c_out, kh, kw], flipped in space.
+    let mut flipped = vec![0.0; w.len()];
+    for o in 0..g.c_out {
+        for i in 0..g.c_in {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    flipped[((i * g.c_out + o) * kh + ky) * kw + kx] =
+                        w[((o * g.c_in + i) * kh + kh - 1 - ky) * kw + kw - 1 - kx];
+                }
+            }
+        }
+    }
+    let transposed = ConvGeometry {
+        batch: g.batch,
+        c_in: g.c_out,
+        h_in: h_up,
+        w_in: w_up,
+        c_out: g.c_in,
+        kernel: g.kernel,
+        stride: [1, 1],
+        padding: [kh - 1 - g.padding[0], kw - 1 - g.padding[1]],
+    };
+    debug_assert_eq!((transposed.h_out(), transposed.w_out()), (g.h_in, g.w_in));
+    conv2d(dy_up, &flipped, &transposed, &Epilogue::default(), dx);
+}
+
+/// `dW` (`[c_out, c_in, kh, kw]`) of `conv2d(x, w)` from `x` and `dY`.
+///
+/// # Panics
+/// When a length does not match `g`.
+pub fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry, dw: &mut [f32]) {
+    weight_grad_with(Isa::detect(), x, dy, g, dw);
+}
+
+/// [`weight_grad`] on a chosen instruction set (tests run every available one).
+pub fn weight_grad_with(isa: Isa, x: &[f32], dy: &[f32], g: &ConvGeometry, dw: &mut [f32]) {
+    assert!(g.is_valid(), "invalid convolution geometry {g:?}");
+    assert_eq!(x.len(), g.input_len(), "input length");
+    assert_eq!(dy.len(), g.output_len(), "output gradient length");
+    assert_eq!(dw.len(), g.weight_len(), "weight gradient length");
+    let padded = PaddedInput::new(x, g);
+    let job = WeightGrad::new(g, &padded, dy);
+    let units = job.units();
+    let partial = |isa: Isa, range: std::ops::Range<usize>| -> Vec<f32> {
+        let mut acc = vec![0.0f32; g.weight_len()];
+        for unit in range {
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Isa::Avx2Fma` is only produced when the CPU has AVX2 and FMA.
+                Isa::Avx2Fma => unsafe { weight_grad_unit_avx2(&job, unit, &mut acc) },
+                _ => job.unit::<Portable>(unit, &mut acc),
+            }
+        }
+        acc
+    };
+    // Runs of rows go to the threads; each sums into its own copy of dW.
+    let threads = rayon::current_num_threads().max(1);
+    let per_thread = units.div_ceil(threads);
+    let sum = (0..threads)
+        .into_par_iter()
+        .map(|t| partial(isa, t * per_thread..((t + 1) * per_thread).min(units)))
+        .reduce(
+            || vec![0.0f32; g.weight_len()],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            },
+        );
+    dw.copy_from_slice(&sum);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn weight_grad_unit_avx2(job: &WeightGrad, unit: usize, acc: &mut [f32]) {
+    job.unit::<super::simd::Avx2>(unit, acc);
+}
+
+/// The weight gradient cut into units of consecutive output rows of one image.
+struct WeightGrad<'a> {
+    g: &'a ConvGeometry,
+    padded: &'a PaddedInput,
+    dy: &'a [f32],
+    /// Offset of each tap (input channel, ky, kx) in an image of the padded input.
+    taps: Vec<usize>,
+    /// Output rows per unit.
+    rows: usize,
+}
+
+/// Bytes of output gradient and input rows a unit should stay within.
+const UNIT_BUDGET: usize = 192 * 1024;
+
+impl<'a> WeightGrad<'a> {
+    fn new(g: &'a ConvGeometry, padded: &'a PaddedInput, dy: &'a [f32]) -> Self {
+        let [kh, kw] = g.kernel;
+        let taps = (0..g.c_in)
+            .flat_map(|c| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (c, ky, kx))))
+            .map(|(c, ky, kx)| c * padded.channel_len() + padded.tap_offset(ky, kx, g.stride[1]))
+            .collect();
+        let row_bytes =
+            4 * (g.c_out * g.w_out() + g.c_in * padded.phases * g.stride[0] * padded.row_len);
+        let rows = (UNIT_BUDGET / row_bytes.max(1)).clamp(1, g.h_out());
+        Self {
+            g,
+            padded,
+            dy,
+            taps,
+            rows,
+        }
+    }
+
+    fn units_per_image(&self) -> usize {
+        self.g.h_out().div_ceil(self.rows)
+    }
+
+    fn units(&self) -> usize {
+        self.g.batch * self.units_per_image()
+    }
+
+    /// Add the unit's contribution to every weight gradient in `acc` (`[c_out, taps]`).
+    #[inline(always)]
+    fn unit<L: Lanes>(&self, unit: usize, acc: &mut [f32]) {
+        let g = self.g;
+        let (image, part) = (unit / self.units_per_image(), unit % self.units_per_image());
+        let (h_out, w_out) = (g.h_out(), g.w_out());
+        let rows = part * self.rows..((part + 1) * self.rows).min(h_out);
+        let image_in = &self.padded.data[image * self.padded.image_len(g.c_in)..];
+        let image_dy =
+            &self.dy[image * g.c_out * h_out * w_out..(image + 1) * g.c_out * h_out * w_out];
+        let n_taps = self.taps.len();
+        for block in 0..g.c_out.div_ceil(WMR) {
+            let couts = (block * WMR..(block * WMR + WMR).min(g.c_out)).len();
+            for group in 0..n_taps.div_ceil(WNT) {
+                let tap_range = group * WNT..(group * WNT + WNT).min(n_taps);
+                let taps: [usize; WNT] =
+                    std::array::from_fn(|j| self.taps[(group * WNT + j).min(n_taps - 1)]);
+                let dy_rows: [usize; WMR] = std::array::from_fn(|i| {
+                    ((block * WMR + i.min(couts - 1)) * h_out + rows.start) * w_out
+                });
+                let strides = [self.padded.row_len * g.stride[0], w_out];
+                let first = self.padded.output_offset(rows.start, 0, g.stride[0]);
+                // SAFETY: padded rows hold a whole vector past the last output, dY rows are read
+                // only where `w_out` allows, and the ISA is the caller's.
+                let sums = unsafe {
+                    rows_kernel::<L>(
+                        image_in.as_ptr().add(first),
+                        &taps,
+                        image_dy.as_ptr(),
+                        &dy_rows,
+                        rows.len(),
+                        strides,
+                        w_out,
+                    )
+                };
+                for (i, s) in sums.iter().enumerate().take(couts) {
+                    let o = block * WMR + i;
+                    for (j, tap) in tap_range.clone().enumerate() {
+                        acc[o * n_taps + tap] += s[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows of the weight-gradient tile: for [`WMR`] output channels and [`WNT`] taps,
+/// `Σ_y Σ_x dY[o, y, x] · X̃[tap + y·s_in + x]`, each row's last partial vector masked on both
+/// sides.
+///
+/// # Safety
+/// `input + tap + y·strides[0] + x` must be valid for a vector read for every tap, row `y <
+/// rows` and vector start `x < w_out`, and `dy + dy_rows[i] + y·strides[1]` for `w_out` reads;
+/// the instruction set of `L` must be available.
+#[inline(always)]
+unsafe fn rows_kernel<L: Lanes>(
+    input: *const f32,
+    taps: &[usize; WNT],
+    dy: *const f32,
+    dy_rows: &[usize; WMR],
+    rows: usize,
+    strides: [usize; 2],
+    w_out: usize,
+) -> [[f32; WNT]; WMR] {
+    // SAFETY: the caller's contract covers every read.
+    unsafe {
+        let mut acc = [[L::zero(); WNT]; WMR];
+        let full = w_out / LANES;
+        let tail = w_out - full * LANES;
+        let masked = |ptr: *const f32| {
+            let mut lanes = [0.0f32; LANES];
+            std::ptr::copy_nonoverlapping(ptr, lanes.as_mut_ptr(), tail);
+            L::load(lanes.as_ptr())
+        };
+        for y in 0..rows {
+            let inputs: [*const f32; WNT] = taps.map(|t| input.add(t + y * strides[0]));
+            let grads: [*const f32; WMR] = dy_rows.map(|r| dy.add(r + y * strides[1]));
+            for v in 0..full {
+                let at = v * LANES;
+                let xs: [L; WNT] = std::array::from_fn(|j| L::load(inputs[j].add(at)));
+                for (acc_i, &grad) in acc.iter_mut().zip(&grads) {
+                    let d = L::load(grad.add(at));
+                    for (a, &x) in acc_i.iter_mut().zip(&xs) {
+                        *a = L::mul_add(d, x, *a);
+                    }
+                }
+            }
+            if tail > 0 {
+                let at = full * LANES;
+                let xs: [L; WNT] = std::array::from_fn(|j| masked(inputs[j].add(at)));
+                for (acc_i, &grad) in acc.iter_mut().zip(&grads) {
+                    let d = masked(grad.add(at));
+                    for (a, &x) in acc_i.iter_mut().zip(&xs) {
+                        *a = L::mul_add(d, x, *a);
+                    }
+                }
+            }
+        }
+        acc.map(|row| row.map(|a| a.sum()))
+    }
+}

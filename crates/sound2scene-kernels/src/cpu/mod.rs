@@ -1,0 +1,21 @@
+//! The kernels on plain slices: NCHW f32 data, one function per operation, no Burn types.
+
+pub mod conv;
+pub mod conv_grad;
+pub mod simd;
+
+/// A raw output pointer shared by the tasks of one kernel call, each writing its own
+/// disjoint part.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr(pub *mut f32);
+
+// SAFETY: the kernels hand each task a disjoint region of the buffer behind the pointer, and
+// the buffer outlives the parallel section that uses it.
+unsafe impl Send for SendPtr {}
+// SAFETY: as above.
+unsafe impl Sync for SendPtr {}
+
+/// A zeroed buffer of `len` floats for intermediate data.
+pub(crate) fn scratch(len: usize) -> Vec<f32> {
+    vec![0.0; len]
+}

@@ -1,0 +1,126 @@
+//! The direct convolution against its definition, on shapes chosen to hit every edge of the
+//! tiling: widths that are not a multiple of the vector, channel counts that are not a multiple
+//! of the register tile, batch 1 and 3, padding 0 and 1, strides 1 and 2, kernels 1, 3 and 7.
+
+mod common;
+
+use common::{conv2d_reference, max_rel_diff, normal};
+use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, conv2d_with};
+use sound2scene_kernels::cpu::simd::Isa;
+
+/// f32 accumulation over at most a few hundred products of N(0, 1) values.
+const TOL: f64 = 1e-4;
+
+fn geometry(
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    hw: [usize; 2],
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+) -> ConvGeometry {
+    ConvGeometry {
+        batch,
+        c_in,
+        h_in: hw[0],
+        w_in: hw[1],
+        c_out,
+        kernel: [kernel, kernel],
+        stride: [stride, stride],
+        padding: [padding, padding],
+    }
+}
+
+fn shapes() -> Vec<ConvGeometry> {
+    vec![
+        geometry(1, 3, 5, [7, 9], 3, 1, 1),
+        geometry(3, 5, 4, [8, 8], 3, 1, 1),
+        geometry(1, 16, 8, [11, 29], 3, 1, 0),
+        geometry(2, 7, 9, [13, 17], 3, 2, 1),
+        geometry(1, 4, 6, [10, 31], 1, 1, 0),
+        geometry(3, 6, 13, [9, 12], 1, 2, 0),
+        geometry(1, 1, 8, [21, 40], 7, 2, 3),
+        geometry(1, 2, 3, [1, 1], 3, 1, 1),
+        geometry(2, 3, 2, [4, 4], 3, 1, 1),
+        geometry(1, 9, 4, [33, 5], 3, 2, 1),
+    ]
+}
+
+#[test]
+fn direct_convolution_matches_its_definition() {
+    for isa in Isa::available() {
+        for (i, g) in shapes().into_iter().enumerate() {
+            let x = normal(g.input_len(), 2 * i as u64);
+            let w = normal(g.weight_len(), 2 * i as u64 + 1);
+            let mut out = vec![f32::NAN; g.output_len()];
+            conv2d_with(isa, &x, &w, &g, &Epilogue::default(), &mut out);
+            let err = max_rel_diff(&out, &conv2d_reference(&x, &w, &g));
+            assert!(err < TOL, "{isa:?} {g:?}: max relative error {err}");
+        }
+    }
+}
+
+#[test]
+fn epilogue_scales_shifts_adds_the_residual_and_clamps() {
+    for isa in Isa::available() {
+        let g = geometry(2, 6, 7, [9, 19], 3, 1, 1);
+        let x = normal(g.input_len(), 40);
+        let w = normal(g.weight_len(), 41);
+        let scale = normal(g.c_out, 42);
+        let shift = normal(g.c_out, 43);
+        let residual = normal(g.output_len(), 44);
+        let epilogue = Epilogue {
+            scale: Some(&scale),
+            shift: Some(&shift),
+            residual: Some(&residual),
+            relu: true,
+        };
+        let mut out = vec![f32::NAN; g.output_len()];
+        conv2d_with(isa, &x, &w, &g, &epilogue, &mut out);
+        let plane = g.h_out() * g.w_out();
+        let expected: Vec<f64> = conv2d_reference(&x, &w, &g)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let c = (i / plane) % g.c_out;
+                (v * scale[c] as f64 + shift[c] as f64 + residual[i] as f64).max(0.0)
+            })
+            .collect();
+        let err = max_rel_diff(&out, &expected);
+        assert!(err < TOL, "{isa:?}: max relative error {err}");
+        assert!(out.contains(&0.0), "the ReLU clamped nothing");
+    }
+}
+
+#[test]
+fn non_finite_inputs_propagate_as_in_the_definition() {
+    for isa in Isa::available() {
+        let g = geometry(1, 3, 4, [6, 10], 3, 1, 1);
+        let mut x = normal(g.input_len(), 50);
+        x[2 * 10 + 3] = f32::NAN; // channel 0, row 2, column 3
+        x[60 + 5 * 10 + 9] = f32::INFINITY; // channel 1, row 5, column 9
+        let w = normal(g.weight_len(), 51);
+        let mut out = vec![0.0; g.output_len()];
+        let relu = Epilogue {
+            relu: true,
+            ..Epilogue::default()
+        };
+        conv2d_with(isa, &x, &w, &g, &relu, &mut out);
+        let expected = conv2d_reference(&x, &w, &g);
+        for (i, (&o, &e)) in out.iter().zip(&expected).enumerate() {
+            if e.is_nan() {
+                assert!(o.is_nan(), "{isa:?}: output {i} should be NaN, is {o}");
+            } else if e.is_infinite() {
+                let clamped = if e > 0.0 { f32::INFINITY } else { 0.0 };
+                assert_eq!(o, clamped, "{isa:?}: output {i}");
+            } else {
+                assert!(
+                    (o as f64 - e.max(0.0)).abs() < TOL * e.abs().max(1.0),
+                    "{isa:?}: output {i}"
+                );
+            }
+        }
+        assert!(out.iter().any(|v| v.is_nan()) && out.contains(&f32::INFINITY));
+    }
+}
