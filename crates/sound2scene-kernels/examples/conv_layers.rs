@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, conv2d as direct};
+use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, Prologue, conv2d as direct};
 
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     f();
@@ -72,11 +72,18 @@ fn main() {
             Distribution::Default,
             &device,
         );
-        let xs: Vec<f32> = x.to_data().to_vec().unwrap();
-        let ws: Vec<f32> = w.to_data().to_vec().unwrap();
+        let xs: Vec<f32> = x.to_data().try_to_vec::<f32>().unwrap();
+        let ws: Vec<f32> = w.to_data().try_to_vec::<f32>().unwrap();
         let mut out = vec![0.0; g.output_len()];
         let ours = median_ms(runs, || {
-            direct(&xs, &ws, &g, &Epilogue::default(), &mut out)
+            direct(
+                &xs,
+                &ws,
+                &g,
+                &Prologue::default(),
+                &Epilogue::default(),
+                &mut out,
+            )
         });
         let options = ConvOptions::new(g.stride, g.padding, [1, 1], 1);
         let flex = median_ms(runs, || {

@@ -30,31 +30,81 @@
 pub mod cpu;
 pub mod extension;
 
-use burn::backend::Dispatch;
-use burn::backend::DispatchDevice;
+use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 
-use extension::{KernelOps, MaybeTensor};
+use extension::{
+    ConvFlags, ConvParts, KernelOps, MaybeTensor, composed_epilogue, composed_fused_conv2d,
+    composed_prologue,
+};
 
-/// What [`conv2d_fused`] applies to the convolution's output, in this order:
-/// `relu(conv · scale[c] + shift[c] + residual)`.
+/// What [`conv2d_fused`] applies around the convolution:
+/// `relu?(conv(up?(relu?(x · input_scale + input_shift))) · scale + shift + residual)`.
+///
+/// Per-channel tensors are `[channels]`, or `[batch, channels]` for one set per image (a
+/// conditional batch norm).
 #[derive(Debug, Clone, Default)]
 pub struct Fused {
+    /// Per input channel factor.
+    pub input_scale: Option<Tensor<1>>,
+    /// Per input channel factor, one set per image (`[batch, c_in]`).
+    pub input_scale_per_image: Option<Tensor<2>>,
+    /// Per input channel offset.
+    pub input_shift: Option<Tensor<1>>,
+    /// Per input channel offset, one set per image (`[batch, c_in]`).
+    pub input_shift_per_image: Option<Tensor<2>>,
     /// Per output channel factor, `[c_out]`.
     pub scale: Option<Tensor<1>>,
+    /// Per output channel factor, one set per image (`[batch, c_out]`).
+    pub scale_per_image: Option<Tensor<2>>,
     /// Per output channel offset (a bias), `[c_out]`.
     pub shift: Option<Tensor<1>>,
-    /// A tensor of the output's shape to add (a residual branch).
+    /// Per output channel offset, one set per image (`[batch, c_out]`).
+    pub shift_per_image: Option<Tensor<2>>,
+    /// A tensor of the output's shape to add (a residual branch), or of half its height and
+    /// width when [`Fused::with_upsampled_residual`] set it.
     pub residual: Option<Tensor<4>>,
-    /// Whether to clamp the result at zero.
-    pub relu: bool,
+    /// The switches: ReLUs, upsampling of the input and of the residual.
+    pub flags: ConvFlags,
 }
 
 impl Fused {
-    /// Nothing after the convolution.
+    /// Nothing around the convolution.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Multiply each input channel by `scale[c]` (`[c_in]`).
+    pub fn with_input_scale(mut self, scale: Tensor<1>) -> Self {
+        self.input_scale = Some(scale);
+        self
+    }
+
+    /// Add `shift[c]` to each input channel (`[c_in]`).
+    pub fn with_input_shift(mut self, shift: Tensor<1>) -> Self {
+        self.input_shift = Some(shift);
+        self
+    }
+
+    /// Map the input by `x · scale[b, c] + shift[b, c]`, one set per image (`[batch, c_in]`
+    /// each): a conditional batch norm with stored statistics.
+    pub fn with_input_affine_per_image(mut self, scale: Tensor<2>, shift: Tensor<2>) -> Self {
+        self.input_scale_per_image = Some(scale);
+        self.input_shift_per_image = Some(shift);
+        self
+    }
+
+    /// Clamp the input at zero, after its affine map.
+    pub fn with_input_relu(mut self) -> Self {
+        self.flags.input_relu = true;
+        self
+    }
+
+    /// Upsample the input 2× (nearest neighbour) before convolving it.
+    pub fn with_upsampled_input(mut self) -> Self {
+        self.flags.upsample = true;
+        self
     }
 
     /// Multiply each output channel by `scale[c]`.
@@ -69,19 +119,35 @@ impl Fused {
         self
     }
 
+    /// Map the output by `y · scale[b, c] + shift[b, c]`, one set per image (`[batch, c_out]`
+    /// each).
+    pub fn with_affine_per_image(mut self, scale: Tensor<2>, shift: Tensor<2>) -> Self {
+        self.scale_per_image = Some(scale);
+        self.shift_per_image = Some(shift);
+        self
+    }
+
     /// Add a tensor of the output's shape.
     pub fn with_residual(mut self, residual: Tensor<4>) -> Self {
         self.residual = Some(residual);
+        self.flags.residual_upsampled = false;
         self
     }
 
-    /// Clamp at zero.
+    /// Add a tensor of half the output's height and width, upsampled 2× (nearest neighbour).
+    pub fn with_upsampled_residual(mut self, residual: Tensor<4>) -> Self {
+        self.residual = Some(residual);
+        self.flags.residual_upsampled = true;
+        self
+    }
+
+    /// Clamp the output at zero.
     pub fn with_relu(mut self) -> Self {
-        self.relu = true;
+        self.flags.relu = true;
         self
     }
 
-    /// Multiply by `scale` and add `shift`: the batch norm `γ (x − μ) / √(σ² + ε) + β` with
+    /// Multiply by `scale` and add `shift`: the batch norm `γ (y − μ) / √(σ² + ε) + β` with
     /// stored statistics, as `scale = γ / √(σ² + ε)` and `shift = β − μ · scale`.
     ///
     /// # Shapes
@@ -97,6 +163,53 @@ impl Fused {
         let scale = gamma.div(var.add_scalar(eps).sqrt());
         let shift = beta.sub(mean.mul(scale.clone()));
         self.with_scale(scale).with_shift(shift)
+    }
+
+    /// `conv` with these parts around it, from Burn's standard operations: for a convolution
+    /// the kernels do not compute (another backend's, or one with its own algorithm). `conv`
+    /// receives the transformed (and upsampled) input and returns the convolution's output.
+    pub fn compose(self, x: Tensor<4>, conv: impl FnOnce(Tensor<4>) -> Tensor<4>) -> Tensor<4> {
+        let ConvParts {
+            input_scale,
+            input_shift,
+            scale,
+            shift,
+            residual,
+            flags,
+        } = self.into_parts();
+        let x = composed_prologue::<Dispatch>(
+            x.into_dispatch(),
+            input_scale.into_option(),
+            input_shift.into_option(),
+            flags,
+        );
+        let y = conv(Tensor::from_dispatch(x)).into_dispatch();
+        Tensor::from_dispatch(composed_epilogue::<Dispatch>(
+            y,
+            scale.into_option(),
+            shift.into_option(),
+            residual.into_option(),
+            flags,
+        ))
+    }
+
+    /// The parts as dispatch tensors; a per-image set wins over a shared one.
+    fn into_parts(self) -> ConvParts<Dispatch> {
+        let pick = |per_image: Option<Tensor<2>>, shared: Option<Tensor<1>>| {
+            MaybeTensor::from_option(
+                per_image
+                    .map(Tensor::into_dispatch)
+                    .or_else(|| shared.map(Tensor::into_dispatch)),
+            )
+        };
+        ConvParts {
+            input_scale: pick(self.input_scale_per_image, self.input_scale),
+            input_shift: pick(self.input_shift_per_image, self.input_shift),
+            scale: pick(self.scale_per_image, self.scale),
+            shift: pick(self.shift_per_image, self.shift),
+            residual: MaybeTensor::from_option(self.residual.map(Tensor::into_dispatch)),
+            flags: self.flags,
+        }
     }
 }
 
@@ -126,11 +239,13 @@ pub fn conv2d(
     conv2d_fused(x, weight, fused, options)
 }
 
-/// `relu(conv2d(x, weight) · scale + shift + residual)`, each part as [`Fused`] says, in one
-/// pass over the output where the kernels run.
+/// A convolution and the layers around it, as [`Fused`] says, in one pass over the input and
+/// one over the output where the kernels run (Flex), and as Burn's standard operations
+/// elsewhere.
 ///
 /// # Shapes
-/// - `x`: `[batch, c_in, h, w]`, `weight`: `[c_out, c_in, kh, kw]`
+/// - `x`: `[batch, c_in, h, w]` (`[batch, c_in, h/2, w/2]` with an upsampled input),
+///   `weight`: `[c_out, c_in, kh, kw]`
 /// - output: `[batch, c_out, h', w']`
 pub fn conv2d_fused(
     x: Tensor<4>,
@@ -138,52 +253,16 @@ pub fn conv2d_fused(
     fused: Fused,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let Fused {
-        scale,
-        shift,
-        residual,
-        relu,
-    } = fused;
-    if !runs_kernels(&x.device()) {
-        return composed(x, weight, scale, shift, residual, relu, options);
-    }
-    let out = <Dispatch as KernelOps>::fused_conv2d(
+    let kernels = runs_kernels(&x.device());
+    let (x, weight, parts) = (
         x.into_dispatch(),
         weight.into_dispatch(),
-        MaybeTensor::from_option(scale.map(Tensor::into_dispatch)),
-        MaybeTensor::from_option(shift.map(Tensor::into_dispatch)),
-        MaybeTensor::from_option(residual.map(Tensor::into_dispatch)),
-        options,
-        relu,
+        fused.into_parts(),
     );
-    Tensor::from_dispatch(out)
-}
-
-/// [`conv2d_fused`] from Burn's standard operations.
-fn composed(
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    scale: Option<Tensor<1>>,
-    shift: Option<Tensor<1>>,
-    residual: Option<Tensor<4>>,
-    relu: bool,
-    options: ConvOptions<2>,
-) -> Tensor<4> {
-    let channels = weight.dims()[0];
-    let per_channel = |t: Tensor<1>| t.reshape([1, channels, 1, 1]);
-    let mut out = burn::tensor::module::conv2d(x, weight, None, options);
-    if let Some(scale) = scale {
-        out = out.mul(per_channel(scale));
-    }
-    if let Some(shift) = shift {
-        out = out.add(per_channel(shift));
-    }
-    if let Some(residual) = residual {
-        out = out.add(residual);
-    }
-    if relu {
-        burn::tensor::activation::relu(out)
+    let out = if kernels {
+        <Dispatch as KernelOps>::fused_conv2d(x, weight, parts, options)
     } else {
-        out
-    }
+        composed_fused_conv2d::<Dispatch>(x, weight, parts, options)
+    };
+    Tensor::from_dispatch(out)
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{conv2d_reference, max_rel_diff, normal};
-use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, conv2d_with};
+use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, PerChannel, Prologue, conv2d_with};
 use sound2scene_kernels::cpu::simd::Isa;
 
 /// f32 accumulation over at most a few hundred products of N(0, 1) values.
@@ -54,7 +54,15 @@ fn direct_convolution_matches_its_definition() {
             let x = normal(g.input_len(), 2 * i as u64);
             let w = normal(g.weight_len(), 2 * i as u64 + 1);
             let mut out = vec![f32::NAN; g.output_len()];
-            conv2d_with(isa, &x, &w, &g, &Epilogue::default(), &mut out);
+            conv2d_with(
+                isa,
+                &x,
+                &w,
+                &g,
+                &Prologue::default(),
+                &Epilogue::default(),
+                &mut out,
+            );
             let err = max_rel_diff(&out, &conv2d_reference(&x, &w, &g));
             assert!(err < TOL, "{isa:?} {g:?}: max relative error {err}");
         }
@@ -71,13 +79,14 @@ fn epilogue_scales_shifts_adds_the_residual_and_clamps() {
         let shift = normal(g.c_out, 43);
         let residual = normal(g.output_len(), 44);
         let epilogue = Epilogue {
-            scale: Some(&scale),
-            shift: Some(&shift),
+            scale: Some(PerChannel::shared(&scale)),
+            shift: Some(PerChannel::shared(&shift)),
             residual: Some(&residual),
+            residual_upsampled: false,
             relu: true,
         };
         let mut out = vec![f32::NAN; g.output_len()];
-        conv2d_with(isa, &x, &w, &g, &epilogue, &mut out);
+        conv2d_with(isa, &x, &w, &g, &Prologue::default(), &epilogue, &mut out);
         let plane = g.h_out() * g.w_out();
         let expected: Vec<f64> = conv2d_reference(&x, &w, &g)
             .iter()
@@ -106,7 +115,7 @@ fn non_finite_inputs_propagate_as_in_the_definition() {
             relu: true,
             ..Epilogue::default()
         };
-        conv2d_with(isa, &x, &w, &g, &relu, &mut out);
+        conv2d_with(isa, &x, &w, &g, &Prologue::default(), &relu, &mut out);
         let expected = conv2d_reference(&x, &w, &g);
         for (i, (&o, &e)) in out.iter().zip(&expected).enumerate() {
             if e.is_nan() {
@@ -122,5 +131,89 @@ fn non_finite_inputs_propagate_as_in_the_definition() {
             }
         }
         assert!(out.iter().any(|v| v.is_nan()) && out.contains(&f32::INFINITY));
+    }
+}
+
+#[test]
+fn prologue_maps_clamps_and_upsamples_the_input_per_image() {
+    for isa in Isa::available() {
+        // The conv sees a 2× upsampled 5 × 7 input; 7 output channels leave a partial block.
+        let g = geometry(2, 3, 7, [10, 14], 3, 1, 1);
+        let low = normal(g.input_len() / 4, 60);
+        let w = normal(g.weight_len(), 61);
+        let in_scale = normal(g.batch * g.c_in, 62);
+        let in_shift = normal(g.batch * g.c_in, 63);
+        let out_scale = normal(g.batch * g.c_out, 64);
+        let out_shift = normal(g.c_out, 65);
+        let residual = normal(g.output_len() / 4, 66);
+        let prologue = Prologue {
+            scale: Some(PerChannel::per_image(&in_scale)),
+            shift: Some(PerChannel::per_image(&in_shift)),
+            relu: true,
+            upsample: true,
+        };
+        let epilogue = Epilogue {
+            scale: Some(PerChannel::per_image(&out_scale)),
+            shift: Some(PerChannel::shared(&out_shift)),
+            residual: Some(&residual),
+            residual_upsampled: true,
+            relu: false,
+        };
+        let mut out = vec![f32::NAN; g.output_len()];
+        conv2d_with(isa, &low, &w, &g, &prologue, &epilogue, &mut out);
+
+        // The same by hand: transform, upsample, convolve, then the per-image epilogue.
+        let (h, wd) = (g.h_in / 2, g.w_in / 2);
+        let mut up = vec![0.0f32; g.input_len()];
+        for n in 0..g.batch {
+            for c in 0..g.c_in {
+                let (a, d) = (in_scale[n * g.c_in + c], in_shift[n * g.c_in + c]);
+                for y in 0..g.h_in {
+                    for x in 0..g.w_in {
+                        let v = low[((n * g.c_in + c) * h + y / 2) * wd + x / 2] * a + d;
+                        up[((n * g.c_in + c) * g.h_in + y) * g.w_in + x] = v.max(0.0);
+                    }
+                }
+            }
+        }
+        let (ho, wo) = (g.h_out(), g.w_out());
+        let expected: Vec<f64> = conv2d_reference(&up, &w, &g)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let (x, y) = (i % wo, i / wo % ho);
+                let (c, n) = (i / (wo * ho) % g.c_out, i / (wo * ho * g.c_out));
+                let r = residual[((n * g.c_out + c) * (ho / 2) + y / 2) * (wo / 2) + x / 2];
+                v * out_scale[n * g.c_out + c] as f64 + out_shift[c] as f64 + r as f64
+            })
+            .collect();
+        let err = max_rel_diff(&out, &expected);
+        assert!(err < TOL, "{isa:?}: max relative error {err}");
+    }
+}
+
+#[test]
+fn long_sums_split_into_chunks_keep_their_partial_sums() {
+    // 96 input channels × 9 taps = 864 steps: more than one chunk of the sum.
+    for isa in Isa::available() {
+        let g = geometry(1, 96, 13, [9, 11], 3, 1, 1);
+        let x = normal(g.input_len(), 70);
+        let w = normal(g.weight_len(), 71);
+        let shift = normal(g.c_out, 72);
+        let epilogue = Epilogue {
+            shift: Some(PerChannel::shared(&shift)),
+            relu: true,
+            ..Epilogue::default()
+        };
+        let mut out = vec![f32::NAN; g.output_len()];
+        conv2d_with(isa, &x, &w, &g, &Prologue::default(), &epilogue, &mut out);
+        let plane = g.h_out() * g.w_out();
+        let expected: Vec<f64> = conv2d_reference(&x, &w, &g)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (v + shift[i / plane % g.c_out] as f64).max(0.0))
+            .collect();
+        let err = max_rel_diff(&out, &expected);
+        assert!(err < 4.0 * TOL, "{isa:?}: max relative error {err}");
     }
 }

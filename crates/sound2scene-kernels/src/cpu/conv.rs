@@ -1,14 +1,16 @@
-//! Direct 2-D convolution on NCHW f32 data, with the layer that usually follows fused into the
-//! store: a per-channel scale and shift (a bias, or a batch norm folded at inference), a
-//! residual addition and a ReLU.
+//! Direct 2-D convolution on NCHW f32 data, with the layers around it fused in: before it, a
+//! per-channel affine map, a ReLU and a nearest 2× upsampling of the input (a BigGAN block's
+//! conditional batch norm); after it, a per-channel scale and shift (a bias, or a batch norm
+//! folded at inference), a residual addition and a ReLU.
 //!
 //! There is no im2col. The input is copied once into a zero-padded buffer split into column
 //! phases (one for stride 1, two for stride 2: even and odd columns), so that the eight inputs
-//! that eight neighbouring outputs of one row read for a tap are eight consecutive floats. A
-//! register tile then accumulates [`MR`] output channels × [`NV`] vectors of eight outputs
-//! over every input channel and tap: per tap, `NV` vector loads, `MR` broadcasts of packed
-//! weights and `MR · NV` fused multiply-adds. Vectors are taken in raster order over the
-//! output, so one tile may span rows and narrow maps (8×8) waste nothing.
+//! that eight neighbouring outputs of one row read for a tap are eight consecutive floats; the
+//! prologue is applied during that copy. A register tile then accumulates [`MR`] output
+//! channels × [`NV`] vectors of eight outputs over every input channel and tap: per tap, `NV`
+//! vector loads, `MR` broadcasts of weights (read in place, `[c_out, c_in·kh·kw]`) and `MR ·
+//! NV` fused multiply-adds. Vectors are taken in raster order over the output, so one tile may
+//! span rows and narrow maps (8×8) waste nothing.
 
 use rayon::prelude::*;
 
@@ -84,16 +86,87 @@ impl ConvGeometry {
     }
 }
 
+/// Per-channel values of a prologue or epilogue: `[channels]`, or `[batch, channels]` (one set
+/// per image, as a conditional batch norm has).
+#[derive(Debug, Clone, Copy)]
+pub struct PerChannel<'a> {
+    /// The values.
+    pub values: &'a [f32],
+    /// Whether there is one set per image.
+    pub per_image: bool,
+}
+
+impl<'a> PerChannel<'a> {
+    /// One value per channel, shared by every image.
+    pub fn shared(values: &'a [f32]) -> Self {
+        Self {
+            values,
+            per_image: false,
+        }
+    }
+
+    /// One value per image and channel, `[batch, channels]`.
+    pub fn per_image(values: &'a [f32]) -> Self {
+        Self {
+            values,
+            per_image: true,
+        }
+    }
+
+    /// The value for `channel` of `image`.
+    #[inline(always)]
+    pub fn get(&self, image: usize, channel: usize, channels: usize) -> f32 {
+        if self.per_image {
+            self.values[image * channels + channel]
+        } else {
+            self.values[channel]
+        }
+    }
+
+    fn check(&self, batch: usize, channels: usize, what: &str) {
+        let len = if self.per_image {
+            batch * channels
+        } else {
+            channels
+        };
+        assert_eq!(self.values.len(), len, "{what} length");
+    }
+}
+
+/// What is applied to the input before it is convolved, in this order:
+/// `upsample(relu(x · scale[c] + shift[c]))`. The convolution's geometry describes the
+/// upsampled input.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prologue<'a> {
+    /// Per input channel factor (1 when absent).
+    pub scale: Option<PerChannel<'a>>,
+    /// Per input channel offset (0 when absent).
+    pub shift: Option<PerChannel<'a>>,
+    /// Whether to clamp at zero.
+    pub relu: bool,
+    /// Whether to repeat each input value over a 2 × 2 block (nearest upsampling).
+    pub upsample: bool,
+}
+
+impl Prologue<'_> {
+    fn is_identity(&self) -> bool {
+        self.scale.is_none() && self.shift.is_none() && !self.relu
+    }
+}
+
 /// What is applied to each output before it is stored, in this order:
 /// `relu(acc · scale[c] + shift[c] + residual)`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Epilogue<'a> {
-    /// Per output channel factor, `[c_out]` (1 when absent).
-    pub scale: Option<&'a [f32]>,
-    /// Per output channel offset, `[c_out]` (a bias; 0 when absent).
-    pub shift: Option<&'a [f32]>,
-    /// A tensor of the output's shape added before the ReLU (a residual branch).
+    /// Per output channel factor (1 when absent).
+    pub scale: Option<PerChannel<'a>>,
+    /// Per output channel offset (a bias; 0 when absent).
+    pub shift: Option<PerChannel<'a>>,
+    /// A tensor added before the ReLU (a residual branch): of the output's shape, or of half
+    /// its height and width when `residual_upsampled` (read at `(y / 2, x / 2)`).
     pub residual: Option<&'a [f32]>,
+    /// Whether the residual is at half resolution and upsampled on the fly.
+    pub residual_upsampled: bool,
     /// Whether to clamp at zero.
     pub relu: bool,
 }
@@ -146,35 +219,79 @@ impl PaddedInput {
         y * stride_h * self.row_len + x
     }
 
-    /// Pad `x` (`[batch, c_in, h_in, w_in]`) for the convolution `g`. Rows are long enough for
-    /// the last vector of every output row to read a whole vector past its end.
-    pub fn new(x: &[f32], g: &ConvGeometry) -> Self {
+    /// Pad `x` for the convolution `g`, applying `prologue` on the way. `x` is `[batch, c_in,
+    /// h_in, w_in]`, or `[batch, c_in, h_in / 2, w_in / 2]` when the prologue upsamples. Rows
+    /// are long enough for the last vector of every output row to read a whole vector past
+    /// its end.
+    pub fn new(x: &[f32], g: &ConvGeometry, prologue: &Prologue) -> Self {
         let [ph, pw] = g.padding;
         let sw = g.stride[1];
-        let padded_w = g.w_in + 2 * pw;
         let rows = g.h_in + 2 * ph;
         let vector_cols = g.w_out().div_ceil(LANES) * LANES;
-        let row_len = padded_w
+        let row_len = (g.w_in + 2 * pw)
             .div_ceil(sw)
             .max(vector_cols + (g.kernel[1] - 1) / sw);
         let plane = rows * row_len;
+        let (h_src, w_src) = if prologue.upsample {
+            (g.h_in / 2, g.w_in / 2)
+        } else {
+            (g.h_in, g.w_in)
+        };
         let mut data = scratch(g.batch * g.c_in * sw * plane);
         data.par_chunks_mut(sw * plane)
-            .zip(x.par_chunks(g.h_in * g.w_in))
-            .for_each(|(dst, src)| {
-                for (phase, dst) in dst.chunks_mut(plane).enumerate() {
-                    let (top, rest) = dst.split_at_mut(ph * row_len);
-                    top.fill(0.0);
-                    let (body, bottom) = rest.split_at_mut(g.h_in * row_len);
-                    bottom.fill(0.0);
-                    for (dst_row, src_row) in body.chunks_mut(row_len).zip(src.chunks(g.w_in)) {
-                        for (j, d) in dst_row.iter_mut().enumerate() {
-                            let col = j * sw + phase;
-                            *d = if col >= pw && col - pw < g.w_in {
-                                src_row[col - pw]
-                            } else {
-                                0.0
-                            };
+            .zip(x.par_chunks(h_src * w_src))
+            .enumerate()
+            .for_each(|(plane_index, (dst, src))| {
+                let (image, channel) = (plane_index / g.c_in, plane_index % g.c_in);
+                let scale = prologue
+                    .scale
+                    .map_or(1.0, |s| s.get(image, channel, g.c_in));
+                let shift = prologue
+                    .shift
+                    .map_or(0.0, |s| s.get(image, channel, g.c_in));
+                let relu = prologue.relu;
+                let transform = |v: f32| {
+                    let v = v * scale + shift;
+                    if !relu || v.is_nan() || v > 0.0 {
+                        v
+                    } else {
+                        0.0
+                    }
+                };
+                for dst in dst.chunks_mut(plane) {
+                    dst[..ph * row_len].fill(0.0);
+                    dst[(ph + g.h_in) * row_len..].fill(0.0);
+                }
+                let mut row = vec![0.0f32; g.w_in];
+                for y in 0..g.h_in {
+                    let src_y = if prologue.upsample { y / 2 } else { y };
+                    let src_row = &src[src_y * w_src..(src_y + 1) * w_src];
+                    if prologue.upsample {
+                        for (x, r) in row.iter_mut().enumerate() {
+                            *r = transform(src_row[x / 2]);
+                        }
+                    } else if prologue.is_identity() {
+                        row.copy_from_slice(src_row);
+                    } else {
+                        for (r, &v) in row.iter_mut().zip(src_row) {
+                            *r = transform(v);
+                        }
+                    }
+                    for (phase, dst) in dst.chunks_mut(plane).enumerate() {
+                        let dst_row = &mut dst[(ph + y) * row_len..(ph + y + 1) * row_len];
+                        if sw == 1 {
+                            dst_row[..pw].fill(0.0);
+                            dst_row[pw..pw + g.w_in].copy_from_slice(&row);
+                            dst_row[pw + g.w_in..].fill(0.0);
+                        } else {
+                            for (j, d) in dst_row.iter_mut().enumerate() {
+                                let col = j * sw + phase;
+                                *d = if col >= pw && col - pw < g.w_in {
+                                    row[col - pw]
+                                } else {
+                                    0.0
+                                };
+                            }
                         }
                     }
                 }
@@ -188,35 +305,20 @@ impl PaddedInput {
     }
 }
 
-/// Weights `[c_out, c_in, kh, kw]` regrouped for the register tile: blocks of [`MR`] output
-/// channels, each `[c_in, kh, kw, MR]`, the last block zero-filled past `c_out`.
-pub(crate) fn pack_weights(w: &[f32], c_out: usize, taps_per_out: usize) -> Vec<f32> {
-    let blocks = c_out.div_ceil(MR);
-    let mut packed = vec![0.0; blocks * taps_per_out * MR];
-    packed
-        .par_chunks_mut(taps_per_out * MR)
-        .enumerate()
-        .for_each(|(block, dst)| {
-            for i in 0..MR {
-                let co = block * MR + i;
-                if co >= c_out {
-                    break;
-                }
-                let src = &w[co * taps_per_out..(co + 1) * taps_per_out];
-                for (t, &v) in src.iter().enumerate() {
-                    dst[t * MR + i] = v;
-                }
-            }
-        });
-    packed
-}
-
-/// `out = epilogue(conv(x, w))` for the geometry `g`, on every image of the batch.
+/// `out = epilogue(conv(prologue(x), w))` for the geometry `g`, on every image of the batch.
 ///
 /// # Panics
-/// When a slice's length does not match `g` (a caller bug: the tensor wrappers check shapes).
-pub fn conv2d(x: &[f32], w: &[f32], g: &ConvGeometry, epilogue: &Epilogue, out: &mut [f32]) {
-    conv2d_with(Isa::detect(), x, w, g, epilogue, out);
+/// When a slice's length does not match `g` (a caller bug: the tensor wrappers check shapes),
+/// or an upsampled size is odd.
+pub fn conv2d(
+    x: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+    prologue: &Prologue,
+    epilogue: &Epilogue,
+    out: &mut [f32],
+) {
+    conv2d_with(Isa::detect(), x, w, g, prologue, epilogue, out);
 }
 
 /// [`conv2d`] on a chosen instruction set (tests run every available one).
@@ -225,29 +327,66 @@ pub fn conv2d_with(
     x: &[f32],
     w: &[f32],
     g: &ConvGeometry,
+    prologue: &Prologue,
     epilogue: &Epilogue,
     out: &mut [f32],
 ) {
     assert!(g.is_valid(), "invalid convolution geometry {g:?}");
-    assert_eq!(x.len(), g.input_len(), "input length");
+    let input_len = if prologue.upsample {
+        assert!(
+            g.h_in % 2 == 0 && g.w_in % 2 == 0,
+            "upsampled sizes are even: {g:?}"
+        );
+        g.input_len() / 4
+    } else {
+        g.input_len()
+    };
+    assert_eq!(x.len(), input_len, "input length");
     assert_eq!(w.len(), g.weight_len(), "weight length");
     assert_eq!(out.len(), g.output_len(), "output length");
-    for v in [epilogue.scale, epilogue.shift].into_iter().flatten() {
-        assert_eq!(v.len(), g.c_out, "per-channel epilogue length");
+    for (v, what) in [
+        (prologue.scale, "input scale"),
+        (prologue.shift, "input shift"),
+    ] {
+        if let Some(v) = v {
+            v.check(g.batch, g.c_in, what);
+        }
+    }
+    for (v, what) in [(epilogue.scale, "scale"), (epilogue.shift, "shift")] {
+        if let Some(v) = v {
+            v.check(g.batch, g.c_out, what);
+        }
     }
     if let Some(r) = epilogue.residual {
-        assert_eq!(r.len(), out.len(), "residual length");
+        let len = if epilogue.residual_upsampled {
+            assert!(
+                g.h_out() % 2 == 0 && g.w_out() % 2 == 0,
+                "upsampled sizes are even"
+            );
+            out.len() / 4
+        } else {
+            out.len()
+        };
+        assert_eq!(r.len(), len, "residual length");
     }
-    let padded = PaddedInput::new(x, g);
-    let taps_per_out = g.c_in * g.kernel[0] * g.kernel[1];
-    let packed = pack_weights(w, g.c_out, taps_per_out);
+    let padded = PaddedInput::new(x, g, prologue);
     let plan = Plan::new(g, &padded);
     let offsets = padded.offsets(g);
+    let steps = offsets.len();
+    // The last block of output channels, when partial, reads a zero-filled copy of its rows.
+    let tail: Vec<f32> = if g.c_out % MR == 0 {
+        Vec::new()
+    } else {
+        let mut tail = w[g.c_out / MR * MR * steps..].to_vec();
+        tail.resize(MR * steps, 0.0);
+        tail
+    };
     let run = Run {
         offsets: &offsets,
         g,
         padded: &padded,
-        packed: &packed,
+        weights: w,
+        tail: &tail,
         epilogue,
         out: SendPtr(out.as_mut_ptr()),
         plan: &plan,
@@ -271,7 +410,7 @@ fn run_task_avx2(run: &Run, task: usize) {
 }
 
 /// How the work is cut: tasks are groups of output channel blocks × ranges of tiles of one
-/// image; within a task the sum over input channels and taps runs in chunks whose packed
+/// image; within a task the sum over input channels and taps runs in chunks whose
 /// weights stay in the L1 cache while the task's tiles go by, and a task's channel blocks take
 /// turns over its tiles so that the tiles' input rows stay in the L2 cache.
 struct Plan {
@@ -293,9 +432,9 @@ struct Plan {
     chunk: usize,
 }
 
-/// Steps of the sum whose packed weights ([`MR`] floats each) a chunk keeps in the L1 cache.
+/// Steps of the sum whose weights ([`MR`] rows) a chunk keeps in the L1 cache.
 const CHUNK_STEPS: usize = 640;
-/// Bytes of packed weights (a group's), and separately of input rows (a range's), a task keeps
+/// Bytes of weights (a group's), and separately of input rows (a range's), a task keeps
 /// in the L2 cache.
 const L2_BUDGET: usize = 192 * 1024;
 
@@ -339,7 +478,10 @@ impl Plan {
 struct Run<'a> {
     g: &'a ConvGeometry,
     padded: &'a PaddedInput,
-    packed: &'a [f32],
+    /// The weights, `[c_out, steps]`.
+    weights: &'a [f32],
+    /// The last partial block of output channels, `[MR, steps]`, zero-filled.
+    tail: &'a [f32],
     epilogue: &'a Epilogue<'a>,
     out: SendPtr,
     plan: &'a Plan,
@@ -383,16 +525,22 @@ impl Run<'_> {
             };
             let offsets = &self.offsets[k0..k1];
             for block in block_range.clone() {
-                let weights = &self.packed[(block * steps + k0) * MR..(block * steps + k1) * MR];
+                let rows = if (block + 1) * MR <= g.c_out {
+                    &self.weights[block * MR * steps..(block + 1) * MR * steps]
+                } else {
+                    self.tail
+                };
+                let weights = &rows[k0..];
                 for tile in tile_range.clone() {
                     let bases: [usize; NV] = std::array::from_fn(|j| {
                         let (y, x) = origin(vector(tile, j));
                         self.padded.output_offset(y, x, g.stride[0])
                     });
                     // SAFETY: `PaddedInput::new` sized every row for a full vector past the
-                    // last output, and `weights` holds `offsets.len() · MR` floats.
-                    let acc =
-                        unsafe { L::tile(image_in.as_ptr(), &bases, offsets, weights.as_ptr()) };
+                    // last output, and `weights` holds `MR` rows of `steps` floats from `k0`.
+                    let acc = unsafe {
+                        L::tile(image_in.as_ptr(), &bases, offsets, weights.as_ptr(), steps)
+                    };
                     for j in 0..NV {
                         if j > 0 && vector(tile, j) == vector(tile, j - 1) {
                             break;
@@ -451,11 +599,22 @@ impl Run<'_> {
                     v = L::add(v, load(dst));
                 }
                 if place.last {
-                    let scale = epilogue.scale.map_or(1.0, |s| s[co]);
-                    let shift = epilogue.shift.map_or(0.0, |s| s[co]);
+                    let scale = epilogue.scale.map_or(1.0, |s| s.get(image, co, g.c_out));
+                    let shift = epilogue.shift.map_or(0.0, |s| s.get(image, co, g.c_out));
                     v = L::mul_add(v, L::splat(scale), L::splat(shift));
                     if let Some(residual) = epilogue.residual {
-                        v = L::add(v, load(residual.as_ptr().add(at)));
+                        let r = if epilogue.residual_upsampled {
+                            let (h_low, w_low) = (h_out / 2, w_out / 2);
+                            let row = ((image * g.c_out + co) * h_low + y / 2) * w_low;
+                            let mut lanes = [0.0f32; LANES];
+                            for (i, lane) in lanes.iter_mut().enumerate().take(valid) {
+                                *lane = residual[row + (x + i) / 2];
+                            }
+                            L::load(lanes.as_ptr())
+                        } else {
+                            load(residual.as_ptr().add(at))
+                        };
+                        v = L::add(v, r);
                     }
                     if epilogue.relu {
                         v = L::relu(v);
@@ -474,20 +633,22 @@ impl Run<'_> {
 }
 
 /// The register tile: `MR × NV` vectors accumulated over a run of (input channel, ky, kx)
-/// steps, for each step `NV` vector loads, `MR` broadcasts of packed weights and `MR · NV`
+/// steps, for each step `NV` vector loads, `MR` broadcasts of weights and `MR · NV`
 /// fused multiply-adds.
 pub(crate) trait ConvTile: Lanes {
-    /// The sums `Σ_k w[k][i] · input[bases[j] + offsets[k] …]` for `i < MR`, `j < NV`.
+    /// The sums `Σ_k weights[i · stride + k] · input[bases[j] + offsets[k] …]` for `i < MR`,
+    /// `j < NV`.
     ///
     /// # Safety
     /// `input + offset + base` must be valid for a vector read for every offset and base, and
-    /// `weights` for `offsets.len() · MR` reads; the instruction set of `Self` must be
-    /// available.
+    /// `weights + i · stride + k` for every `i < MR`, `k < offsets.len()`; the instruction set
+    /// of `Self` must be available.
     unsafe fn tile(
         input: *const f32,
         bases: &[usize; NV],
         offsets: &[u32],
         weights: *const f32,
+        stride: usize,
     ) -> [[Self; NV]; MR];
 }
 
@@ -498,6 +659,7 @@ impl ConvTile for Portable {
         bases: &[usize; NV],
         offsets: &[u32],
         weights: *const f32,
+        stride: usize,
     ) -> [[Self; NV]; MR] {
         // SAFETY: the caller's contract covers every pointer formed here.
         unsafe {
@@ -506,7 +668,7 @@ impl ConvTile for Portable {
             for (k, &o) in offsets.iter().enumerate() {
                 let x: [Self; NV] = std::array::from_fn(|j| Self::load(rows[j].add(o as usize)));
                 for (i, acc_i) in acc.iter_mut().enumerate() {
-                    let w = Self::splat_from(weights.add(k * MR + i));
+                    let w = Self::splat_from(weights.add(i * stride + k));
                     for (a, &xj) in acc_i.iter_mut().zip(&x) {
                         *a = Self::mul_add(w, xj, *a);
                     }
@@ -525,15 +687,17 @@ impl ConvTile for super::simd::Avx2 {
         bases: &[usize; NV],
         offsets: &[u32],
         weights: *const f32,
+        stride: usize,
     ) -> [[Self; NV]; MR] {
         // SAFETY: forwarded contract.
-        unsafe { avx2_tile(input, bases, offsets, weights) }
+        unsafe { avx2_tile(input, bases, offsets, weights, stride) }
     }
 }
 
 /// The 6 × 2 tile in assembly: LLVM, given the same loop in intrinsics, spills accumulators
 /// inside it when the surrounding code raises register pressure. Twelve accumulators, two
-/// input vectors and one broadcast take 15 of the 16 `ymm` registers.
+/// input vectors and one broadcast take 15 of the 16 `ymm` registers; the six weight rows are
+/// read through two pointers, three rows apart, and the row stride.
 ///
 /// # Safety
 /// As [`ConvTile::tile`]; AVX2 and FMA must be available.
@@ -545,6 +709,7 @@ unsafe fn avx2_tile(
     bases: &[usize; NV],
     offsets: &[u32],
     weights: *const f32,
+    stride: usize,
 ) -> [[super::simd::Avx2; NV]; MR] {
     use super::simd::Avx2;
     use std::arch::asm;
@@ -558,38 +723,41 @@ unsafe fn avx2_tile(
     let [mut a30, mut a31, mut a40, mut a41, mut a50, mut a51] = [z; 6];
     if !offsets.is_empty() {
         // SAFETY: the caller guarantees every address formed here is readable; the loop runs
-        // `offsets.len() ≥ 1` times, reading one offset and six weights per step.
+        // `offsets.len() ≥ 1` times, reading one offset and one weight of each row per step.
         unsafe {
             asm!(
                 "2:",
                 "mov {o:e}, dword ptr [{off}]",
                 "vmovups {x0}, ymmword ptr [{r0} + 4*{o}]",
                 "vmovups {x1}, ymmword ptr [{r1} + 4*{o}]",
-                "vbroadcastss {b}, dword ptr [{w}]",
+                "vbroadcastss {b}, dword ptr [{wa}]",
                 "vfmadd231ps {a00}, {b}, {x0}",
                 "vfmadd231ps {a01}, {b}, {x1}",
-                "vbroadcastss {b}, dword ptr [{w} + 4]",
+                "vbroadcastss {b}, dword ptr [{wa} + {s}]",
                 "vfmadd231ps {a10}, {b}, {x0}",
                 "vfmadd231ps {a11}, {b}, {x1}",
-                "vbroadcastss {b}, dword ptr [{w} + 8]",
+                "vbroadcastss {b}, dword ptr [{wa} + 2*{s}]",
                 "vfmadd231ps {a20}, {b}, {x0}",
                 "vfmadd231ps {a21}, {b}, {x1}",
-                "vbroadcastss {b}, dword ptr [{w} + 12]",
+                "vbroadcastss {b}, dword ptr [{wb}]",
                 "vfmadd231ps {a30}, {b}, {x0}",
                 "vfmadd231ps {a31}, {b}, {x1}",
-                "vbroadcastss {b}, dword ptr [{w} + 16]",
+                "vbroadcastss {b}, dword ptr [{wb} + {s}]",
                 "vfmadd231ps {a40}, {b}, {x0}",
                 "vfmadd231ps {a41}, {b}, {x1}",
-                "vbroadcastss {b}, dword ptr [{w} + 20]",
+                "vbroadcastss {b}, dword ptr [{wb} + 2*{s}]",
                 "vfmadd231ps {a50}, {b}, {x0}",
                 "vfmadd231ps {a51}, {b}, {x1}",
-                "add {w}, 24",
+                "add {wa}, 4",
+                "add {wb}, 4",
                 "add {off}, 4",
                 "cmp {off}, {end}",
                 "jne 2b",
                 off = inout(reg) offsets.as_ptr() => _,
                 end = in(reg) offsets.as_ptr().add(offsets.len()),
-                w = inout(reg) weights => _,
+                wa = inout(reg) weights => _,
+                wb = inout(reg) weights.add(3 * stride) => _,
+                s = in(reg) 4 * stride,
                 r0 = in(reg) input.add(bases[0]),
                 r1 = in(reg) input.add(bases[1]),
                 o = out(reg) _,

@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{ConvGeometry, Epilogue, PaddedInput, conv2d};
+use super::conv::{ConvGeometry, Epilogue, PaddedInput, Prologue, conv2d};
 use super::simd::{Isa, LANES, Lanes, Portable};
 
 /// Output channels per weight-gradient register tile.
@@ -86,7 +86,14 @@ pub fn input_grad(w: &[f32], dy: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
         padding: [kh - 1 - g.padding[0], kw - 1 - g.padding[1]],
     };
     debug_assert_eq!((transposed.h_out(), transposed.w_out()), (g.h_in, g.w_in));
-    conv2d(dy_up, &flipped, &transposed, &Epilogue::default(), dx);
+    conv2d(
+        dy_up,
+        &flipped,
+        &transposed,
+        &Prologue::default(),
+        &Epilogue::default(),
+        dx,
+    );
 }
 
 /// `dW` (`[c_out, c_in, kh, kw]`) of `conv2d(x, w)` from `x` and `dY`.
@@ -103,7 +110,7 @@ pub fn weight_grad_with(isa: Isa, x: &[f32], dy: &[f32], g: &ConvGeometry, dw: &
     assert_eq!(x.len(), g.input_len(), "input length");
     assert_eq!(dy.len(), g.output_len(), "output gradient length");
     assert_eq!(dw.len(), g.weight_len(), "weight gradient length");
-    let padded = PaddedInput::new(x, g);
+    let padded = PaddedInput::new(x, g, &Prologue::default());
     let job = WeightGrad::new(g, &padded, dy);
     let units = job.units();
     let partial = |isa: Isa, range: std::ops::Range<usize>| -> Vec<f32> {

@@ -18,6 +18,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use sound2scene_kernels::Fused;
 
 use super::layers::{Attention, AttentionConfig, Bn, BnConfig, GBlock, GBlockConfig};
 use super::spectral_norm::{SNConv2d, SNConv2dConfig, SNLinear, SNLinearConfig};
@@ -458,7 +459,16 @@ impl Generator {
                 h = attn.forward(h);
             }
         }
-        let h = relu(self.output_bn.forward(h)); // [b, ch, res, res]
-        Ok(self.output_conv.forward(h).tanh()) // [b, 3, res, res]
+        if h.device().is_autodiff() {
+            let h = relu(self.output_bn.forward(h)); // [b, ch, res, res]
+            return Ok(self.output_conv.forward(h).tanh()); // [b, 3, res, res]
+        }
+        // relu(bn(h)) applied while the output convolution pads its input.
+        let (scale, shift) = self.output_bn.affine();
+        let fused = Fused::new()
+            .with_input_scale(scale)
+            .with_input_shift(shift)
+            .with_input_relu();
+        Ok(self.output_conv.fused(h, fused).tanh()) // [b, 3, res, res]
     }
 }

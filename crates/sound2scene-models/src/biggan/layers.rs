@@ -14,6 +14,8 @@ use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, max_pool2d}
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
+use sound2scene_kernels::Fused;
+
 use super::spectral_norm::{SNConv2d, SNConv2dConfig, SNLinear, SNLinearConfig};
 use crate::weights::WeightLoader;
 
@@ -111,27 +113,14 @@ impl Ccbn {
         }
     }
 
+    /// The layer at inference as one scale and shift per sample and channel: `forward(x, y)
+    /// = x · scale + shift` with the stored statistics folded in.
+    ///
     /// # Shapes
-    /// - `x`: `[batch, channels, h, w]`, `y`: `[batch, cond]` → `[batch, channels, h, w]`
-    pub fn forward(&self, x: Tensor<4>, y: Tensor<2>) -> Tensor<4> {
-        let [b, c, _, _] = x.dims();
+    /// - `y`: `[batch, cond]` → `(scale, shift)`, each `[batch, channels]`
+    pub fn affine(&self, y: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let gain = self.gain.forward(y.clone()).add_scalar(1.0); // [b, c]
         let bias = self.bias.forward(y); // [b, c]
-        if x.device().is_autodiff() {
-            let device = x.device();
-            let normed = batch_norm_training(
-                x,
-                Tensor::ones([c], &device),
-                Tensor::zeros([c], &device),
-                &self.stored_mean,
-                &self.stored_var,
-                self.eps,
-            );
-            return normed
-                .mul(gain.reshape([b, c, 1, 1]))
-                .add(bias.reshape([b, c, 1, 1]));
-        }
-        // Fold the stored statistics into one scale and shift per sample and channel.
         let inv_std = self
             .stored_var
             .value()
@@ -142,8 +131,33 @@ impl Ccbn {
         let mean = self.stored_mean.value().unsqueeze::<2>(); // [1, c]
         let scale = gain.mul(inv_std); // [b, c]
         let shift = bias.sub(mean.mul(scale.clone())); // [b, c]
-        x.mul(scale.reshape([b, c, 1, 1]))
-            .add(shift.reshape([b, c, 1, 1]))
+        (scale, shift)
+    }
+
+    /// # Shapes
+    /// - `x`: `[batch, channels, h, w]`, `y`: `[batch, cond]` → `[batch, channels, h, w]`
+    pub fn forward(&self, x: Tensor<4>, y: Tensor<2>) -> Tensor<4> {
+        let [b, c, _, _] = x.dims();
+        if !x.device().is_autodiff() {
+            let (scale, shift) = self.affine(y);
+            return x
+                .mul(scale.reshape([b, c, 1, 1]))
+                .add(shift.reshape([b, c, 1, 1]));
+        }
+        let gain = self.gain.forward(y.clone()).add_scalar(1.0); // [b, c]
+        let bias = self.bias.forward(y); // [b, c]
+        let device = x.device();
+        let normed = batch_norm_training(
+            x,
+            Tensor::ones([c], &device),
+            Tensor::zeros([c], &device),
+            &self.stored_mean,
+            &self.stored_var,
+            self.eps,
+        );
+        normed
+            .mul(gain.reshape([b, c, 1, 1]))
+            .add(bias.reshape([b, c, 1, 1]))
     }
 }
 
@@ -199,6 +213,21 @@ impl Bn {
             stored_var: loader.state(&format!("{prefix}.stored_var"), [c]),
             eps: config.eps,
         }
+    }
+
+    /// The layer at inference as one scale and shift per channel, `forward(x) = x · scale +
+    /// shift`.
+    ///
+    /// # Shapes
+    /// `(scale, shift)`, each `[channels]`
+    pub fn affine(&self) -> (Tensor<1>, Tensor<1>) {
+        let inv_std = self.stored_var.value().add_scalar(self.eps).sqrt().recip();
+        let scale = self.gain.val().mul(inv_std);
+        let shift = self
+            .bias
+            .val()
+            .sub(self.stored_mean.value().mul(scale.clone()));
+        (scale, shift)
     }
 
     /// # Shapes
@@ -326,6 +355,9 @@ impl GBlock {
     /// - `x`: `[batch, in, h, w]`, `y`: `[batch, cond]` → `[batch, out, 2h, 2w]` (or
     ///   `[batch, out, h, w]` without upsampling)
     pub fn forward(&self, x: Tensor<4>, y: Tensor<2>) -> Tensor<4> {
+        if !x.device().is_autodiff() {
+            return self.forward_fused(x, y);
+        }
         let mut h = relu(self.bn1.forward(x.clone(), y.clone())); // [b, in, h, w]
         if self.upsample {
             h = upsample2x(h); // [b, in, 2h, 2w]
@@ -343,6 +375,39 @@ impl GBlock {
             sc = upsample2x(sc); // [b, out, 2h, 2w]
         }
         h.add(sc)
+    }
+}
+
+impl GBlock {
+    /// [`forward`](Self::forward) at inference, in three fused convolutions: `conv1` reads
+    /// `up(relu(bn1(x, y)))` as it pads its input and stores `relu(bn2(·, y))`; the shortcut
+    /// convolves at the low resolution; `conv2` adds it, upsampled, as it stores.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, in, h, w]`, `y`: `[batch, cond]` → `[batch, out, 2h, 2w]` (or
+    ///   `[batch, out, h, w]` without upsampling)
+    fn forward_fused(&self, x: Tensor<4>, y: Tensor<2>) -> Tensor<4> {
+        let (a1, d1) = self.bn1.affine(y.clone()); // [b, in] each
+        let (a2, d2) = self.bn2.affine(y); // [b, out] each
+        let mut first = Fused::new()
+            .with_input_affine_per_image(a1, d1)
+            .with_input_relu()
+            .with_affine_per_image(a2, d2)
+            .with_relu();
+        if self.upsample {
+            first = first.with_upsampled_input();
+        }
+        let h = self.conv1.fused(x.clone(), first); // [b, out, 2h, 2w]
+        let sc = match &self.conv_sc {
+            Some(conv) => conv.forward(x), // [b, out, h, w]
+            None => x,
+        };
+        let second = if self.upsample {
+            Fused::new().with_upsampled_residual(sc)
+        } else {
+            Fused::new().with_residual(sc)
+        };
+        self.conv2.fused(h, second) // [b, out, 2h, 2w]
     }
 }
 

@@ -28,6 +28,7 @@ use burn::nn::Initializer;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor};
+use sound2scene_kernels::Fused;
 
 use crate::weights::WeightLoader;
 
@@ -192,18 +193,32 @@ impl SNConv2d {
         spectral_normalize(self.weight.val(), &self.u0, &self.sv0, self.eps)
     }
 
-    /// Convolve with the normalized weight.
+    /// Convolve with the normalized weight: `conv(x, W / σ) + b`.
+    ///
+    /// In training (an autodiff device) the weight is normalized and convolved by the kernels
+    /// of [`sound2scene_kernels`], whose backward passes reach `W` through `σ` as PyTorch's
+    /// do. At inference convolution is linear in the weight, so the kernels convolve with `W`
+    /// itself and scale the output by `1 / σ` while storing it, `conv(x, W) · (1/σ) + b`
+    /// (see [`fused`](Self::fused)).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, in, h, w]` → `[batch, out, h, w]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if x.device().is_autodiff() {
+            let bias = self.bias.as_ref().map(Param::val);
+            return sound2scene_kernels::conv2d(x, self.normalized_weight(), bias, self.options());
+        }
+        self.fused(x, Fused::new())
+    }
+
+    /// Inference on a backend the kernels do not run on (wgpu, CUDA), with Burn's `conv2d`.
     ///
     /// Convolution is linear in the weight, so `conv(x, W/σ) + b = (conv(x, W) + σ·b) / σ`;
     /// when the output is smaller than the weight (the wide low-resolution layers) the
     /// division is applied to the output, sparing a pass over (and an allocation of) the
     /// weight, which otherwise costs more than the convolution itself at batch 1.
-    ///
-    /// # Shapes
-    /// - `x`: `[batch, in, h, w]` → `[batch, out, h, w]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let p = self.padding;
-        let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+    fn forward_standard(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = self.options();
         let [b, _, h, w] = x.dims();
         let weight = self.weight.val();
         let [c_out, c_in, kh, kw] = weight.dims();
@@ -213,12 +228,60 @@ impl SNConv2d {
         }
         let sigma = spectral_sigma(weight.clone(), &self.u0, &self.sv0, self.eps); // [1]
         let bias = self.bias.as_ref().map(|b| b.val().mul(sigma.clone()));
+        let p = self.padding;
         let out = if b * h * w <= MATMUL_CONV_MAX_POSITIONS && 2 * p + 1 == kh && kh == kw {
             conv_same_as_matmul(x, weight, bias)
         } else {
             conv2d(x, weight, bias, options)
         };
         out.div(sigma.reshape([1, 1, 1, 1])) // [b, out, h, w]
+    }
+
+    /// At inference, `conv(x, W / σ) + b` with more layers fused around it: `fused` describes
+    /// the input side and what follows the bias. The output side is rewritten so that `σ` and
+    /// `b` come first: a per-channel (or per-image) `scale`/`shift` given here is applied as
+    /// `(conv · (1/σ) + b) · scale + shift`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, in, h, w]` (or `[batch, in, h/2, w/2]` with an upsampled input) →
+    ///   `[batch, out, h, w]`
+    pub fn fused(&self, x: Tensor<4>, fused: Fused) -> Tensor<4> {
+        if !sound2scene_kernels::runs_kernels(&x.device()) {
+            return fused.compose(x, |x| self.forward_standard(x));
+        }
+        let weight = self.weight.val();
+        let c_out = weight.dims()[0];
+        let inv_sigma = spectral_sigma(weight.clone(), &self.u0, &self.sv0, self.eps).recip(); // [1]
+        let bias = self.bias.as_ref().map(Param::val);
+        let mut fused = fused;
+        // (conv/σ + b)·s + t = conv·(s/σ) + (b·s + t), per channel or per image.
+        match (fused.scale_per_image.take(), fused.shift_per_image.take()) {
+            (Some(s), t) => {
+                let batch = s.dims()[0];
+                let shift = match &bias {
+                    Some(b) => s.clone().mul(b.clone().reshape([1, c_out])),
+                    None => Tensor::zeros([batch, c_out], &s.device()),
+                };
+                let shift = match t {
+                    Some(t) => shift.add(t),
+                    None => shift,
+                };
+                fused.scale_per_image = Some(s.mul(inv_sigma.reshape([1, 1])));
+                fused.shift_per_image = Some(shift);
+            }
+            (None, t) => {
+                fused.scale = Some(inv_sigma.expand([c_out]));
+                fused.shift = bias;
+                fused.shift_per_image = t;
+            }
+        }
+        sound2scene_kernels::conv2d_fused(x, weight, fused, self.options())
+    }
+
+    /// Stride 1, "same" padding for the odd kernels BigGAN uses.
+    fn options(&self) -> ConvOptions<2> {
+        let p = self.padding;
+        ConvOptions::new([1, 1], [p, p], [1, 1], 1)
     }
 }
 
