@@ -58,3 +58,47 @@ pub fn max_rel_diff(a: &[f32], b: &[f64]) -> f64 {
         .map(|(&a, &b)| (a as f64 - b).abs() / b.abs().max(1.0))
         .fold(0.0, f64::max)
 }
+
+/// The gradients of the convolution by their definitions, in f64: `(dX, dW)` from `x`, `w`
+/// and `dY`. A product contributes only where an output reads a real input (not padding).
+pub fn conv2d_grads_reference(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &ConvGeometry,
+) -> (Vec<f64>, Vec<f64>) {
+    let (ho, wo) = (g.h_out(), g.w_out());
+    let [kh, kw] = g.kernel;
+    let mut dx = vec![0.0f64; g.input_len()];
+    let mut dw = vec![0.0f64; g.weight_len()];
+    for n in 0..g.batch {
+        for co in 0..g.c_out {
+            for y in 0..ho {
+                for xo in 0..wo {
+                    let d = dy[((n * g.c_out + co) * ho + y) * wo + xo] as f64;
+                    for ci in 0..g.c_in {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (y * g.stride[0] + ky) as isize - g.padding[0] as isize;
+                                let ix = (xo * g.stride[1] + kx) as isize - g.padding[1] as isize;
+                                if iy < 0
+                                    || ix < 0
+                                    || iy >= g.h_in as isize
+                                    || ix >= g.w_in as isize
+                                {
+                                    continue;
+                                }
+                                let xi = ((n * g.c_in + ci) * g.h_in + iy as usize) * g.w_in
+                                    + ix as usize;
+                                let wi = ((co * g.c_in + ci) * kh + ky) * kw + kx;
+                                dx[xi] += d * w[wi] as f64;
+                                dw[wi] += d * x[xi] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw)
+}

@@ -1,0 +1,153 @@
+//! The public tensor functions on Flex (the kernels) against the same layers from Burn's
+//! standard operations, forward and backward, on odd shapes: sizes not divisible by the tiles,
+//! batch 1 and 3, padding 0 and 1, strides 1 and 2, kernels 1, 3 and 7.
+
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor, Tolerance};
+use sound2scene_kernels::{Fused, conv2d, conv2d_fused};
+
+/// The kernels accumulate in another order than Burn's im2col + GEMM.
+fn tolerance() -> Tolerance<f32> {
+    Tolerance::absolute(2e-4).set_relative(2e-4)
+}
+
+/// Random values. Tests share Burn's one random generator, so a test draws each tensor once
+/// and gives both sides of a comparison the same copy.
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+}
+
+/// `(batch, c_in, c_out, [h, w], kernel, stride, padding)`
+type Case = (usize, usize, usize, [usize; 2], usize, usize, usize);
+
+const CASES: [Case; 7] = [
+    (1, 3, 5, [7, 9], 3, 1, 1),
+    (3, 5, 7, [8, 8], 3, 1, 1),
+    (1, 8, 6, [11, 29], 3, 1, 0),
+    (2, 7, 9, [13, 17], 3, 2, 1),
+    (3, 6, 13, [9, 12], 1, 2, 0),
+    (1, 2, 8, [21, 40], 7, 2, 3),
+    (2, 4, 4, [4, 5], 1, 1, 0),
+];
+
+#[test]
+fn fused_convolution_matches_burns_operations() {
+    let device = Device::flex();
+    for &(b, ci, co, [h, w], k, s, p) in &CASES {
+        let x = random([b, ci, h, w], &device);
+        let weight = random([co, ci, k, k], &device);
+        let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let y = burn_conv2d(x.clone(), weight.clone(), None, options.clone());
+        let [_, _, ho, wo] = y.dims();
+        let residual = random([b, co, ho, wo], &device);
+        let fused = Fused::new()
+            .with_input_affine_per_image(random([b, ci], &device), random([b, ci], &device))
+            .with_input_relu()
+            .with_scale(random([co], &device))
+            .with_shift(random([co], &device))
+            .with_residual(residual)
+            .with_relu();
+        let ours = conv2d_fused(x.clone(), weight.clone(), fused.clone(), options.clone());
+        let theirs = fused.compose(x, |x| burn_conv2d(x, weight, None, options));
+        ours.into_data()
+            .assert_approx_eq::<f32>(&theirs.into_data(), tolerance());
+    }
+}
+
+#[test]
+fn upsampling_parts_match_burns_operations() {
+    let device = Device::flex();
+    let (b, ci, co, h, w) = (3, 5, 7, 5, 6);
+    let x = random([b, ci, h, w], &device);
+    let weight = random([co, ci, 3, 3], &device);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let fused = Fused::new()
+        .with_input_scale(random([ci], &device))
+        .with_input_shift(random([ci], &device))
+        .with_input_relu()
+        .with_upsampled_input()
+        .with_affine_per_image(random([b, co], &device), random([b, co], &device))
+        .with_upsampled_residual(random([b, co, h, w], &device));
+    let ours = conv2d_fused(x.clone(), weight.clone(), fused.clone(), options.clone());
+    assert_eq!(ours.dims(), [b, co, 2 * h, 2 * w]);
+    let theirs = fused.compose(x, |x| burn_conv2d(x, weight, None, options));
+    ours.into_data()
+        .assert_approx_eq::<f32>(&theirs.into_data(), tolerance());
+}
+
+#[test]
+fn gradients_match_burns_convolution() {
+    let device = Device::flex().autodiff();
+    for (i, &(b, ci, co, [h, w], k, s, p)) in CASES.iter().enumerate() {
+        let x = random([b, ci, h, w], &device);
+        let weight = random([co, ci, k, k], &device);
+        let bias = random([co], &device);
+        let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        // A loss whose gradient differs at every output: Σ y · r.
+        let out_dims = burn_conv2d(x.clone(), weight.clone(), None, options.clone()).dims();
+        let r = random(out_dims, &device);
+        let grads = |kernels: bool| {
+            let (x, weight, bias) = (
+                x.clone().require_grad(),
+                weight.clone().require_grad(),
+                bias.clone().require_grad(),
+            );
+            let y = if kernels {
+                conv2d(
+                    x.clone(),
+                    weight.clone(),
+                    Some(bias.clone()),
+                    options.clone(),
+                )
+            } else {
+                burn_conv2d(
+                    x.clone(),
+                    weight.clone(),
+                    Some(bias.clone()),
+                    options.clone(),
+                )
+            };
+            let g = (y * r.clone()).sum().backward();
+            [
+                x.grad(&g).expect("x grad").into_data(),
+                weight
+                    .grad(&g)
+                    .expect("weight grad")
+                    .reshape([-1])
+                    .into_data(),
+                bias.grad(&g).expect("bias grad").into_data(),
+            ]
+        };
+        let (ours, theirs) = (grads(true), grads(false));
+        for (name, (a, b)) in ["input", "weight", "bias"]
+            .iter()
+            .zip(ours.iter().zip(&theirs))
+        {
+            assert_eq!(a.shape(), b.shape(), "case {i}: {name} gradient shape");
+            a.assert_approx_eq::<f32>(b, Tolerance::absolute(1e-3).set_relative(1e-3));
+        }
+    }
+}
+
+#[test]
+fn other_layouts_and_inputs_without_gradient_are_handled() {
+    let device = Device::flex().autodiff();
+    // A transposed (non-contiguous) input and a constant weight: only the input's gradient.
+    let x = random([2, 9, 6, 3], &device).swap_dims(1, 3).require_grad(); // [2, 3, 6, 9]
+    let weight = random([4, 3, 3, 3], &device);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let ours = conv2d(x.clone(), weight.clone(), None, options.clone());
+    let theirs = burn_conv2d(x.clone(), weight, None, options);
+    ours.clone()
+        .into_data()
+        .assert_approx_eq::<f32>(&theirs.clone().into_data(), tolerance());
+    let (g_ours, g_theirs) = (ours.sum().backward(), theirs.sum().backward());
+    x.grad(&g_ours)
+        .expect("input grad")
+        .into_data()
+        .assert_approx_eq::<f32>(
+            &x.grad(&g_theirs).expect("input grad").into_data(),
+            tolerance(),
+        );
+}
