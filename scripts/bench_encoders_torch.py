@@ -40,14 +40,14 @@ class BasicBlock(nn.Module):
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, blocks=(2, 2, 2, 2), out_dim=2048):
+    def __init__(self, blocks=(2, 2, 2, 2), out_dim=2048, width=64):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(1, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        stages, c_in = [], 64
+        stages, c_in = [], width
         for i, n in enumerate(blocks):
-            c_out = 64 << i
+            c_out = width << i
             layer = []
             for k in range(n):
                 layer.append(BasicBlock(c_in, c_out, 2 if (k == 0 and i > 0) else 1))

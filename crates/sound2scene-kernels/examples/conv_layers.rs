@@ -3,7 +3,7 @@
 //! `name ours_ms flex_ms ours_gflops flex_gflops`.
 //!
 //! ```sh
-//! cargo run --release -p sound2scene-kernels --example conv_layers -- [RUNS]
+//! cargo run --release -p sound2scene-kernels --example conv_layers -- [RUNS] [NAME_PREFIX]
 //! ```
 
 use std::time::Instant;
@@ -27,8 +27,20 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn layer(c_in: usize, c_out: usize, hw: [usize; 2], k: usize, s: usize, p: usize) -> ConvGeometry {
+    batched(1, c_in, c_out, hw, k, s, p)
+}
+
+fn batched(
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    hw: [usize; 2],
+    k: usize,
+    s: usize,
+    p: usize,
+) -> ConvGeometry {
     ConvGeometry {
-        batch: 1,
+        batch,
         c_in,
         h_in: hw[0],
         w_in: hw[1],
@@ -44,6 +56,8 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
+    // Only the layers whose name starts with this, when given.
+    let only = std::env::args().nth(2);
     let layers = [
         ("fa_stem", layer(1, 64, [257, 1004], 7, 2, 3)),
         ("fa_l1", layer(64, 64, [65, 251], 3, 1, 1)),
@@ -59,9 +73,22 @@ fn main() {
         ("g_b4", layer(192, 96, [128, 128], 3, 1, 1)),
         ("g_b4c2", layer(96, 96, [128, 128], 3, 1, 1)),
         ("g_out", layer(96, 3, [128, 128], 3, 1, 1)),
+        // The bundled model's IC-GAN at 32×32 (G_ch = D_ch = 16), D's batch of 64.
+        ("tg_8", batched(64, 64, 64, [8, 8], 3, 1, 1)),
+        ("tg_16", batched(64, 64, 64, [16, 16], 3, 1, 1)),
+        ("tg_32", batched(64, 64, 64, [32, 32], 3, 1, 1)),
+        ("tg_sc16", batched(64, 64, 64, [16, 16], 1, 1, 0)),
+        ("td_in", batched(64, 3, 64, [32, 32], 3, 1, 1)),
+        ("tg_out", batched(64, 64, 3, [32, 32], 3, 1, 1)),
+        // The alignment loop's f_A at width 8, batch 64.
+        ("ta_l1", batched(64, 8, 8, [65, 251], 3, 1, 1)),
+        ("ta_l4", batched(64, 64, 64, [9, 32], 3, 1, 1)),
     ];
     let device = Device::default();
     for (name, g) in layers {
+        if only.as_ref().is_some_and(|p| !name.starts_with(p.as_str())) {
+            continue;
+        }
         let x = Tensor::<4>::random(
             [g.batch, g.c_in, g.h_in, g.w_in],
             Distribution::Default,

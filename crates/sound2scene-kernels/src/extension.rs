@@ -111,6 +111,46 @@ pub trait KernelOps: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self>;
 
+    /// Batch norm with the batch's statistics, then a residual addition and a ReLU, each
+    /// optional: `(relu?(γ (x − μ)/√(σ² + ε) + β + residual), μ, σ²)` with the biased variance,
+    /// as Burn's `batch_norm_train`.
+    ///
+    /// # Shapes
+    /// - `x`, `residual`: `[batch, channels, ...]`; `gamma`, `beta`: `[channels]`
+    /// - output: `x`'s shape, `[channels]`, `[channels]`
+    fn fused_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        #[extension_type] residual: MaybeTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The gradients of [`fused_batch_norm_train`](Self::fused_batch_norm_train) from its input `x`, its
+    /// output `out` (for the ReLU's mask), the output's gradient and the statistics it
+    /// returned: `(dx, dγ, dβ, d_pre)`, where `d_pre`, the gradient before the ReLU, is the
+    /// residual's.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the backward of a layer with six inputs"
+    )]
+    fn fused_batch_norm_train_grads(
+        x: FloatTensor<Self>,
+        out: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
+
     /// The gradient of `conv2d(x, weight)` with respect to `x`, given the output's gradient.
     fn conv2d_input_grad(
         x: FloatTensor<Self>,
@@ -230,6 +270,75 @@ pub fn composed_fused_conv2d<B: Backend>(
     )
 }
 
+/// [`KernelOps::fused_batch_norm_train`] from Burn's standard operations.
+pub fn composed_batch_norm_train<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    residual: Option<FloatTensor<B>>,
+    epsilon: f64,
+    relu: bool,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let result = B::batch_norm_train(x, gamma, beta, epsilon);
+    let mut out = result.output;
+    if let Some(residual) = residual {
+        out = B::float_add(out, residual);
+    }
+    if relu {
+        out = B::relu(out);
+    }
+    (out, result.mean, result.variance)
+}
+
+/// [`KernelOps::fused_batch_norm_train_grads`] from Burn's standard operations.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the backward of a layer with six inputs"
+)]
+pub fn composed_batch_norm_train_grads<B: Backend>(
+    x: FloatTensor<B>,
+    out: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    mean: FloatTensor<B>,
+    variance: FloatTensor<B>,
+    epsilon: f64,
+    relu: bool,
+) -> (
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+) {
+    let d_pre = if relu {
+        B::relu_backward(out, output_grad)
+    } else {
+        output_grad
+    };
+    let grads = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, d_pre.clone());
+    (grads.x_grad, grads.gamma_grad, grads.beta_grad, d_pre)
+}
+
+/// The shape of a batch-normalized Flex tensor, when the kernels handle it.
+fn bn_shape(x: &FlexTensor) -> Option<crate::cpu::batch_norm::BnShape> {
+    let dims = x.shape();
+    let dims = dims.as_slice();
+    (x.dtype() == DType::F32 && dims.len() >= 2).then(|| crate::cpu::batch_norm::BnShape {
+        batch: dims[0],
+        channels: dims[1],
+        plane: dims[2..].iter().product(),
+    })
+}
+
+/// A Flex tensor of `shape` holding `data`.
+fn flex_tensor_shaped(data: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        burn::tensor::Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
 /// The geometry of `conv2d(x, weight)` when the direct kernels handle it: f32 tensors, one
 /// group, no dilation, symmetric padding. `upsampled` doubles the input's height and width.
 fn geometry(
@@ -280,11 +389,7 @@ fn values(t: &FlexTensor) -> &[f32] {
 
 /// A contiguous f32 Flex tensor holding `data`.
 fn flex_tensor(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::new(
-        burn::tensor::Bytes::from_elems(data),
-        Layout::contiguous(Shape::new(shape)),
-        DType::F32,
-    )
+    flex_tensor_shaped(data, Shape::new(shape))
 }
 
 /// A per-channel part as the kernels take it, when its shape is `[channels]` or `[batch,
@@ -383,6 +488,92 @@ impl KernelOps for Flex {
         flex_tensor(out, [g.batch, g.c_out, g.h_out(), g.w_out()])
     }
 
+    fn fused_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        residual: MaybeTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let residual = residual.into_option();
+        let fits = |t: &FlexTensor, shape: &[usize]| {
+            t.dtype() == DType::F32 && t.shape().as_slice() == shape
+        };
+        let Some(shape) = bn_shape(&x).filter(|s| {
+            fits(&gamma, &[s.channels])
+                && fits(&beta, &[s.channels])
+                && residual
+                    .as_ref()
+                    .is_none_or(|r| fits(r, x.shape().as_slice()))
+        }) else {
+            return composed_batch_norm_train::<Flex>(x, gamma, beta, residual, epsilon, relu);
+        };
+        let [x, gamma, beta] = [&x, &gamma, &beta].map(contiguous);
+        let residual = residual.map(|r| contiguous(&r));
+        let mut out = vec![0.0; shape.len()];
+        let (mean, var) = crate::cpu::batch_norm::forward(
+            values(&x),
+            shape,
+            values(&gamma),
+            values(&beta),
+            epsilon,
+            residual.as_ref().map(values),
+            relu,
+            &mut out,
+        );
+        let channels = Shape::new([shape.channels]);
+        (
+            flex_tensor_shaped(out, x.shape()),
+            flex_tensor_shaped(mean, channels.clone()),
+            flex_tensor_shaped(var, channels),
+        )
+    }
+
+    fn fused_batch_norm_train_grads(
+        x: FlexTensor,
+        out: FlexTensor,
+        output_grad: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
+        let same = |t: &FlexTensor| t.dtype() == DType::F32 && t.shape() == x.shape();
+        let Some(shape) = bn_shape(&x).filter(|_| same(&out) && same(&output_grad)) else {
+            return composed_batch_norm_train_grads::<Flex>(
+                x,
+                out,
+                output_grad,
+                gamma,
+                mean,
+                variance,
+                epsilon,
+                relu,
+            );
+        };
+        let [x, out, output_grad, gamma, mean, variance] =
+            [&x, &out, &output_grad, &gamma, &mean, &variance].map(contiguous);
+        let (dx, d_gamma, d_beta, d_pre) = crate::cpu::batch_norm::backward(
+            values(&x),
+            relu.then(|| values(&out)),
+            values(&output_grad),
+            shape,
+            values(&gamma),
+            values(&mean),
+            values(&variance),
+            epsilon,
+        );
+        let channels = Shape::new([shape.channels]);
+        (
+            flex_tensor_shaped(dx, x.shape()),
+            flex_tensor_shaped(d_gamma, channels.clone()),
+            flex_tensor_shaped(d_beta, channels),
+            flex_tensor_shaped(d_pre, x.shape()),
+        )
+    }
+
     fn conv2d_input_grad(
         x: FlexTensor,
         weight: FlexTensor,
@@ -446,7 +637,144 @@ impl<B: Backend + KernelOps> Backward<B, 2> for ConvBackward {
     }
 }
 
+/// The state a batch norm's backward step keeps: the input's node, γ's node, the output (the
+/// ReLU's mask), the statistics, ε and whether there is a ReLU.
+type BnState<B> = (
+    NodeId,
+    NodeId,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    f64,
+    bool,
+);
+
+/// The backward step of a batch norm with the batch's statistics, with a residual when `N` is
+/// 4 (parents x, γ, β, residual) and without when it is 3.
+#[derive(Debug)]
+struct BatchNormBackward<const N: usize>;
+
+impl<B: Backend + KernelOps, const N: usize> Backward<B, N> for BatchNormBackward<N> {
+    type State = BnState<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, out, mean, variance, epsilon, relu) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(gamma_state);
+        let (dx, d_gamma, d_beta, d_pre) =
+            B::fused_batch_norm_train_grads(x, out, grad, gamma, mean, variance, epsilon, relu);
+        let mut parents = ops.parents.into_iter();
+        // The gradients first: `zip` stops on them without drawing the residual's parent.
+        for (grad, parent) in [dx, d_gamma, d_beta].into_iter().zip(parents.by_ref()) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+        if let Some(Some(node)) = parents.next() {
+            grads.register::<B>(node.id, d_pre);
+        }
+    }
+}
+
 impl<B: Backend + KernelOps, C: CheckpointStrategy> KernelOps for Autodiff<B, C> {
+    fn fused_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: MaybeTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        use burn::backend::autodiff::ops::OpsKind::{Tracked, UnTracked};
+        // The statistics leave the graph: callers use them only for running averages.
+        let untracked = |t: FloatTensor<B>| FloatTensor::<Self>::new(t);
+        let run = |x: &FloatTensor<Self>,
+                   gamma: &FloatTensor<Self>,
+                   beta: &FloatTensor<Self>,
+                   residual: Option<FloatTensor<B>>| {
+            B::fused_batch_norm_train(
+                x.primitive().clone(),
+                gamma.primitive().clone(),
+                beta.primitive().clone(),
+                MaybeTensor::from_option(residual),
+                epsilon,
+                relu,
+            )
+        };
+        match residual.into_option() {
+            Some(residual) => match BatchNormBackward::<4>
+                .prepare::<C>([x.node(), gamma.node(), beta.node(), residual.node()])
+                .compute_bound()
+                .stateful()
+            {
+                Tracked(mut prep) => {
+                    let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                    let (out, mean, var) =
+                        run(&x, &gamma, &beta, Some(residual.primitive().clone()));
+                    let state = (x_state, gamma_state, out.clone(), mean.clone(), var.clone());
+                    let state = (state.0, state.1, state.2, state.3, state.4, epsilon, relu);
+                    (prep.finish(state, out), untracked(mean), untracked(var))
+                }
+                UnTracked(prep) => {
+                    let (out, mean, var) =
+                        run(&x, &gamma, &beta, Some(residual.primitive().clone()));
+                    (prep.finish(out), untracked(mean), untracked(var))
+                }
+            },
+            None => match BatchNormBackward::<3>
+                .prepare::<C>([x.node(), gamma.node(), beta.node()])
+                .compute_bound()
+                .stateful()
+            {
+                Tracked(mut prep) => {
+                    let (x_state, gamma_state) = (prep.checkpoint(&x), prep.checkpoint(&gamma));
+                    let (out, mean, var) = run(&x, &gamma, &beta, None);
+                    let state = (x_state, gamma_state, out.clone(), mean.clone(), var.clone());
+                    let state = (state.0, state.1, state.2, state.3, state.4, epsilon, relu);
+                    (prep.finish(state, out), untracked(mean), untracked(var))
+                }
+                UnTracked(prep) => {
+                    let (out, mean, var) = run(&x, &gamma, &beta, None);
+                    (prep.finish(out), untracked(mean), untracked(var))
+                }
+            },
+        }
+    }
+
+    fn fused_batch_norm_train_grads(
+        x: FloatTensor<Self>,
+        out: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        // Second-order gradients are not needed by any loop here; Burn's ops provide them.
+        composed_batch_norm_train_grads::<Self>(
+            x,
+            out,
+            output_grad,
+            gamma,
+            mean,
+            variance,
+            epsilon,
+            relu,
+        )
+    }
+
     fn fused_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

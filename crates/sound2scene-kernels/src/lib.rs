@@ -35,8 +35,8 @@ use burn::tensor::Tensor;
 use burn::tensor::ops::ConvOptions;
 
 use extension::{
-    ConvFlags, ConvParts, KernelOps, MaybeTensor, composed_epilogue, composed_fused_conv2d,
-    composed_prologue,
+    ConvFlags, ConvParts, KernelOps, MaybeTensor, composed_batch_norm_train, composed_epilogue,
+    composed_fused_conv2d, composed_prologue,
 };
 
 /// What [`conv2d_fused`] applies around the convolution:
@@ -265,4 +265,55 @@ pub fn conv2d_fused(
         composed_fused_conv2d::<Dispatch>(x, weight, parts, options)
     };
     Tensor::from_dispatch(out)
+}
+
+/// What [`batch_norm_train`] returns.
+#[derive(Debug, Clone)]
+pub struct BatchNormTrainOutput<const D: usize> {
+    /// The normalized tensor (with the residual added and the ReLU applied when asked).
+    pub output: Tensor<D>,
+    /// The batch mean per channel, `[channels]`, detached.
+    pub mean: Tensor<1>,
+    /// The biased batch variance per channel, `[channels]`, detached.
+    pub variance: Tensor<1>,
+}
+
+/// Batch norm with the batch's statistics (training mode), then `+ residual` and a ReLU when
+/// asked: `relu?(γ (x − μ) / √(σ² + ε) + β + residual)`, in two passes over the data each way
+/// where the kernels run, as Burn's `batch_norm_train` and element-wise operations elsewhere.
+///
+/// # Shapes
+/// - `x`, `residual`: `[batch, channels, ...]`; `gamma`, `beta`: `[channels]`
+pub fn batch_norm_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    residual: Option<Tensor<D>>,
+    epsilon: f64,
+    relu: bool,
+) -> BatchNormTrainOutput<D> {
+    let kernels = runs_kernels(&x.device());
+    let (x, gamma, beta) = (
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+    );
+    let residual = residual.map(Tensor::into_dispatch);
+    let (output, mean, variance) = if kernels {
+        <Dispatch as KernelOps>::fused_batch_norm_train(
+            x,
+            gamma,
+            beta,
+            MaybeTensor::from_option(residual),
+            epsilon,
+            relu,
+        )
+    } else {
+        composed_batch_norm_train::<Dispatch>(x, gamma, beta, residual, epsilon, relu)
+    };
+    BatchNormTrainOutput {
+        output: Tensor::from_dispatch(output),
+        mean: Tensor::<1>::from_dispatch(mean).detach(),
+        variance: Tensor::<1>::from_dispatch(variance).detach(),
+    }
 }

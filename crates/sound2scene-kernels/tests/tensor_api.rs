@@ -151,3 +151,71 @@ fn other_layouts_and_inputs_without_gradient_are_handled() {
             tolerance(),
         );
 }
+
+#[test]
+fn batch_norm_with_batch_statistics_matches_burns_in_value_and_gradients() {
+    use burn::tensor::activation::relu;
+    use burn::tensor::module::batch_norm_train as burn_batch_norm_train;
+    use sound2scene_kernels::batch_norm_train;
+
+    let device = Device::flex().autodiff();
+    for (shape, with_residual, with_relu) in [
+        ([3, 5, 7, 9], true, true),
+        ([2, 4, 6, 5], false, true),
+        ([4, 3, 1, 11], true, false),
+        ([1, 6, 8, 8], false, false),
+    ] {
+        let x = random(shape, &device);
+        let gamma = random([shape[1]], &device);
+        let beta = random([shape[1]], &device);
+        let residual = random(shape, &device);
+        let r = random(shape, &device);
+        let run = |kernels: bool| {
+            let (x, gamma, beta, residual) = (
+                x.clone().require_grad(),
+                gamma.clone().require_grad(),
+                beta.clone().require_grad(),
+                residual.clone().require_grad(),
+            );
+            let (y, mean, var) = if kernels {
+                let out = batch_norm_train(
+                    x.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    with_residual.then(|| residual.clone()),
+                    1e-5,
+                    with_relu,
+                );
+                (out.output, out.mean, out.variance)
+            } else {
+                let out = burn_batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+                let mut y = out.output;
+                if with_residual {
+                    y = y + residual.clone();
+                }
+                if with_relu {
+                    y = relu(y);
+                }
+                (y, out.mean, out.variance)
+            };
+            let g = (y.clone() * r.clone()).sum().backward();
+            let mut values = vec![
+                y.into_data(),
+                mean.into_data(),
+                var.into_data(),
+                x.grad(&g).expect("x grad").into_data(),
+                gamma.grad(&g).expect("gamma grad").into_data(),
+                beta.grad(&g).expect("beta grad").into_data(),
+            ];
+            if with_residual {
+                values.push(residual.grad(&g).expect("residual grad").into_data());
+            }
+            values
+        };
+        let (ours, theirs) = (run(true), run(false));
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(a.shape(), b.shape(), "{shape:?}: value {i}");
+            a.assert_approx_eq::<f32>(b, Tolerance::absolute(1e-4).set_relative(1e-4));
+        }
+    }
+}

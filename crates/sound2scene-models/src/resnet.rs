@@ -55,16 +55,31 @@ fn conv_bn(
     );
     let bias = conv.bias.as_ref().map(|b| b.val());
     if x.device().is_autodiff() && bn.training.is_enabled() {
-        let mut y = bn.forward(sound2scene_kernels::conv2d(
-            x,
-            conv.weight.val(),
-            bias,
-            options,
-        ));
-        if let Some(residual) = residual {
-            y = y + residual;
-        }
-        return if relu_after { relu(y) } else { y };
+        let y = sound2scene_kernels::conv2d(x, conv.weight.val(), bias, options);
+        let result = sound2scene_kernels::batch_norm_train(
+            y,
+            bn.gamma.val(),
+            bn.beta.val(),
+            residual,
+            bn.epsilon,
+            relu_after,
+        );
+        // The running statistics move as in Burn's `BatchNorm::forward`.
+        let device = result.output.device();
+        let m = bn.momentum;
+        let mean = bn.running_mean.value_sync().to_device(&device);
+        let var = bn.running_var.value_sync().to_device(&device);
+        bn.running_mean.update(
+            mean.mul_scalar(1.0 - m)
+                .add(result.mean.mul_scalar(m))
+                .detach(),
+        );
+        bn.running_var.update(
+            var.mul_scalar(1.0 - m)
+                .add(result.variance.mul_scalar(m))
+                .detach(),
+        );
+        return result.output;
     }
     // bn(conv(x) + b) = conv(x)·s + (t + b·s) for the folded scale s and shift t.
     let mut fused = Fused::new().with_batch_norm(

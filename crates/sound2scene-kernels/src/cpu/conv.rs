@@ -546,7 +546,11 @@ impl Run<'_> {
                             break;
                         }
                         let (y, x) = origin(vector(tile, j));
-                        self.store::<L>(image, block, y, x, acc.map(|row| row[j]), place);
+                        let mut column = [acc[0][j]; MR];
+                        for (c, row) in column.iter_mut().zip(&acc) {
+                            *c = row[j];
+                        }
+                        self.store::<L>(image, block, y, x, column, place);
                     }
                 }
             }
@@ -570,20 +574,6 @@ impl Run<'_> {
         let (h_out, w_out) = (g.h_out(), g.w_out());
         let valid = (w_out - x).min(LANES);
         let epilogue = self.epilogue;
-        // Reads `valid` floats at `ptr` into lanes, zero past them.
-        let load = |ptr: *const f32| {
-            // SAFETY: the callers pass pointers valid for `valid` reads, and `L`'s ISA is the
-            // caller's.
-            unsafe {
-                if valid == LANES {
-                    L::load(ptr)
-                } else {
-                    let mut lanes = [0.0f32; LANES];
-                    std::ptr::copy_nonoverlapping(ptr, lanes.as_mut_ptr(), valid);
-                    L::load(lanes.as_ptr())
-                }
-            }
-        };
         for (i, &value) in acc.iter().enumerate() {
             let co = block * MR + i;
             if co >= g.c_out {
@@ -596,7 +586,7 @@ impl Run<'_> {
                 let dst = self.out.0.add(at);
                 let mut v = value;
                 if !place.first {
-                    v = L::add(v, load(dst));
+                    v = L::add(v, load_valid::<L>(dst, valid));
                 }
                 if place.last {
                     let scale = epilogue.scale.map_or(1.0, |s| s.get(image, co, g.c_out));
@@ -612,7 +602,7 @@ impl Run<'_> {
                             }
                             L::load(lanes.as_ptr())
                         } else {
-                            load(residual.as_ptr().add(at))
+                            load_valid::<L>(residual.as_ptr().add(at), valid)
                         };
                         v = L::add(v, r);
                     }
@@ -628,6 +618,25 @@ impl Run<'_> {
                     std::ptr::copy_nonoverlapping(lanes.as_ptr(), dst, valid);
                 }
             }
+        }
+    }
+}
+
+/// `valid ≤ 8` floats at `ptr` as lanes, zero past them. (A function, not a closure: closures
+/// do not inherit the instruction set of the function they are inlined into.)
+///
+/// # Safety
+/// `ptr` must be valid for `valid` reads; the instruction set of `L` must be available.
+#[inline(always)]
+unsafe fn load_valid<L: Lanes>(ptr: *const f32, valid: usize) -> L {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if valid == LANES {
+            L::load(ptr)
+        } else {
+            let mut lanes = [0.0f32; LANES];
+            std::ptr::copy_nonoverlapping(ptr, lanes.as_mut_ptr(), valid);
+            L::load(lanes.as_ptr())
         }
     }
 }

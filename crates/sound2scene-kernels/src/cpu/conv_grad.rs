@@ -154,8 +154,10 @@ struct WeightGrad<'a> {
     dy: &'a [f32],
     /// Offset of each tap (input channel, ky, kx) in an image of the padded input.
     taps: Vec<usize>,
-    /// Output rows per unit.
+    /// Output rows per unit (all of them when a unit spans images).
     rows: usize,
+    /// Images per unit (one when a unit holds part of an image).
+    images: usize,
 }
 
 /// Bytes of output gradient and input rows a unit should stay within.
@@ -171,12 +173,21 @@ impl<'a> WeightGrad<'a> {
         let row_bytes =
             4 * (g.c_out * g.w_out() + g.c_in * padded.phases * g.stride[0] * padded.row_len);
         let rows = (UNIT_BUDGET / row_bytes.max(1)).clamp(1, g.h_out());
+        // Small images are summed several to a unit, so that the tile's horizontal sums are
+        // amortized over enough vectors; but every thread gets units.
+        let images = if rows == g.h_out() {
+            let per_thread = g.batch.div_ceil(rayon::current_num_threads().max(1));
+            (UNIT_BUDGET / (row_bytes * g.h_out()).max(1)).clamp(1, per_thread.max(1))
+        } else {
+            1
+        };
         Self {
             g,
             padded,
             dy,
             taps,
             rows,
+            images,
         }
     }
 
@@ -185,19 +196,21 @@ impl<'a> WeightGrad<'a> {
     }
 
     fn units(&self) -> usize {
-        self.g.batch * self.units_per_image()
+        self.g.batch.div_ceil(self.images) * self.units_per_image()
     }
 
     /// Add the unit's contribution to every weight gradient in `acc` (`[c_out, taps]`).
     #[inline(always)]
     fn unit<L: Lanes>(&self, unit: usize, acc: &mut [f32]) {
         let g = self.g;
-        let (image, part) = (unit / self.units_per_image(), unit % self.units_per_image());
+        let (first_image, part) = (unit / self.units_per_image(), unit % self.units_per_image());
+        let first_image = first_image * self.images;
+        let images = self.images.min(g.batch - first_image);
         let (h_out, w_out) = (g.h_out(), g.w_out());
         let rows = part * self.rows..((part + 1) * self.rows).min(h_out);
-        let image_in = &self.padded.data[image * self.padded.image_len(g.c_in)..];
-        let image_dy =
-            &self.dy[image * g.c_out * h_out * w_out..(image + 1) * g.c_out * h_out * w_out];
+        let image_len = self.padded.image_len(g.c_in);
+        let image_in = &self.padded.data[first_image * image_len..];
+        let image_dy = &self.dy[first_image * g.c_out * h_out * w_out..];
         let n_taps = self.taps.len();
         for block in 0..g.c_out.div_ceil(WMR) {
             let couts = (block * WMR..(block * WMR + WMR).min(g.c_out)).len();
@@ -208,7 +221,12 @@ impl<'a> WeightGrad<'a> {
                 let dy_rows: [usize; WMR] = std::array::from_fn(|i| {
                     ((block * WMR + i.min(couts - 1)) * h_out + rows.start) * w_out
                 });
-                let strides = [self.padded.row_len * g.stride[0], w_out];
+                let strides = Strides {
+                    input_row: self.padded.row_len * g.stride[0],
+                    input_image: image_len,
+                    grad_row: w_out,
+                    grad_image: g.c_out * h_out * w_out,
+                };
                 let first = self.padded.output_offset(rows.start, 0, g.stride[0]);
                 // SAFETY: padded rows hold a whole vector past the last output, dY rows are read
                 // only where `w_out` allows, and the ISA is the caller's.
@@ -218,7 +236,7 @@ impl<'a> WeightGrad<'a> {
                         &taps,
                         image_dy.as_ptr(),
                         &dy_rows,
-                        rows.len(),
+                        [images, rows.len()],
                         strides,
                         w_out,
                     )
@@ -234,22 +252,45 @@ impl<'a> WeightGrad<'a> {
     }
 }
 
-/// Rows of the weight-gradient tile: for [`WMR`] output channels and [`WNT`] taps,
-/// `Σ_y Σ_x dY[o, y, x] · X̃[tap + y·s_in + x]`, each row's last partial vector masked on both
-/// sides.
+/// How far apart consecutive rows and images are, in the padded input and in `dY`.
+#[derive(Clone, Copy)]
+struct Strides {
+    input_row: usize,
+    input_image: usize,
+    grad_row: usize,
+    grad_image: usize,
+}
+
+/// Eight lanes read from `ptr`, those from `count` on zero.
 ///
 /// # Safety
-/// `input + tap + y·strides[0] + x` must be valid for a vector read for every tap, row `y <
-/// rows` and vector start `x < w_out`, and `dy + dy_rows[i] + y·strides[1]` for `w_out` reads;
-/// the instruction set of `L` must be available.
+/// `ptr` must be valid for `count ≤ 8` reads; the instruction set of `L` must be available.
+#[inline(always)]
+unsafe fn load_partial<L: Lanes>(ptr: *const f32, count: usize) -> L {
+    let mut lanes = [0.0f32; LANES];
+    // SAFETY: the caller's contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr, lanes.as_mut_ptr(), count);
+        L::load(lanes.as_ptr())
+    }
+}
+
+/// Rows of the weight-gradient tile over `counts = [images, rows]`: for [`WMR`] output
+/// channels and [`WNT`] taps, `Σ_n Σ_y Σ_x dY[n, o, y, x] · X̃[n, tap + y·s + x]`, each row's
+/// last partial vector masked on both sides.
+///
+/// # Safety
+/// `input + tap + n·input_image + y·input_row + x` must be valid for a vector read for every
+/// tap, image `n`, row `y` and vector start `x < w_out`, and `dy + dy_rows[i] + n·grad_image +
+/// y·grad_row` for `w_out` reads; the instruction set of `L` must be available.
 #[inline(always)]
 unsafe fn rows_kernel<L: Lanes>(
     input: *const f32,
     taps: &[usize; WNT],
     dy: *const f32,
     dy_rows: &[usize; WMR],
-    rows: usize,
-    strides: [usize; 2],
+    counts: [usize; 2],
+    strides: Strides,
     w_out: usize,
 ) -> [[f32; WNT]; WMR] {
     // SAFETY: the caller's contract covers every read.
@@ -257,35 +298,52 @@ unsafe fn rows_kernel<L: Lanes>(
         let mut acc = [[L::zero(); WNT]; WMR];
         let full = w_out / LANES;
         let tail = w_out - full * LANES;
-        let masked = |ptr: *const f32| {
-            let mut lanes = [0.0f32; LANES];
-            std::ptr::copy_nonoverlapping(ptr, lanes.as_mut_ptr(), tail);
-            L::load(lanes.as_ptr())
-        };
-        for y in 0..rows {
-            let inputs: [*const f32; WNT] = taps.map(|t| input.add(t + y * strides[0]));
-            let grads: [*const f32; WMR] = dy_rows.map(|r| dy.add(r + y * strides[1]));
-            for v in 0..full {
-                let at = v * LANES;
-                let xs: [L; WNT] = std::array::from_fn(|j| L::load(inputs[j].add(at)));
-                for (acc_i, &grad) in acc.iter_mut().zip(&grads) {
-                    let d = L::load(grad.add(at));
-                    for (a, &x) in acc_i.iter_mut().zip(&xs) {
-                        *a = L::mul_add(d, x, *a);
+        for n in 0..counts[0] {
+            for y in 0..counts[1] {
+                let x_row = n * strides.input_image + y * strides.input_row;
+                let g_row = n * strides.grad_image + y * strides.grad_row;
+                let mut inputs = [input; WNT];
+                for (p, &t) in inputs.iter_mut().zip(taps) {
+                    *p = input.add(t + x_row);
+                }
+                let mut grads = [dy; WMR];
+                for (p, &r) in grads.iter_mut().zip(dy_rows) {
+                    *p = dy.add(r + g_row);
+                }
+                for v in 0..full {
+                    let at = v * LANES;
+                    let mut xs = [L::zero(); WNT];
+                    for (x, p) in xs.iter_mut().zip(&inputs) {
+                        *x = L::load(p.add(at));
+                    }
+                    for (acc_i, grad) in acc.iter_mut().zip(&grads) {
+                        let d = L::load(grad.add(at));
+                        for (a, &x) in acc_i.iter_mut().zip(&xs) {
+                            *a = L::mul_add(d, x, *a);
+                        }
                     }
                 }
-            }
-            if tail > 0 {
-                let at = full * LANES;
-                let xs: [L; WNT] = std::array::from_fn(|j| masked(inputs[j].add(at)));
-                for (acc_i, &grad) in acc.iter_mut().zip(&grads) {
-                    let d = masked(grad.add(at));
-                    for (a, &x) in acc_i.iter_mut().zip(&xs) {
-                        *a = L::mul_add(d, x, *a);
+                if tail > 0 {
+                    let at = full * LANES;
+                    let mut xs = [L::zero(); WNT];
+                    for (x, p) in xs.iter_mut().zip(&inputs) {
+                        *x = load_partial::<L>(p.add(at), tail);
+                    }
+                    for (acc_i, grad) in acc.iter_mut().zip(&grads) {
+                        let d = load_partial::<L>(grad.add(at), tail);
+                        for (a, &x) in acc_i.iter_mut().zip(&xs) {
+                            *a = L::mul_add(d, x, *a);
+                        }
                     }
                 }
             }
         }
-        acc.map(|row| row.map(|a| a.sum()))
+        let mut sums = [[0.0f32; WNT]; WMR];
+        for (s_i, a_i) in sums.iter_mut().zip(&acc) {
+            for (s, a) in s_i.iter_mut().zip(a_i) {
+                *s = a.sum();
+            }
+        }
+        sums
     }
 }

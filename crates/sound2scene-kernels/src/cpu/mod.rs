@@ -1,5 +1,6 @@
 //! The kernels on plain slices: NCHW f32 data, one function per operation, no Burn types.
 
+pub mod batch_norm;
 pub mod conv;
 pub mod conv_grad;
 pub mod simd;
