@@ -320,7 +320,7 @@ impl Generator {
         device: &Device,
     ) -> Result<Self> {
         let dict = read_state_dict(path.as_ref(), options)?;
-        let mut loader = WeightLoader::new(&dict, device, "IC-GAN BigGAN generator");
+        let mut loader = WeightLoader::owning(dict, device, "IC-GAN BigGAN generator");
         let generator = Self::load(&mut loader, config)?;
         loader.finish()?;
         Ok(generator)
@@ -357,7 +357,7 @@ impl Discriminator {
         device: &Device,
     ) -> Result<Self> {
         let dict = read_state_dict(path.as_ref(), options)?;
-        let mut loader = WeightLoader::new(&dict, device, "IC-GAN BigGAN discriminator");
+        let mut loader = WeightLoader::owning(dict, device, "IC-GAN BigGAN discriminator");
         let discriminator = Self::load(&mut loader, config)?;
         loader.finish()?;
         Ok(discriminator)
