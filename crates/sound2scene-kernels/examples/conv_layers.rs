@@ -1,4 +1,4 @@
-//! GFLOP/s of the direct convolution and of Burn flex's `conv2d` on the layer shapes of f_A
+//! GFLOP/s (from the fastest of RUNS runs) of the direct convolution and of Burn flex's `conv2d` on the layer shapes of f_A
 //! (batch 1, `[1, 1, 257, 1004]` input) and G (G_ch 96, batch 1), one line per layer:
 //! `name ours_ms flex_ms ours_gflops flex_gflops`.
 //!
@@ -13,7 +13,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, Prologue, conv2d as direct};
 
-fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+fn min_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     f();
     let mut t: Vec<f64> = (0..runs)
         .map(|_| {
@@ -23,7 +23,7 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
         })
         .collect();
     t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    t[0]
 }
 
 fn layer(c_in: usize, c_out: usize, hw: [usize; 2], k: usize, s: usize, p: usize) -> ConvGeometry {
@@ -102,7 +102,7 @@ fn main() {
         let xs: Vec<f32> = x.to_data().try_to_vec::<f32>().unwrap();
         let ws: Vec<f32> = w.to_data().try_to_vec::<f32>().unwrap();
         let mut out = vec![0.0; g.output_len()];
-        let ours = median_ms(runs, || {
+        let ours = min_ms(runs, || {
             direct(
                 &xs,
                 &ws,
@@ -113,7 +113,7 @@ fn main() {
             )
         });
         let options = ConvOptions::new(g.stride, g.padding, [1, 1], 1);
-        let flex = median_ms(runs, || {
+        let flex = min_ms(runs, || {
             let _ = conv2d(x.clone(), w.clone(), None, options.clone()).into_data();
         });
         let gflop = 2.0 * g.macs() as f64 / 1e9;

@@ -151,6 +151,19 @@ pub trait KernelOps: Backend {
         FloatTensor<Self>,
     );
 
+    /// Nearest-neighbour 2× upsampling times `scale`: `out[.., y, x] = scale · x[.., y/2, x/2]`.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, h, w]` → `[batch, channels, 2h, 2w]`
+    fn upsample2x(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+
+    /// 2 × 2 sum pooling times `scale` (`1/4`: average pooling), the transpose of
+    /// [`upsample2x`](Self::upsample2x).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, h, w]` (even `h`, `w`) → `[batch, channels, h/2, w/2]`
+    fn pool2x(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+
     /// The gradient of `conv2d(x, weight)` with respect to `x`, given the output's gradient.
     fn conv2d_input_grad(
         x: FloatTensor<Self>,
@@ -186,6 +199,22 @@ fn upsample2x<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     let x = B::float_reshape(x, Shape::new([b, c, h, 1, w, 1]));
     let x = B::float_expand(x, Shape::new([b, c, h, 2, w, 2]));
     B::float_reshape(x, Shape::new([b, c, 2 * h, 2 * w]))
+}
+
+/// [`KernelOps::upsample2x`] from Burn's operations.
+pub fn composed_upsample2x<B: Backend>(x: FloatTensor<B>, scale: f32) -> FloatTensor<B> {
+    let up = upsample2x::<B>(x);
+    if scale == 1.0 {
+        up
+    } else {
+        B::float_mul_scalar(up, burn::backend::Scalar::Float(scale as f64))
+    }
+}
+
+/// [`KernelOps::pool2x`] from Burn's operations.
+pub fn composed_pool2x<B: Backend>(x: FloatTensor<B>, scale: f32) -> FloatTensor<B> {
+    let pooled = B::avg_pool2d(x, [2, 2], [2, 2], [0, 0], true, false);
+    B::float_mul_scalar(pooled, burn::backend::Scalar::Float(4.0 * scale as f64))
 }
 
 /// The input side of [`ConvParts`] from Burn's operations.
@@ -279,7 +308,21 @@ pub fn composed_batch_norm_train<B: Backend>(
     epsilon: f64,
     relu: bool,
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
-    let result = B::batch_norm_train(x, gamma, beta, epsilon);
+    let result = if gamma.shape().num_dims() == 1 {
+        B::batch_norm_train(x, gamma, beta, epsilon)
+    } else {
+        // One γ, β per image: normalize, then the per-image affine map.
+        let (device, dtype) = (x.device(), x.dtype());
+        let channels = Shape::new([x.shape()[1]]);
+        let ones = B::float_ones(channels.clone(), &device, dtype.into());
+        let zeros = B::float_zeros(channels, &device, dtype.into());
+        let mut result = B::batch_norm_train(x, ones, zeros, epsilon);
+        result.output = B::float_add(
+            B::float_mul(result.output, per_channel::<B>(gamma)),
+            per_channel::<B>(beta),
+        );
+        result
+    };
     let mut out = result.output;
     if let Some(residual) = residual {
         out = B::float_add(out, residual);
@@ -315,8 +358,34 @@ pub fn composed_batch_norm_train_grads<B: Backend>(
     } else {
         output_grad
     };
-    let grads = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, d_pre.clone());
-    (grads.x_grad, grads.gamma_grad, grads.beta_grad, d_pre)
+    if gamma.shape().num_dims() == 1 {
+        let grads = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, d_pre.clone());
+        return (grads.x_grad, grads.gamma_grad, grads.beta_grad, d_pre);
+    }
+    // One γ per image: with x̂ = (x − μ)/σ, dβ_n = Σ_hw d_pre, dγ_n = Σ_hw d_pre·x̂, and the
+    // normalization's backward on γ_n · d_pre.
+    let shape = x.shape();
+    let [b, c] = [shape[0], shape[1]];
+    let flat = Shape::new([b, c, shape.num_elements() / (b * c).max(1)]);
+    let inv_std = B::float_recip(B::float_sqrt(B::float_add_scalar(
+        variance.clone(),
+        burn::backend::Scalar::Float(epsilon),
+    )));
+    let centered = B::float_sub(x.clone(), per_channel::<B>(mean.clone()));
+    let normalized = B::float_mul(centered, per_channel::<B>(inv_std));
+    let per_image_sum = |t: FloatTensor<B>| {
+        B::float_reshape(
+            B::float_sum_dim(B::float_reshape(t, flat.clone()), 2),
+            Shape::new([b, c]),
+        )
+    };
+    let d_beta = per_image_sum(d_pre.clone());
+    let d_gamma = per_image_sum(B::float_mul(d_pre.clone(), normalized));
+    let (device, dtype) = (x.device(), x.dtype());
+    let ones = B::float_ones(Shape::new([c]), &device, dtype.into());
+    let scaled = B::float_mul(d_pre.clone(), per_channel::<B>(gamma));
+    let grads = B::batch_norm_train_backward(x, ones, mean, variance, epsilon, scaled);
+    (grads.x_grad, d_gamma, d_beta, d_pre)
 }
 
 /// The shape of a batch-normalized Flex tensor, when the kernels handle it.
@@ -440,7 +509,8 @@ impl KernelOps for Flex {
         let residual_fits = residual.as_ref().is_none_or(|r| {
             r.dtype() == DType::F32
                 && r.shape().as_slice() == residual_shape
-                && (!flags.residual_upsampled || (g.h_out() % 2 == 0 && g.w_out() % 2 == 0))
+                && (!flags.residual_upsampled
+                    || (g.h_out().is_multiple_of(2) && g.w_out().is_multiple_of(2)))
         });
         let parts = (
             per_channel_values(&input_scale, g.batch, g.c_in),
@@ -500,23 +570,26 @@ impl KernelOps for Flex {
         let fits = |t: &FlexTensor, shape: &[usize]| {
             t.dtype() == DType::F32 && t.shape().as_slice() == shape
         };
-        let Some(shape) = bn_shape(&x).filter(|s| {
-            fits(&gamma, &[s.channels])
-                && fits(&beta, &[s.channels])
-                && residual
-                    .as_ref()
-                    .is_none_or(|r| fits(r, x.shape().as_slice()))
-        }) else {
+        let (g, b) = (Some(contiguous(&gamma)), Some(contiguous(&beta)));
+        let parts = bn_shape(&x).and_then(|s| {
+            let gamma = per_channel_values(&g, s.batch, s.channels).ok().flatten()?;
+            let beta = per_channel_values(&b, s.batch, s.channels).ok().flatten()?;
+            let fits_residual = residual
+                .as_ref()
+                .is_none_or(|r| fits(r, x.shape().as_slice()));
+            fits_residual.then_some((s, gamma, beta))
+        });
+        let Some((shape, gamma_values, beta_values)) = parts else {
             return composed_batch_norm_train::<Flex>(x, gamma, beta, residual, epsilon, relu);
         };
-        let [x, gamma, beta] = [&x, &gamma, &beta].map(contiguous);
+        let x = contiguous(&x);
         let residual = residual.map(|r| contiguous(&r));
         let mut out = vec![0.0; shape.len()];
         let (mean, var) = crate::cpu::batch_norm::forward(
             values(&x),
             shape,
-            values(&gamma),
-            values(&beta),
+            gamma_values,
+            beta_values,
             epsilon,
             residual.as_ref().map(values),
             relu,
@@ -541,7 +614,16 @@ impl KernelOps for Flex {
         relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor, FlexTensor) {
         let same = |t: &FlexTensor| t.dtype() == DType::F32 && t.shape() == x.shape();
-        let Some(shape) = bn_shape(&x).filter(|_| same(&out) && same(&output_grad)) else {
+        let g = Some(contiguous(&gamma));
+        let parts = bn_shape(&x)
+            .filter(|_| same(&out) && same(&output_grad))
+            .and_then(|s| {
+                Some((
+                    s,
+                    per_channel_values(&g, s.batch, s.channels).ok().flatten()?,
+                ))
+            });
+        let Some((shape, gamma_values)) = parts else {
             return composed_batch_norm_train_grads::<Flex>(
                 x,
                 out,
@@ -553,25 +635,52 @@ impl KernelOps for Flex {
                 relu,
             );
         };
-        let [x, out, output_grad, gamma, mean, variance] =
-            [&x, &out, &output_grad, &gamma, &mean, &variance].map(contiguous);
+        let [x, out, output_grad, mean, variance] =
+            [&x, &out, &output_grad, &mean, &variance].map(contiguous);
         let (dx, d_gamma, d_beta, d_pre) = crate::cpu::batch_norm::backward(
             values(&x),
             relu.then(|| values(&out)),
             values(&output_grad),
             shape,
-            values(&gamma),
+            gamma_values,
             values(&mean),
             values(&variance),
             epsilon,
         );
-        let channels = Shape::new([shape.channels]);
         (
             flex_tensor_shaped(dx, x.shape()),
-            flex_tensor_shaped(d_gamma, channels.clone()),
-            flex_tensor_shaped(d_beta, channels),
+            flex_tensor_shaped(d_gamma, gamma.shape()),
+            flex_tensor_shaped(d_beta, gamma.shape()),
             flex_tensor_shaped(d_pre, x.shape()),
         )
+    }
+
+    fn upsample2x(x: FlexTensor, scale: f32) -> FlexTensor {
+        let dims = x.shape();
+        if x.dtype() != DType::F32 || dims.num_dims() != 4 {
+            return composed_upsample2x::<Flex>(x, scale);
+        }
+        let [b, c, h, w] = dims.dims();
+        let x = contiguous(&x);
+        let mut out = vec![0.0; 4 * b * c * h * w];
+        crate::cpu::resample::upsample2x(values(&x), b * c, h, w, &mut out);
+        if scale != 1.0 {
+            out.iter_mut().for_each(|v| *v *= scale);
+        }
+        flex_tensor(out, [b, c, 2 * h, 2 * w])
+    }
+
+    fn pool2x(x: FlexTensor, scale: f32) -> FlexTensor {
+        let dims = x.shape();
+        let even = dims.num_dims() == 4 && dims[2].is_multiple_of(2) && dims[3].is_multiple_of(2);
+        if x.dtype() != DType::F32 || !even {
+            return composed_pool2x::<Flex>(x, scale);
+        }
+        let [b, c, h, w] = dims.dims();
+        let x = contiguous(&x);
+        let mut out = vec![0.0; b * c * h * w / 4];
+        crate::cpu::resample::pool2x(values(&x), b * c, h, w, scale, &mut out);
+        flex_tensor(out, [b, c, h / 2, w / 2])
     }
 
     fn conv2d_input_grad(
@@ -633,6 +742,36 @@ impl<B: Backend + KernelOps> Backward<B, 2> for ConvBackward {
         }
         if let Some(node) = node_weight {
             grads.register::<B>(node.id, B::conv2d_weight_grad(x, weight, grad, options));
+        }
+    }
+}
+
+/// The backward step of [`KernelOps::upsample2x`]: the gradient pooled by two.
+#[derive(Debug)]
+struct UpsampleBackward;
+
+impl<B: Backend + KernelOps> Backward<B, 1> for UpsampleBackward {
+    type State = f32;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, B::pool2x(grad, ops.state));
+        }
+    }
+}
+
+/// The backward step of [`KernelOps::pool2x`]: the gradient upsampled by two.
+#[derive(Debug)]
+struct PoolBackward;
+
+impl<B: Backend + KernelOps> Backward<B, 1> for PoolBackward {
+    type State = f32;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<B>(&ops.node);
+        if let [Some(node)] = ops.parents {
+            grads.register::<B>(node.id, B::upsample2x(grad, ops.state));
         }
     }
 }
@@ -822,6 +961,28 @@ impl<B: Backend + KernelOps, C: CheckpointStrategy> KernelOps for Autodiff<B, C>
             residual.into_option(),
             flags,
         )
+    }
+
+    fn upsample2x(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
+        match UpsampleBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(scale, B::upsample2x(x.into_primitive(), scale)),
+            OpsKind::UnTracked(prep) => prep.finish(B::upsample2x(x.into_primitive(), scale)),
+        }
+    }
+
+    fn pool2x(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
+        match PoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(scale, B::pool2x(x.into_primitive(), scale)),
+            OpsKind::UnTracked(prep) => prep.finish(B::pool2x(x.into_primitive(), scale)),
+        }
     }
 
     fn conv2d_input_grad(

@@ -29,6 +29,9 @@
 
 pub mod cpu;
 pub mod extension;
+mod memory;
+
+pub use memory::keep_freed_memory;
 
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::Tensor;
@@ -36,7 +39,7 @@ use burn::tensor::ops::ConvOptions;
 
 use extension::{
     ConvFlags, ConvParts, KernelOps, MaybeTensor, composed_batch_norm_train, composed_epilogue,
-    composed_fused_conv2d, composed_prologue,
+    composed_fused_conv2d, composed_pool2x, composed_prologue, composed_upsample2x,
 };
 
 /// What [`conv2d_fused`] applies around the convolution:
@@ -284,6 +287,8 @@ pub struct BatchNormTrainOutput<const D: usize> {
 ///
 /// # Shapes
 /// - `x`, `residual`: `[batch, channels, ...]`; `gamma`, `beta`: `[channels]`
+///
+/// [`batch_norm_train_per_image`] takes one `γ`, `β` per image (a conditional batch norm).
 pub fn batch_norm_train<const D: usize>(
     x: Tensor<D>,
     gamma: Tensor<1>,
@@ -292,12 +297,39 @@ pub fn batch_norm_train<const D: usize>(
     epsilon: f64,
     relu: bool,
 ) -> BatchNormTrainOutput<D> {
+    let (gamma, beta) = (gamma.into_dispatch(), beta.into_dispatch());
+    batch_norm_train_dispatch(x, gamma, beta, residual, epsilon, relu)
+}
+
+/// [`batch_norm_train`] with one `γ`, `β` per image and channel: `relu?(γ[n, c] (x − μ[c]) /
+/// √(σ²[c] + ε) + β[n, c] + residual)`, the batch statistics still over the whole batch (a
+/// conditional batch norm in training).
+///
+/// # Shapes
+/// - `x`, `residual`: `[batch, channels, ...]`; `gamma`, `beta`: `[batch, channels]`
+pub fn batch_norm_train_per_image<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<2>,
+    beta: Tensor<2>,
+    residual: Option<Tensor<D>>,
+    epsilon: f64,
+    relu: bool,
+) -> BatchNormTrainOutput<D> {
+    let (gamma, beta) = (gamma.into_dispatch(), beta.into_dispatch());
+    batch_norm_train_dispatch(x, gamma, beta, residual, epsilon, relu)
+}
+
+/// The two functions above on dispatch tensors (`γ`, `β` of either shape).
+fn batch_norm_train_dispatch<const D: usize>(
+    x: Tensor<D>,
+    gamma: burn::backend::DispatchTensor,
+    beta: burn::backend::DispatchTensor,
+    residual: Option<Tensor<D>>,
+    epsilon: f64,
+    relu: bool,
+) -> BatchNormTrainOutput<D> {
     let kernels = runs_kernels(&x.device());
-    let (x, gamma, beta) = (
-        x.into_dispatch(),
-        gamma.into_dispatch(),
-        beta.into_dispatch(),
-    );
+    let x = x.into_dispatch();
     let residual = residual.map(Tensor::into_dispatch);
     let (output, mean, variance) = if kernels {
         <Dispatch as KernelOps>::fused_batch_norm_train(
@@ -316,4 +348,35 @@ pub fn batch_norm_train<const D: usize>(
         mean: Tensor::<1>::from_dispatch(mean).detach(),
         variance: Tensor::<1>::from_dispatch(variance).detach(),
     }
+}
+
+/// Nearest-neighbour 2× upsampling (`F.interpolate(x, scale_factor=2)`), with its backward
+/// (2 × 2 sum pooling) on the kernels where they run.
+///
+/// # Shapes
+/// - `x`: `[batch, c, h, w]` → `[batch, c, 2h, 2w]`
+pub fn upsample2x(x: Tensor<4>) -> Tensor<4> {
+    let kernels = runs_kernels(&x.device());
+    let x = x.into_dispatch();
+    Tensor::from_dispatch(if kernels {
+        <Dispatch as KernelOps>::upsample2x(x, 1.0)
+    } else {
+        composed_upsample2x::<Dispatch>(x, 1.0)
+    })
+}
+
+/// 2 × 2 average pooling with stride 2 (`F.avg_pool2d(x, 2)`), with its backward on the
+/// kernels where they run.
+///
+/// # Shapes
+/// - `x`: `[batch, c, h, w]` (even `h`, `w`; odd sizes go to Burn's `avg_pool2d`) →
+///   `[batch, c, h/2, w/2]`
+pub fn avg_pool2x(x: Tensor<4>) -> Tensor<4> {
+    let kernels = runs_kernels(&x.device());
+    let x = x.into_dispatch();
+    Tensor::from_dispatch(if kernels {
+        <Dispatch as KernelOps>::pool2x(x, 0.25)
+    } else {
+        composed_pool2x::<Dispatch>(x, 0.25)
+    })
 }

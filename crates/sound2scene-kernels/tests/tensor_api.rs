@@ -219,3 +219,83 @@ fn batch_norm_with_batch_statistics_matches_burns_in_value_and_gradients() {
         }
     }
 }
+
+#[test]
+fn per_image_batch_norm_matches_normalizing_then_scaling_each_image() {
+    use burn::tensor::activation::relu;
+    use burn::tensor::module::batch_norm_train as burn_batch_norm_train;
+    use sound2scene_kernels::batch_norm_train_per_image;
+
+    let device = Device::flex().autodiff();
+    let shape = [3, 5, 6, 7];
+    let [b, c, _, _] = shape;
+    let x = random(shape, &device);
+    let gamma = random([b, c], &device);
+    let beta = random([b, c], &device);
+    let r = random(shape, &device);
+    let run = |kernels: bool| {
+        let (x, gamma, beta) = (
+            x.clone().require_grad(),
+            gamma.clone().require_grad(),
+            beta.clone().require_grad(),
+        );
+        let y = if kernels {
+            batch_norm_train_per_image(x.clone(), gamma.clone(), beta.clone(), None, 1e-5, true)
+                .output
+        } else {
+            let ones = Tensor::ones([c], &device);
+            let zeros = Tensor::zeros([c], &device);
+            let normed = burn_batch_norm_train(x.clone(), ones, zeros, 1e-5).output;
+            relu(normed * gamma.clone().reshape([b, c, 1, 1]) + beta.clone().reshape([b, c, 1, 1]))
+        };
+        let g = (y.clone() * r.clone()).sum().backward();
+        [
+            y.into_data(),
+            x.grad(&g).expect("x grad").into_data(),
+            gamma.grad(&g).expect("gamma grad").into_data(),
+            beta.grad(&g).expect("beta grad").into_data(),
+        ]
+    };
+    let (ours, theirs) = (run(true), run(false));
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a.shape(), b.shape(), "value {i}");
+        a.assert_approx_eq::<f32>(b, Tolerance::absolute(1e-4).set_relative(1e-4));
+    }
+}
+
+#[test]
+fn resampling_by_two_matches_burns_operations_with_gradients() {
+    use burn::tensor::module::avg_pool2d;
+    use burn::tensor::ops::AvgPoolOptions;
+    use sound2scene_kernels::{avg_pool2x, upsample2x};
+
+    let device = Device::flex().autodiff();
+    let x = random([2, 3, 6, 10], &device);
+    let r_up = random([2, 3, 12, 20], &device);
+    let r_pool = random([2, 3, 3, 5], &device);
+    let run = |kernels: bool| {
+        let x = x.clone().require_grad();
+        let (up, pooled) = if kernels {
+            (upsample2x(x.clone()), avg_pool2x(x.clone()))
+        } else {
+            let [b, c, h, w] = x.dims();
+            let up = x
+                .clone()
+                .reshape([b, c, h, 1, w, 1])
+                .expand([b, c, h, 2, w, 2])
+                .reshape([b, c, 2 * h, 2 * w]);
+            (up, avg_pool2d(x.clone(), AvgPoolOptions::new([2, 2])))
+        };
+        let loss = (up.clone() * r_up.clone()).sum() + (pooled.clone() * r_pool.clone()).sum();
+        let g = loss.backward();
+        [
+            up.into_data(),
+            pooled.into_data(),
+            x.grad(&g).expect("x grad").into_data(),
+        ]
+    };
+    let (ours, theirs) = (run(true), run(false));
+    for (a, b) in ours.iter().zip(&theirs) {
+        a.assert_approx_eq::<f32>(b, tolerance());
+    }
+}

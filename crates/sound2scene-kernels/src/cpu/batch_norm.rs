@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::SendPtr;
+use super::conv::PerChannel;
 
 /// The shape of a batch-normalized tensor: `[batch, channels, plane]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,15 +52,20 @@ fn relu(v: f32) -> f32 {
 }
 
 /// `out = relu?(γ (x − μ) / √(σ² + ε) + β + residual)` with `μ`, `σ²` the mean and biased
-/// variance of each channel over the batch; returns `(μ, σ²)`, `[channels]` each.
+/// variance of each channel over the batch; returns `(μ, σ²)`, `[channels]` each. `γ` and `β`
+/// are per channel, or per image and channel (a conditional batch norm's gains and biases).
 ///
 /// # Panics
 /// When a length does not match `shape`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a layer with five inputs and two switches"
+)]
 pub fn forward(
     x: &[f32],
     shape: BnShape,
-    gamma: &[f32],
-    beta: &[f32],
+    gamma: PerChannel,
+    beta: PerChannel,
     epsilon: f64,
     residual: Option<&[f32]>,
     relu_after: bool,
@@ -68,8 +73,8 @@ pub fn forward(
 ) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), shape.len(), "input length");
     assert_eq!(out.len(), shape.len(), "output length");
-    assert_eq!(gamma.len(), shape.channels, "gamma length");
-    assert_eq!(beta.len(), shape.channels, "beta length");
+    gamma.check(shape.batch, shape.channels, "gamma");
+    beta.check(shape.batch, shape.channels, "beta");
     if let Some(r) = residual {
         assert_eq!(r.len(), shape.len(), "residual length");
     }
@@ -92,9 +97,9 @@ pub fn forward(
     out.par_chunks_mut(shape.plane.max(1))
         .enumerate()
         .for_each(|(p, dst)| {
-            let c = p % shape.channels;
-            let scale = gamma[c] / (var[c] as f64 + epsilon).sqrt() as f32;
-            let shift = beta[c] - mean[c] * scale;
+            let (n, c) = (p / shape.channels, p % shape.channels);
+            let scale = gamma.get(n, c, shape.channels) / (var[c] as f64 + epsilon).sqrt() as f32;
+            let shift = beta.get(n, c, shape.channels) - mean[c] * scale;
             let src = &x[p * shape.plane..(p + 1) * shape.plane];
             match residual.map(|r| &r[p * shape.plane..(p + 1) * shape.plane]) {
                 Some(r) => {
@@ -128,8 +133,11 @@ fn sums(values: &[f32]) -> (f64, f64) {
 }
 
 /// The gradients of [`forward`]: `(dx, dγ, dβ, d_pre)` where `d_pre` is the gradient before the
-/// ReLU, which is also the residual's gradient. `out` is the forward's output (the ReLU's
-/// mask), needed only when `relu_after`.
+/// ReLU, which is also the residual's; `dγ` and `dβ` have `γ`'s shape (`[channels]` or `[batch,
+/// channels]`). `out` is the forward's output (the ReLU's mask), needed only when `relu_after`.
+///
+/// With `x̂ = (x − μ)/σ` and per-image `γ_n`, `dβ_n = Σ d_pre`, `dγ_n = Σ d_pre · x̂` over the
+/// plane, and `dx = (γ_n · d_pre − Σ_n γ_n dβ_n / N − x̂ · Σ_n γ_n dγ_n / N) / σ`.
 ///
 /// # Panics
 /// When a length does not match `shape`.
@@ -142,7 +150,7 @@ pub fn backward(
     out: Option<&[f32]>,
     d_out: &[f32],
     shape: BnShape,
-    gamma: &[f32],
+    gamma: PerChannel,
     mean: &[f32],
     var: &[f32],
     epsilon: f64,
@@ -152,65 +160,79 @@ pub fn backward(
     if let Some(out) = out {
         assert_eq!(out.len(), shape.len(), "output length");
     }
-    for (v, name) in [(gamma, "gamma"), (mean, "mean"), (var, "variance")] {
+    gamma.check(shape.batch, shape.channels, "gamma");
+    for (v, name) in [(mean, "mean"), (var, "variance")] {
         assert_eq!(v.len(), shape.channels, "{name} length");
     }
     let inv_std: Vec<f32> = var
         .iter()
         .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
         .collect();
-    // Pass 1, per channel: the gradient before the ReLU, and Σ d_pre, Σ d_pre · x̂.
+    // Pass 1, per plane: the gradient before the ReLU, Σ d_pre and Σ d_pre · x̂.
     let mut d_pre = vec![0.0f32; shape.len()];
-    let d_pre_ptr = SendPtr(d_pre.as_mut_ptr());
-    let channel_sums: Vec<(f32, f32)> = (0..shape.channels)
-        .into_par_iter()
-        .map(|c| {
-            let d_pre_ptr = d_pre_ptr;
+    let plane_sums: Vec<(f32, f32)> = d_pre
+        .par_chunks_mut(shape.plane.max(1))
+        .enumerate()
+        .map(|(p, dst)| {
+            let c = p % shape.channels;
             let (m, s) = (mean[c], inv_std[c]);
+            let range = p * shape.plane..(p + 1) * shape.plane;
+            let (xs, ds) = (&x[range.clone()], &d_out[range.clone()]);
+            let mask = out.map(|o| &o[range.clone()]);
             let (mut sum, mut dot) = (0.0f64, 0.0f64);
-            for range in shape.planes(c) {
-                // SAFETY: channel c's planes are written by this task alone, and lie inside
-                // `d_pre`, which outlives the parallel loop.
-                let dst = unsafe {
-                    std::slice::from_raw_parts_mut(d_pre_ptr.0.add(range.start), range.len())
-                };
-                let (xs, ds) = (&x[range.clone()], &d_out[range.clone()]);
-                let mut part = (0.0f32, 0.0f32);
-                for (i, ((p, &g), &v)) in dst.iter_mut().zip(ds).zip(xs).enumerate() {
-                    let keep = out.is_none_or(|o| {
-                        let o = o[range.start + i];
-                        o.is_nan() || o > 0.0
-                    });
-                    *p = if keep { g } else { 0.0 };
-                    part.0 += *p;
-                    part.1 += *p * (v - m) * s;
-                    if i % 256 == 255 {
-                        sum += part.0 as f64;
-                        dot += part.1 as f64;
-                        part = (0.0, 0.0);
-                    }
+            let mut part = (0.0f32, 0.0f32);
+            for (i, ((p, &g), &v)) in dst.iter_mut().zip(ds).zip(xs).enumerate() {
+                let keep = mask.is_none_or(|o| o[i].is_nan() || o[i] > 0.0);
+                *p = if keep { g } else { 0.0 };
+                part.0 += *p;
+                part.1 += *p * (v - m) * s;
+                if i % 256 == 255 {
+                    sum += part.0 as f64;
+                    dot += part.1 as f64;
+                    part = (0.0, 0.0);
                 }
-                sum += part.0 as f64;
-                dot += part.1 as f64;
             }
+            sum += part.0 as f64;
+            dot += part.1 as f64;
             (sum as f32, dot as f32)
         })
         .collect();
-    let (d_beta, d_gamma): (Vec<f32>, Vec<f32>) = channel_sums.into_iter().unzip();
-    // Pass 2, per plane: dx = γ/σ · (d_pre − Σd_pre/N − x̂ · Σ(d_pre·x̂)/N).
-    let count = shape.count().max(1) as f32;
+    // Per channel, Σ_n γ_n dβ_n and Σ_n γ_n dγ_n.
+    let mut channel_sums = vec![(0.0f64, 0.0f64); shape.channels];
+    for (p, &(d_beta, d_gamma)) in plane_sums.iter().enumerate() {
+        let (n, c) = (p / shape.channels, p % shape.channels);
+        let g = gamma.get(n, c, shape.channels) as f64;
+        channel_sums[c].0 += g * d_beta as f64;
+        channel_sums[c].1 += g * d_gamma as f64;
+    }
+    // Pass 2, per plane: dx.
+    let count = shape.count().max(1) as f64;
     let mut dx = vec![0.0f32; shape.len()];
     dx.par_chunks_mut(shape.plane.max(1))
         .enumerate()
         .for_each(|(p, dst)| {
-            let c = p % shape.channels;
+            let (n, c) = (p / shape.channels, p % shape.channels);
             let (m, s) = (mean[c], inv_std[c]);
-            let k = gamma[c] * s;
-            let (mean_d, mean_dot) = (d_beta[c] / count, d_gamma[c] / count);
+            let g = gamma.get(n, c, shape.channels);
+            let mean_d = (channel_sums[c].0 / count) as f32;
+            let mean_dot = (channel_sums[c].1 / count) as f32;
             let range = p * shape.plane..(p + 1) * shape.plane;
-            for ((d, &g), &v) in dst.iter_mut().zip(&d_pre[range.clone()]).zip(&x[range]) {
-                *d = k * (g - mean_d - (v - m) * s * mean_dot);
+            for ((d, &dp), &v) in dst.iter_mut().zip(&d_pre[range.clone()]).zip(&x[range]) {
+                *d = s * (g * dp - mean_d - (v - m) * s * mean_dot);
             }
         });
-    (dx, d_gamma, d_beta, d_pre)
+    // dγ, dβ in γ's shape.
+    let (d_beta_planes, d_gamma_planes): (Vec<f32>, Vec<f32>) = plane_sums.into_iter().unzip();
+    let reduce = |planes: Vec<f32>| {
+        if gamma.per_image {
+            planes
+        } else {
+            let mut per_channel = vec![0.0f64; shape.channels];
+            for (p, v) in planes.iter().enumerate() {
+                per_channel[p % shape.channels] += *v as f64;
+            }
+            per_channel.into_iter().map(|v| v as f32).collect()
+        }
+    };
+    (dx, reduce(d_gamma_planes), reduce(d_beta_planes), d_pre)
 }

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use super::simd::{Isa, LANES, Lanes, Portable};
-use super::{SendPtr, scratch};
+use super::{Scratch, SendPtr};
 
 /// Output channels per register tile.
 pub const MR: usize = 6;
@@ -123,7 +123,7 @@ impl<'a> PerChannel<'a> {
         }
     }
 
-    fn check(&self, batch: usize, channels: usize, what: &str) {
+    pub(crate) fn check(&self, batch: usize, channels: usize, what: &str) {
         let len = if self.per_image {
             batch * channels
         } else {
@@ -174,7 +174,7 @@ pub struct Epilogue<'a> {
 /// The input copied into zero-padded column phases: for each image and channel, `phases`
 /// planes of `rows × row_len` floats, where plane `p` holds the padded columns `p, p + s, …`.
 pub(crate) struct PaddedInput {
-    pub data: Vec<f32>,
+    pub data: Scratch,
     pub phases: usize,
     pub rows: usize,
     pub row_len: usize,
@@ -237,7 +237,7 @@ impl PaddedInput {
         } else {
             (g.h_in, g.w_in)
         };
-        let mut data = scratch(g.batch * g.c_in * sw * plane);
+        let mut data = Scratch::zeroed(g.batch * g.c_in * sw * plane);
         data.par_chunks_mut(sw * plane)
             .zip(x.par_chunks(h_src * w_src))
             .enumerate()
@@ -334,7 +334,7 @@ pub fn conv2d_with(
     assert!(g.is_valid(), "invalid convolution geometry {g:?}");
     let input_len = if prologue.upsample {
         assert!(
-            g.h_in % 2 == 0 && g.w_in % 2 == 0,
+            g.h_in.is_multiple_of(2) && g.w_in.is_multiple_of(2),
             "upsampled sizes are even: {g:?}"
         );
         g.input_len() / 4
@@ -360,7 +360,7 @@ pub fn conv2d_with(
     if let Some(r) = epilogue.residual {
         let len = if epilogue.residual_upsampled {
             assert!(
-                g.h_out() % 2 == 0 && g.w_out() % 2 == 0,
+                g.h_out().is_multiple_of(2) && g.w_out().is_multiple_of(2),
                 "upsampled sizes are even"
             );
             out.len() / 4
@@ -374,7 +374,7 @@ pub fn conv2d_with(
     let offsets = padded.offsets(g);
     let steps = offsets.len();
     // The last block of output channels, when partial, reads a zero-filled copy of its rows.
-    let tail: Vec<f32> = if g.c_out % MR == 0 {
+    let tail: Vec<f32> = if g.c_out.is_multiple_of(MR) {
         Vec::new()
     } else {
         let mut tail = w[g.c_out / MR * MR * steps..].to_vec();

@@ -3,7 +3,11 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod conv_grad;
+pub mod resample;
+mod scratch;
 pub mod simd;
+
+pub(crate) use scratch::Scratch;
 
 /// A raw output pointer shared by the tasks of one kernel call, each writing its own
 /// disjoint part.
@@ -15,8 +19,3 @@ pub(crate) struct SendPtr(pub *mut f32);
 unsafe impl Send for SendPtr {}
 // SAFETY: as above.
 unsafe impl Sync for SendPtr {}
-
-/// A zeroed buffer of `len` floats for intermediate data.
-pub(crate) fn scratch(len: usize) -> Vec<f32> {
-    vec![0.0; len]
-}

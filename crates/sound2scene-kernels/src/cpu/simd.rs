@@ -38,8 +38,16 @@ impl Isa {
     }
 }
 
-/// Eight f32 lanes. Every method is `unsafe`: pointers must be valid for eight reads or writes
-/// (one for [`Lanes::splat`]), and the implementation's instruction set must be available.
+/// Eight f32 lanes.
+///
+/// # Safety
+/// Every method is `unsafe`, under one contract: pointers must be valid for eight reads or
+/// writes (one for [`Lanes::splat_from`]), and the implementation's instruction set must be
+/// available on the running CPU.
+#[allow(
+    clippy::missing_safety_doc,
+    reason = "the trait's Safety section is the one contract of all its methods"
+)]
 pub trait Lanes: Copy {
     /// All lanes zero.
     unsafe fn zero() -> Self;

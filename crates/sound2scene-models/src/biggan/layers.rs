@@ -10,8 +10,8 @@
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::activation::{relu, softmax};
-use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+use burn::tensor::module::{batch_norm, max_pool2d};
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 
 use sound2scene_kernels::Fused;
@@ -22,32 +22,47 @@ use crate::weights::WeightLoader;
 /// Momentum of the stored batch-norm statistics (BigGAN-PyTorch's fixed 0.1).
 pub const BN_MOMENTUM: f64 = 0.1;
 
-/// Normalize `x` with batch statistics, update `stored_mean` / `stored_var` like PyTorch's
-/// training-mode `F.batch_norm` (unbiased variance in the running estimate), and return the
-/// normalized tensor (no affine part).
+/// Normalize `x` with batch statistics and apply `γ`, `β` (per channel, or per sample and
+/// channel) and a ReLU when asked, in the fused kernels of [`sound2scene_kernels`]; update
+/// `stored_mean` / `stored_var` like PyTorch's training-mode `F.batch_norm` (unbiased variance
+/// in the running estimate).
 fn batch_norm_training(
     x: Tensor<4>,
-    gamma: Tensor<1>,
-    beta: Tensor<1>,
+    affine: Affine,
     stored_mean: &RunningState<Tensor<1>>,
     stored_var: &RunningState<Tensor<1>>,
     eps: f64,
+    relu: bool,
 ) -> Tensor<4> {
     let [b, _, h, w] = x.dims();
     let n = (b * h * w) as f64;
-    let result = batch_norm_train(x, gamma, beta, eps);
+    let result = match affine {
+        Affine::PerChannel(gamma, beta) => {
+            sound2scene_kernels::batch_norm_train(x, gamma, beta, None, eps, relu)
+        }
+        Affine::PerSample(gamma, beta) => {
+            sound2scene_kernels::batch_norm_train_per_image(x, gamma, beta, None, eps, relu)
+        }
+    };
     let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
     let mean = stored_mean
         .value_sync()
         .mul_scalar(1.0 - BN_MOMENTUM)
-        .add(result.mean.detach().mul_scalar(BN_MOMENTUM));
+        .add(result.mean.mul_scalar(BN_MOMENTUM));
     let var = stored_var
         .value_sync()
         .mul_scalar(1.0 - BN_MOMENTUM)
-        .add(result.variance.detach().mul_scalar(BN_MOMENTUM * unbiased));
+        .add(result.variance.mul_scalar(BN_MOMENTUM * unbiased));
     stored_mean.update(mean.detach());
     stored_var.update(var.detach());
     result.output
+}
+
+/// The affine part of a batch norm: `γ`, `β` per channel (`[c]`), or per sample and channel
+/// (`[b, c]`, a conditional batch norm).
+enum Affine {
+    PerChannel(Tensor<1>, Tensor<1>),
+    PerSample(Tensor<2>, Tensor<2>),
 }
 
 /// Configuration of a [`Ccbn`].
@@ -137,27 +152,32 @@ impl Ccbn {
     /// # Shapes
     /// - `x`: `[batch, channels, h, w]`, `y`: `[batch, cond]` → `[batch, channels, h, w]`
     pub fn forward(&self, x: Tensor<4>, y: Tensor<2>) -> Tensor<4> {
+        self.forward_then(x, y, false)
+    }
+
+    /// [`forward`](Self::forward) followed by a ReLU when `relu`, fused with it in training.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, h, w]`, `y`: `[batch, cond]` → `[batch, channels, h, w]`
+    pub fn forward_then(&self, x: Tensor<4>, y: Tensor<2>, relu_after: bool) -> Tensor<4> {
         let [b, c, _, _] = x.dims();
         if !x.device().is_autodiff() {
             let (scale, shift) = self.affine(y);
-            return x
+            let out = x
                 .mul(scale.reshape([b, c, 1, 1]))
                 .add(shift.reshape([b, c, 1, 1]));
+            return if relu_after { relu(out) } else { out };
         }
         let gain = self.gain.forward(y.clone()).add_scalar(1.0); // [b, c]
         let bias = self.bias.forward(y); // [b, c]
-        let device = x.device();
-        let normed = batch_norm_training(
+        batch_norm_training(
             x,
-            Tensor::ones([c], &device),
-            Tensor::zeros([c], &device),
+            Affine::PerSample(gain, bias),
             &self.stored_mean,
             &self.stored_var,
             self.eps,
-        );
-        normed
-            .mul(gain.reshape([b, c, 1, 1]))
-            .add(bias.reshape([b, c, 1, 1]))
+            relu_after,
+        )
     }
 }
 
@@ -236,11 +256,11 @@ impl Bn {
         if x.device().is_autodiff() {
             return batch_norm_training(
                 x,
-                self.gain.val(),
-                self.bias.val(),
+                Affine::PerChannel(self.gain.val(), self.bias.val()),
                 &self.stored_mean,
                 &self.stored_var,
                 self.eps,
+                false,
             );
         }
         batch_norm(
@@ -259,10 +279,7 @@ impl Bn {
 /// # Shapes
 /// - `x`: `[batch, c, h, w]` → `[batch, c, 2h, 2w]`
 pub fn upsample2x(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1])
-        .expand([b, c, h, 2, w, 2])
-        .reshape([b, c, 2 * h, 2 * w])
+    sound2scene_kernels::upsample2x(x)
 }
 
 /// Configuration of a [`GBlock`].
@@ -358,12 +375,12 @@ impl GBlock {
         if !x.device().is_autodiff() {
             return self.forward_fused(x, y);
         }
-        let mut h = relu(self.bn1.forward(x.clone(), y.clone())); // [b, in, h, w]
+        let mut h = self.bn1.forward_then(x.clone(), y.clone(), true); // relu(bn1): [b, in, h, w]
         if self.upsample {
             h = upsample2x(h); // [b, in, 2h, 2w]
         }
         h = self.conv1.forward(h); // [b, out, 2h, 2w]
-        h = relu(self.bn2.forward(h, y));
+        h = self.bn2.forward_then(h, y, true); // relu(bn2)
         h = self.conv2.forward(h); // [b, out, 2h, 2w]
         // A 1×1 convolution commutes exactly with nearest upsampling, so the shortcut
         // convolves at the low resolution (4× fewer operations) and upsamples after.
@@ -483,7 +500,7 @@ pub struct DBlock {
 }
 
 fn avg_pool2x(x: Tensor<4>) -> Tensor<4> {
-    avg_pool2d(x, AvgPoolOptions::new([2, 2]))
+    sound2scene_kernels::avg_pool2x(x)
 }
 
 impl DBlock {
