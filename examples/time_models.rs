@@ -57,6 +57,7 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    sound2scene::keep_freed_memory();
     let args = Args::parse();
     let device = args.device.device()?;
     let encoder = AudioEncoderConfig::new().init(&device);

@@ -29,6 +29,7 @@ pub mod device;
 
 pub use device::{BackendKind, DeviceError};
 pub use sound2scene_audio as audio;
+pub use sound2scene_kernels::keep_freed_memory;
 pub use sound2scene_models as models;
 pub use sound2scene_synth as synth;
 pub use sound2scene_train as train;

@@ -7,12 +7,9 @@
 //!
 //! WIDTH is the audio ResNet-18's base width (64 in the paper, the default), BATCH the batch
 //! size (default 8), STEPS the optimizer steps timed after one warm-up step (default 4). The
-//! input is the official `[batch, 1, 257, 1004]` spectrogram of a 10 s clip.
-
-/// A global allocator that keeps freed memory for reuse: the training step allocates and frees
-/// activations of tens of megabytes, which glibc returns to the system and faults in again.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+//! input is the official `[batch, 1, 257, 1004]` spectrogram of a 10 s clip. Prints one line
+//! per timed step and the median step time last (`align_step_ms 2210.0`), which
+//! `scripts/compare_speed.py --train` reads.
 
 use std::time::Instant;
 
@@ -35,6 +32,7 @@ fn arg(index: usize, default: usize) -> usize {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    sound2scene_kernels::keep_freed_memory();
     let (width, batch, steps) = (arg(1, 64), arg(2, 8), arg(3, 4));
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut normal =
@@ -55,10 +53,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_val_fraction(0.0)
         .with_max_steps(Some(steps as u64 + 1))
         .with_checkpoint_every(0);
-    let mut timed = Vec::new();
+    let timed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = timed.clone();
     let hooks = AlignHooks {
         on_step: Some(Box::new(move |report| {
             if report.step > 1 {
+                let mut timed = recorded.lock().expect("one writer");
                 timed.push(report.samples_per_sec);
                 let mean = timed.iter().sum::<f64>() / timed.len() as f64;
                 println!(
@@ -80,5 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         steps + 1,
         started.elapsed().as_secs_f64()
     );
+    let mut rates = timed.lock().expect("the run is over").clone();
+    rates.sort_by(f64::total_cmp);
+    if let Some(rate) = rates.get(rates.len() / 2) {
+        println!("align_step_ms {:.1}", 1e3 * batch as f64 / rate);
+    }
     Ok(())
 }

@@ -11,11 +11,6 @@
 //! step includes drawing the batch, both updates and G's moving average when the
 //! configuration starts it; no checkpoint or sample is written inside the timed steps.
 
-/// A global allocator that keeps freed memory for reuse: the training step allocates and frees
-/// activations of tens of megabytes, which glibc returns to the system and faults in again.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::Instant;
 
 use burn::config::Config;
@@ -28,6 +23,7 @@ use sound2scene_train::gan::{GanConfig, GanData, GanHooks, GanSession};
 use sound2scene_train::progress::ProgressMode;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    sound2scene_kernels::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let path = args
         .next()

@@ -81,6 +81,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Long runs allocate and free large activations; keep them in the process (see the docs).
+    sound2scene::keep_freed_memory();
     let result = match cli.command {
         Command::Spectrogram(args) => audio_cmds::spectrogram(args),
         Command::EmbedAudio(args) => model_cmds::embed_audio(args),
