@@ -42,7 +42,7 @@ if [ -x "$bin/time_models" ]; then
     if [ -n "$official" ]; then
         official_arg=(--official "$official")
     fi
-    timeout 240 python3 scripts/compare_speed.py --device wgpu --torch-device cuda \
+    timeout 240 python3 scripts/compare_speed.py --parts networks --device wgpu --torch-device cuda \
         --ours-bin "$bin/time_models" "${official_arg[@]}" --threads "$(nproc)" --runs 10 \
         --audio-batch 1 16 --generator-batch 1 8 64
 fi
