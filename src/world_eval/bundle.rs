@@ -34,7 +34,8 @@ fn bundled(relative: &str) -> PathBuf {
     if repo.exists() { repo } else { here }
 }
 
-/// The bundled model directory ([`DEFAULT_MODEL_DIR`]), resolved as described in [`bundled`].
+/// The bundled model directory ([`DEFAULT_MODEL_DIR`]): under the current directory when it
+/// exists there, else under the repository this binary was built from.
 pub fn default_model_dir() -> PathBuf {
     bundled(DEFAULT_MODEL_DIR)
 }

@@ -7,7 +7,7 @@
 //! - [`claims`]: [`eval_world`], which measures on held-out clips of a seed: audio→image
 //!   retrieval, class accuracy of generated pictures (from audio, from the true image feature,
 //!   from a random feature), FID/IS, volume ↔ size (Spearman) and two-source mixing.
-//! - [`spearman`]: rank correlation with ties (average ranks).
+//! - [`spearman`](mod@spearman): rank correlation with ties (average ranks).
 //! - [`bundle`]: where the bundled networks live (`DIR/audio_encoder.bpk`, …).
 //!
 //! ```no_run

@@ -7,7 +7,7 @@
 //! - [`train`]: self-supervised training with resumable atomic checkpoints and metrics.
 //! - [`clip`]: videos in the VGGSound layout (`frames/VIDEO/NNNN.jpg` + `audios/VIDEO.wav`)
 //!   and their decoding.
-//! - [`mine`]: ranking every frame of every video, sharded, resumable and parallel, written
+//! - [`mine`](mod@mine): ranking every frame of every video, sharded, resumable and parallel, written
 //!   in the released moments format.
 //! - [`names`]: tolerant matching of local video names against moments keys.
 //! - [`metrics`]: top-1 selection precision, cIoU and AUC against ground truth.

@@ -180,9 +180,9 @@ pub struct VideoResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scoring {
-    /// The paper's C_av[t] = q^V_t · q^A_t of each frame with its own audio window.
+    /// The paper's C_av\[t\] = q^V_t · q^A_t of each frame with its own audio window.
     CAv,
-    /// C_av[t] minus the mean C_av of the same audio window with every frame of the video:
+    /// C_av\[t\] minus the mean C_av of the same audio window with every frame of the video:
     /// how much better frame t matches its sound than the video's other frames do (the
     /// contrastive logit the training maximizes). A background-only frame, which matches a
     /// background-only sound about as well as every other background frame does, scores
