@@ -87,6 +87,46 @@ fn spectrogram_command_writes_npy_and_png() {
 }
 
 #[test]
+fn short_clips_are_cut_as_the_official_code_cuts_them_unless_filled() {
+    let Some(short) = require(fixtures_dir().join("audio/short_500ms.wav")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (official, filled) = (
+        dir.path().join("official.npy"),
+        dir.path().join("filled.npy"),
+    );
+    ok(&["spectrogram", "--audio", s(&short), "--out", s(&official)]);
+    assert_eq!(npy_shape(&official), vec![257, 500]);
+    ok(&[
+        "spectrogram",
+        "--audio",
+        s(&short),
+        "--out",
+        s(&filled),
+        "--fill",
+    ]);
+    assert_eq!(npy_shape(&filled), vec![257, 1004]);
+
+    // A 10 s clip and a 0.5 s clip have spectrograms of different widths; both are encoded.
+    let Some(f) = fixtures() else {
+        return;
+    };
+    let features = dir.path().join("z.npy");
+    ok(&[
+        "embed-audio",
+        "--weights",
+        s(&f.audio_weights),
+        "--audio",
+        s(&f.cow),
+        s(&short),
+        "--out",
+        s(&features),
+    ]);
+    assert_eq!(npy_shape(&features), vec![2, 2048]);
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fake = dir.path().join("fake.wav");

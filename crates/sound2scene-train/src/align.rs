@@ -56,7 +56,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sound2scene_audio::SpectrogramConfig;
+use sound2scene_audio::{SpectrogramConfig, Tiling};
 use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 use sound2scene_models::checkpoint::open_audio_encoder;
@@ -158,10 +158,15 @@ pub struct AlignConfig {
 }
 
 impl AlignConfig {
-    /// The spectrogram front end for audio files: the default one with `clip_seconds`.
+    /// The spectrogram front end for audio files: the default one with `clip_seconds`, and
+    /// clips shorter than a tenth of it filled to the full length ([`Tiling::Fill`]) so that
+    /// every example of a batch has the same width (`[257, 1004]` for 10 s). The official data
+    /// loader tiles ten times only, which would give narrower spectrograms for clips under 1 s
+    /// and fail to stack them into a batch; for clips of 1 s or more both cuts agree.
     pub fn spectrogram_config(&self) -> SpectrogramConfig {
         SpectrogramConfig {
             seconds: self.clip_seconds,
+            tiling: Tiling::Fill,
             ..SpectrogramConfig::default()
         }
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use sound2scene::audio::{Spectrogram, SpectrogramConfig, load_audio, write_npy_f32};
+use sound2scene::audio::{Spectrogram, SpectrogramConfig, Tiling, load_audio, write_npy_f32};
 use sound2scene::visual;
 
 /// Arguments of `sound2scene spectrogram`.
@@ -21,13 +21,26 @@ pub struct SpectrogramArgs {
     /// Clip length in seconds after tiling (the official front end uses 10).
     #[arg(long, default_value_t = 10.0)]
     seconds: f32,
+    /// Repeat a clip shorter than a tenth of --seconds until the full length (1004 frames),
+    /// instead of the official ten repetitions (a 0.5 s clip gives 500 frames).
+    #[arg(long)]
+    fill: bool,
+}
+
+/// The front end's configuration: the official one, filling short clips to the full length
+/// when `fill` is set.
+pub fn spectrogram_config(fill: bool) -> SpectrogramConfig {
+    SpectrogramConfig {
+        tiling: if fill { Tiling::Fill } else { Tiling::Official },
+        ..SpectrogramConfig::default()
+    }
 }
 
 /// Decode, compute the spectrogram and write it (and the picture, on request).
 pub fn spectrogram(args: SpectrogramArgs) -> Result<()> {
     let config = SpectrogramConfig {
         seconds: args.seconds,
-        ..SpectrogramConfig::default()
+        ..spectrogram_config(args.fill)
     };
     let wave = load_audio(&args.audio)?;
     let spec = Spectrogram::compute_with(&wave, &config)?;
