@@ -24,7 +24,8 @@ pub mod waveform;
 
 pub use batch::{spectrogram_batch, spectrograms, to_tensor};
 pub use decode::{
-    DecodeOptions, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_file, load_audio, load_audio_with,
+    DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_file,
+    decode_file_reporting, load_audio, load_audio_reporting, load_audio_with,
 };
 pub use error::{AudioError, Result};
 pub use npy::{NpyArray, read_npy_f32, write_npy_f32};

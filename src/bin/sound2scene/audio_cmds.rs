@@ -1,9 +1,12 @@
 //! Commands on audio alone.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sound2scene::audio::{Spectrogram, SpectrogramConfig, Tiling, load_audio, write_npy_f32};
+use sound2scene::audio::{
+    AudioError, DecodeOptions, MODEL_SAMPLE_RATE, Spectrogram, SpectrogramConfig, Tiling, Waveform,
+    load_audio_reporting, write_npy_f32,
+};
 use sound2scene::visual;
 
 /// Arguments of `sound2scene spectrogram`.
@@ -27,6 +30,16 @@ pub struct SpectrogramArgs {
     fill: bool,
 }
 
+/// Decode `path` for the model (mono, 16 kHz) and print on stderr what the decoder noticed on
+/// the way, e.g. "warning: cut.wav declares 10.0 s, holds 0.03 s: …" for a cut-off file.
+pub fn load_audio_reported(path: &Path) -> Result<Waveform, AudioError> {
+    let decoded = load_audio_reporting(path, &DecodeOptions::default(), MODEL_SAMPLE_RATE)?;
+    for warning in &decoded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(decoded.wave)
+}
+
 /// The front end's configuration: the official one, filling short clips to the full length
 /// when `fill` is set.
 pub fn spectrogram_config(fill: bool) -> SpectrogramConfig {
@@ -42,7 +55,7 @@ pub fn spectrogram(args: SpectrogramArgs) -> Result<()> {
         seconds: args.seconds,
         ..spectrogram_config(args.fill)
     };
-    let wave = load_audio(&args.audio)?;
+    let wave = load_audio_reported(&args.audio)?;
     let spec = Spectrogram::compute_with(&wave, &config)?;
     let [bins, frames] = spec.shape();
     write_npy_f32(&args.out, &[bins, frames], spec.data())?;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use sound2scene::audio::{Spectrogram, Waveform, load_audio, read_npy_f32, to_tensor, write_npy_f32};
+use sound2scene::audio::{Spectrogram, Waveform, read_npy_f32, to_tensor, write_npy_f32};
 use sound2scene::models::burnpack::{self, NetworkKind, Precision};
 use sound2scene::models::checkpoint::{
     is_burnpack, open_audio_encoder, open_discriminator, open_generator, open_image_encoder,
@@ -18,7 +18,7 @@ use sound2scene::world_eval::bundle::{
 };
 
 use crate::DeviceArgs;
-use crate::audio_cmds::spectrogram_config;
+use crate::audio_cmds::{load_audio_reported, spectrogram_config};
 
 /// Write a `[rows, cols]` tensor as a float32 .npy file.
 pub fn write_matrix(path: &Path, tensor: Tensor<2>) -> Result<()> {
@@ -100,7 +100,7 @@ pub fn embed_audio(args: EmbedAudioArgs) -> Result<()> {
             let specs = args
                 .audio
                 .iter()
-                .map(|path| Spectrogram::compute_with(&load_audio(path)?, &config))
+                .map(|path| Spectrogram::compute_with(&load_audio_reported(path)?, &config))
                 .collect::<Result<Vec<_>, _>>()?;
             if specs.iter().all(|s| s.shape() == specs[0].shape()) {
                 vec![to_tensor(&specs, &device)?]
@@ -299,9 +299,9 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         (Some(audio), _) => {
             let weights = or_bundled(args.audio_weights.as_deref(), AUDIO_ENCODER_FILE)?;
             let (encoder, _) = open_audio_encoder(&weights, &options, &device)?;
-            let mut wave = load_audio(audio)?;
+            let mut wave = load_audio_reported(audio)?;
             if let Some(other) = &args.mix {
-                let other = load_audio(other)?;
+                let other = load_audio_reported(other)?;
                 wave = Waveform::mix(&[(&wave, 1.0 - args.mix_weight), (&other, args.mix_weight)])?;
             }
             if let Some(db) = args.gain_db {
