@@ -134,8 +134,9 @@ impl SoundToScene {
         self.generator_config.dim_z()
     }
 
-    /// Audio features z^A `[n, dim]` of `waves` (not normalized), spectrograms computed in
-    /// parallel.
+    /// Audio features z^A `[n, dim]` of `waves` (not normalized). Clips under 1 s give
+    /// narrower spectrograms (the official ten-fold tiling, see
+    /// [`Tiling`](crate::audio::Tiling)); they are encoded on their own, the rest in one batch.
     ///
     /// # Errors
     /// [`PipelineError::Invalid`] for an empty slice; the front end's and encoder's errors.
@@ -147,9 +148,7 @@ impl SoundToScene {
             .iter()
             .map(|w| Spectrogram::compute_with(w, &self.spectrogram))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        // [n, 1, 257, frames]
-        let batch = to_tensor(&specs, &self.device)?;
-        Ok(self.audio.forward(batch)?.feature)
+        Ok(encode_spectrograms(&self.audio, &specs, &self.device)?)
     }
 
     /// The audio feature z^A `[1, dim]` of one file.
@@ -338,4 +337,29 @@ pub fn sample_noise(
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
     x / norm
+}
+
+/// z^A `[n, dim]` of spectrograms that may differ in width: one batch per width, rows in the
+/// order of `specs`.
+///
+/// # Errors
+/// [`PipelineError::Invalid`] for no spectrogram; the encoder's errors.
+pub fn encode_spectrograms(
+    encoder: &AudioEncoder,
+    specs: &[Spectrogram],
+    device: &Device,
+) -> Result<Tensor<2>> {
+    let Some(first) = specs.first() else {
+        return Err(PipelineError::Invalid("no spectrogram given".into()));
+    };
+    if specs.iter().all(|s| s.shape() == first.shape()) {
+        // [n, 1, 257, frames]
+        return Ok(encoder.forward(to_tensor(specs, device)?)?.feature);
+    }
+    let mut rows = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let batch = to_tensor(std::slice::from_ref(spec), device)?;
+        rows.push(encoder.forward(batch)?.feature);
+    }
+    Ok(Tensor::cat(rows, 0))
 }

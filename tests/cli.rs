@@ -87,6 +87,88 @@ fn spectrogram_command_writes_npy_and_png() {
 }
 
 #[test]
+fn short_clips_are_cut_as_the_official_code_cuts_them_unless_filled() {
+    let Some(short) = require(fixtures_dir().join("audio/short_500ms.wav")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (official, filled) = (
+        dir.path().join("official.npy"),
+        dir.path().join("filled.npy"),
+    );
+    ok(&["spectrogram", "--audio", s(&short), "--out", s(&official)]);
+    assert_eq!(npy_shape(&official), vec![257, 500]);
+    ok(&[
+        "spectrogram",
+        "--audio",
+        s(&short),
+        "--out",
+        s(&filled),
+        "--fill",
+    ]);
+    assert_eq!(npy_shape(&filled), vec![257, 1004]);
+
+    // A 10 s clip and a 0.5 s clip have spectrograms of different widths; both are encoded.
+    let Some(f) = fixtures() else {
+        return;
+    };
+    let features = dir.path().join("z.npy");
+    ok(&[
+        "embed-audio",
+        "--weights",
+        s(&f.audio_weights),
+        "--audio",
+        s(&f.cow),
+        s(&short),
+        "--out",
+        s(&features),
+    ]);
+    assert_eq!(npy_shape(&features), vec![2, 2048]);
+}
+
+#[test]
+fn a_cut_off_file_is_used_with_a_printed_warning() {
+    // The first 1000 bytes of a 10 s, 16 kHz mono 16-bit WAV: 478 samples, about 0.03 s.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let samples: Vec<u8> = (0..160_000)
+        .flat_map(|i| (((i as f32 * 0.17).sin() * 8_000.0) as i16).to_le_bytes())
+        .collect();
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    for field in [
+        16u32.to_le_bytes().as_slice(),
+        &1u16.to_le_bytes(),
+        &1u16.to_le_bytes(),
+    ] {
+        bytes.extend_from_slice(field);
+    }
+    bytes.extend_from_slice(&16_000u32.to_le_bytes());
+    bytes.extend_from_slice(&32_000u32.to_le_bytes());
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    bytes.extend_from_slice(&16u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&(samples.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&samples);
+    let cut = dir.path().join("cut.wav");
+    std::fs::write(&cut, &bytes[..1000]).expect("write");
+    let out = run(&[
+        "spectrogram",
+        "--audio",
+        s(&cut),
+        "--out",
+        s(&dir.path().join("cut.npy")),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: ") && stderr.contains("declares 10.0 s, holds 0.03 s"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fake = dir.path().join("fake.wav");

@@ -51,7 +51,7 @@ fn trains_on_the_shared_samples_end_to_end() {
     };
     let out = tempfile::tempdir().expect("tempdir");
     let run = out.path().join("run");
-    let stdout = ok(&[
+    let args = [
         "train-align",
         "--data",
         s(&data),
@@ -68,9 +68,20 @@ fn trains_on_the_shared_samples_end_to_end() {
         "--epochs",
         "2",
         "--no-progress",
-    ]);
+    ];
+    let output = command(&args).output().expect("the binary starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(stdout.contains("4 audio/image pairs"), "{stdout}");
     assert!(stdout.contains("finished after"), "{stdout}");
+    // A quarter of 4 pairs is one validation clip, over which InfoNCE is always 0: the run
+    // says so and keeps `best` by the training loss.
+    assert!(
+        stderr.contains("note: ") && stderr.contains("holds out 1 clip"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("best training loss"), "{stdout}");
     assert!(run.join("config.json").is_file());
     assert!(run.join("metrics.jsonl").is_file());
     // The best encoder is a regular audio-encoder checkpoint.

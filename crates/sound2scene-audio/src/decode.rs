@@ -41,6 +41,58 @@ pub struct DecodeOptions {
     /// [`AudioError::TooLong`], with the duration this cap allows at the file's rate and
     /// channel count.
     pub max_samples: usize,
+    /// Refuse a file whose container declares more audio than it holds (e.g. a WAV cut off
+    /// mid-download) with [`AudioError::ShorterThanDeclared`], instead of decoding what is
+    /// there with a [`DecodeWarning::Truncated`] (default `false`).
+    pub strict_length: bool,
+}
+
+/// Audio shorter than declared by more than this many frames at the declared rate is reported:
+/// lossy codecs end on whole blocks (MP3 1152, AAC 1024, Vorbis up to 2048 frames) and
+/// encoders round their declared lengths, so a few blocks of difference are normal.
+const TRUNCATION_SLACK_FRAMES: u64 = 4096;
+
+/// Something a decode noticed that did not stop it; [`Decoded`] carries these next to the
+/// samples, and the command line prints them.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum DecodeWarning {
+    /// The container declares more audio than the file holds: the samples that are there were
+    /// decoded, the rest is missing (e.g. a cut-off download or copy).
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Length the container's header declares, in seconds.
+        declared_seconds: f64,
+        /// Length of the audio decoded from the file, in seconds.
+        decoded_seconds: f64,
+    },
+}
+
+impl std::fmt::Display for DecodeWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Truncated {
+                path,
+                declared_seconds,
+                decoded_seconds,
+            } => write!(
+                f,
+                "{} declares {declared_seconds:.1} s, holds {decoded_seconds:.2} s: the file is \
+                 cut off, only what it holds is used (re-export or re-download it)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Decoded audio with what the decode noticed on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The samples.
+    pub wave: Waveform,
+    /// Problems that did not stop decoding (empty for a sound file).
+    pub warnings: Vec<DecodeWarning>,
 }
 
 impl Default for DecodeOptions {
@@ -50,6 +102,7 @@ impl Default for DecodeOptions {
             max_tag_bytes: 64 * 1024,
             max_visual_bytes: 1024 * 1024,
             max_samples: 1 << 26,
+            strict_length: false,
         }
     }
 }
@@ -61,7 +114,20 @@ impl Default for DecodeOptions {
 /// Encoder delay and padding are removed where the file records them (MP3 gapless info, Ogg
 /// and FLAC lengths via symphonia; MP4/M4A edit lists by this crate).
 /// Any decoder panic is caught and returned as [`AudioError::DecoderPanic`].
+///
+/// Warnings (a file shorter than its header declares) are dropped: use
+/// [`decode_file_reporting`] to see them, or [`DecodeOptions::strict_length`] to refuse such
+/// files.
 pub fn decode_file(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<Waveform> {
+    decode_file_reporting(path, opts).map(|d| d.wave)
+}
+
+/// [`decode_file`], returning the warnings with the samples.
+///
+/// # Errors
+/// Those of [`decode_file`]; [`AudioError::ShorterThanDeclared`] for a cut-off file when
+/// `opts.strict_length` is set.
+pub fn decode_file_reporting(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<Decoded> {
     let path = path.as_ref();
     if !(opts.max_duration_secs.is_finite() && opts.max_duration_secs > 0.0) {
         return Err(AudioError::InvalidArgument(format!(
@@ -109,22 +175,41 @@ fn guard_panics<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// Decode, downmix to mono and resample to 16 kHz: the waveform the model's front end expects.
+///
+/// Warnings are dropped, as in [`decode_file`]; [`load_audio_reporting`] returns them.
 pub fn load_audio(path: impl AsRef<Path>) -> Result<Waveform> {
     load_audio_with(path, &DecodeOptions::default(), MODEL_SAMPLE_RATE)
 }
 
-/// Decode with `opts`, downmix to mono and resample to `sample_rate` Hz.
+/// Decode with `opts`, downmix to mono and resample to `sample_rate` Hz (warnings dropped).
 pub fn load_audio_with(
     path: impl AsRef<Path>,
     opts: &DecodeOptions,
     sample_rate: u32,
 ) -> Result<Waveform> {
-    let mono = decode_file(path, opts)?.to_mono();
-    if mono.sample_rate == sample_rate {
-        Ok(mono)
+    load_audio_reporting(path, opts, sample_rate).map(|d| d.wave)
+}
+
+/// [`load_audio_with`], returning the warnings with the samples.
+///
+/// # Errors
+/// Those of [`decode_file_reporting`] and of resampling.
+pub fn load_audio_reporting(
+    path: impl AsRef<Path>,
+    opts: &DecodeOptions,
+    sample_rate: u32,
+) -> Result<Decoded> {
+    let decoded = decode_file_reporting(path, opts)?;
+    let mono = decoded.wave.to_mono();
+    let wave = if mono.sample_rate == sample_rate {
+        mono
     } else {
-        mono.resample(sample_rate)
-    }
+        mono.resample(sample_rate)?
+    };
+    Ok(Decoded {
+        wave,
+        warnings: decoded.warnings,
+    })
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> AudioError {
@@ -201,7 +286,7 @@ fn declared_seconds(track: &Track, rate: Option<u32>) -> Option<f64> {
     Some(dur.get() as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()))
 }
 
-fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Waveform> {
+fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Decoded> {
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -343,6 +428,26 @@ fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Wavefo
             },
         });
     };
+    // Before any edit list trims it: the decoded length against the declared one.
+    let mut warnings = Vec::new();
+    if let (Some(declared), Some(declared_rate)) = (track.num_frames, declared_rate)
+        && frames.saturating_add(TRUNCATION_SLACK_FRAMES) < declared
+    {
+        let declared_seconds = declared as f64 / f64::from(declared_rate);
+        let decoded_seconds = frames as f64 / f64::from(rate);
+        if opts.strict_length {
+            return Err(AudioError::ShorterThanDeclared {
+                path: path.to_path_buf(),
+                declared_seconds,
+                decoded_seconds,
+            });
+        }
+        warnings.push(DecodeWarning::Truncated {
+            path: path.to_path_buf(),
+            declared_seconds,
+            decoded_seconds,
+        });
+    }
     if let Some(edit) = crate::mp4_edit::track_edit(path, track.id) {
         edit.apply(&mut samples, rate, channels);
     }
@@ -351,10 +456,12 @@ fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Wavefo
             path: path.to_path_buf(),
         });
     }
-    Waveform::interleaved(samples, rate, channels as u16).map_err(|e| AudioError::Corrupt {
-        path: PathBuf::from(path),
-        detail: e.to_string(),
-    })
+    let wave =
+        Waveform::interleaved(samples, rate, channels as u16).map_err(|e| AudioError::Corrupt {
+            path: PathBuf::from(path),
+            detail: e.to_string(),
+        })?;
+    Ok(Decoded { wave, warnings })
 }
 
 #[cfg(test)]

@@ -52,6 +52,22 @@ pub enum AudioError {
         detail: String,
     },
 
+    /// The container declares more audio than the file holds (a cut-off download or copy), and
+    /// [`DecodeOptions::strict_length`](crate::DecodeOptions::strict_length) asked to refuse
+    /// such files.
+    #[error(
+        "{path} declares {declared_seconds:.1} s, holds {decoded_seconds:.2} s: the file is cut \
+         off; re-export or re-download it, or decode without strict_length to use what is there"
+    )]
+    ShorterThanDeclared {
+        /// The file.
+        path: PathBuf,
+        /// Length the container's header declares, in seconds.
+        declared_seconds: f64,
+        /// Length of the audio the file holds, in seconds.
+        decoded_seconds: f64,
+    },
+
     /// The container was recognised but its header is cut short.
     #[error(
         "{path} is truncated ({detail}); the header ends early, re-export or re-download the file"

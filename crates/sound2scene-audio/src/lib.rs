@@ -1,5 +1,6 @@
 //! Audio input for Sound2Scene: decoding, resampling, waveform manipulations and the official
-//! log-spectrogram front end (`[257, 1004]` for a 10 s clip at 16 kHz).
+//! log-spectrogram front end (`[257, 1004]` for a clip of 1 s or more at 16 kHz; a shorter clip
+//! is repeated ten times, as the official code does, and gives fewer frames).
 //!
 //! ```no_run
 //! use sound2scene_audio::{Spectrogram, load_audio};
@@ -23,9 +24,10 @@ pub mod waveform;
 
 pub use batch::{spectrogram_batch, spectrograms, to_tensor};
 pub use decode::{
-    DecodeOptions, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_file, load_audio, load_audio_with,
+    DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_file,
+    decode_file_reporting, load_audio, load_audio_reporting, load_audio_with,
 };
 pub use error::{AudioError, Result};
 pub use npy::{NpyArray, read_npy_f32, write_npy_f32};
-pub use spectrogram::{Spectrogram, SpectrogramConfig, SpectrogramPlan};
+pub use spectrogram::{OFFICIAL_REPEATS, Spectrogram, SpectrogramConfig, SpectrogramPlan, Tiling};
 pub use waveform::Waveform;

@@ -16,6 +16,27 @@
 //! segment, one-sided spectrum, `density` scaling `|X|^2 / (fs * sum(w^2))` with all bins except
 //! DC and Nyquist doubled.
 //!
+//! # Short clips
+//!
+//! `np.tile(samples, 10)` repeats a clip exactly ten times before the cut, so a clip shorter
+//! than 1 s gives less than 10 s and fewer frames: a 0.5 s clip gives 5 s, `[257, 500]`. That is
+//! the default here ([`Tiling::Official`]), so the released audio encoder sees what it sees in
+//! the official code. [`Tiling::Fill`] instead repeats a short clip until the full
+//! [`SpectrogramConfig::seconds`], so every clip gives `[257, 1004]`; the training data sets use
+//! it, because a batch needs one width (the official data loader would fail to stack such a
+//! batch). A clip whose ten repetitions are shorter than one 512-sample segment (under 3.2 ms
+//! at 16 kHz) is refused under the official cut; scipy would shrink the segment instead.
+//!
+//! # Beyond the official code
+//!
+//! The official code reads a 16 kHz mono WAV and assumes both. Here any sample rate and
+//! channel count are accepted: [`SpectrogramPlan::compute`] averages the channels to mono and
+//! resamples to [`SpectrogramConfig::sample_rate`] (16 kHz) first, then applies the official
+//! recipe. For 16 kHz mono input this step does nothing and the result matches the official
+//! one; for other input it is the nearest faithful reading (checked on a 44.1 kHz stereo copy
+//! of a fixture by correlation, not bit parity). Clip length, FFT size and overlap are
+//! parameters, with the official values as defaults.
+//!
 //! Precision: the mean, variance and scale are computed in `f64`; the per-frame FFT and the
 //! logarithm run in `f32`, which is about 4x faster. This cannot move the output by more than
 //! ~1e-4: the input is clipped to `[-1, 1]`, so the `f32` FFT's absolute error is at most ~1e-5
@@ -42,6 +63,23 @@ const LOG_EPS: f32 = 1e-7;
 const STD_EPS: f64 = 1e-9;
 /// Tukey window shape parameter used by `scipy.signal.spectrogram`.
 const TUKEY_ALPHA: f64 = 0.25;
+/// How many times the official code repeats a clip before cutting it (`np.tile(samples, 10)`).
+pub const OFFICIAL_REPEATS: usize = 10;
+
+/// How a clip shorter than [`SpectrogramConfig::seconds`] is lengthened before the transform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tiling {
+    /// As the official code: `np.tile(samples, 10)[:num_samples]`. The clip is repeated exactly
+    /// [`OFFICIAL_REPEATS`] times and cut to `num_samples`, so a clip shorter than a tenth of
+    /// `seconds` gives fewer frames (0.5 s gives `[257, 500]`). The default.
+    #[default]
+    Official,
+    /// Repeated from its start until exactly `num_samples`, so every clip gives
+    /// [`SpectrogramConfig::frames`] frames (`[257, 1004]`). Needed where spectrograms must
+    /// share one width, e.g. in a training batch. Identical to [`Tiling::Official`] for clips of
+    /// at least a tenth of `seconds`.
+    Fill,
+}
 
 /// Parameters of the front end. The defaults are the paper's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,6 +92,8 @@ pub struct SpectrogramConfig {
     pub n_fft: usize,
     /// Overlap between consecutive segments in samples, scipy's `noverlap` (default 353).
     pub noverlap: usize,
+    /// How short clips are lengthened (default [`Tiling::Official`], as the official code).
+    pub tiling: Tiling,
 }
 
 impl Default for SpectrogramConfig {
@@ -63,14 +103,38 @@ impl Default for SpectrogramConfig {
             sample_rate: 16_000,
             n_fft: 512,
             noverlap: 353,
+            tiling: Tiling::Official,
         }
     }
 }
 
 impl SpectrogramConfig {
-    /// Number of input samples after tiling: `round(seconds * sample_rate)` (160000 by default).
+    /// Number of input samples of a full-length clip: `round(seconds * sample_rate)` (160000 by
+    /// default).
     pub fn num_samples(&self) -> usize {
         (f64::from(self.seconds) * f64::from(self.sample_rate)).round() as usize
+    }
+
+    /// Number of samples transformed for a clip of `len` samples (at `sample_rate`):
+    /// [`num_samples`](Self::num_samples) with [`Tiling::Fill`]; with [`Tiling::Official`] at
+    /// most ten times `len` (`len(np.tile(x, 10)[:num_samples])`).
+    pub fn tiled_len(&self, len: usize) -> usize {
+        match self.tiling {
+            Tiling::Official => len.saturating_mul(OFFICIAL_REPEATS).min(self.num_samples()),
+            Tiling::Fill => self.num_samples(),
+        }
+    }
+
+    /// Number of time frames for a clip of `len` samples (at `sample_rate`):
+    /// `(tiled_len - n_fft) / hop + 1`; 0 if the configuration is invalid or the tiled clip is
+    /// shorter than one segment. Equal to [`frames`](Self::frames) for clips of at least a
+    /// tenth of `seconds`, and always with [`Tiling::Fill`].
+    pub fn frames_for(&self, len: usize) -> usize {
+        let n = self.tiled_len(len);
+        if self.validate().is_err() || n < self.n_fft {
+            return 0;
+        }
+        (n - self.n_fft) / self.hop() + 1
     }
 
     /// Hop between segments in samples: `n_fft - noverlap` (159 by default).
@@ -83,8 +147,9 @@ impl SpectrogramConfig {
         self.n_fft / 2 + 1
     }
 
-    /// Number of time frames: `(num_samples - n_fft) / hop + 1` (1004 by default); 0 if the
-    /// configuration is invalid.
+    /// Number of time frames of a full-length clip: `(num_samples - n_fft) / hop + 1` (1004 by
+    /// default); 0 if the configuration is invalid. Shorter clips can give fewer under
+    /// [`Tiling::Official`]: see [`frames_for`](Self::frames_for).
     pub fn frames(&self) -> usize {
         let n = self.num_samples();
         if self.validate().is_err() {
@@ -134,7 +199,8 @@ impl SpectrogramConfig {
     }
 }
 
-/// A standardized log spectrogram, `[bins, frames]` row-major `f32` (`[257, 1004]` by default).
+/// A standardized log spectrogram, `[bins, frames]` row-major `f32` (`[257, 1004]` by default
+/// for clips of at least 1 s; fewer frames for shorter clips under [`Tiling::Official`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spectrogram {
     data: Vec<f32>,
@@ -143,7 +209,8 @@ pub struct Spectrogram {
 }
 
 impl Spectrogram {
-    /// Front end with the default configuration (10 s, 16 kHz, 512/353): `[257, 1004]`.
+    /// Front end with the default configuration (10 s, 16 kHz, 512/353, official tiling):
+    /// `[257, 1004]` for clips of at least 1 s, `[257, frames_for(len)]` for shorter ones.
     ///
     /// The waveform is downmixed and resampled to 16 kHz first if needed.
     pub fn compute(wave: &Waveform) -> Result<Spectrogram> {
@@ -295,8 +362,12 @@ impl SpectrogramPlan {
         self.compute_samples(&mono.samples)
     }
 
-    /// Front end on mono samples already at the configured rate: tile to `num_samples`, clip to
+    /// Front end on mono samples already at the configured rate: tile (see [`Tiling`]), clip to
     /// `[-1, 1]`, PSD spectrogram, `ln(S + 1e-7)`, standardize by own mean and population std.
+    ///
+    /// # Errors
+    /// [`AudioError::InvalidArgument`] for no samples, a sample that is used and is not finite,
+    /// or (official tiling) a clip whose ten repetitions are shorter than `n_fft`.
     pub fn compute_samples(&self, samples: &[f32]) -> Result<Spectrogram> {
         if samples.is_empty() {
             return Err(AudioError::InvalidArgument(
@@ -304,7 +375,16 @@ impl SpectrogramPlan {
             ));
         }
         // Tile (np.tile then cut), then clip; only the samples that are used must be finite.
-        let n = self.cfg.num_samples();
+        let n = self.cfg.tiled_len(samples.len());
+        if n < self.cfg.n_fft {
+            return Err(AudioError::InvalidArgument(format!(
+                "a clip of {} samples repeated {OFFICIAL_REPEATS} times gives {n} samples, fewer \
+                 than one {}-sample segment; use a longer clip or fill to the full length \
+                 (Tiling::Fill, `--fill` on the command line)",
+                samples.len(),
+                self.cfg.n_fft
+            )));
+        }
         let mut x = Vec::with_capacity(n);
         while x.len() < n {
             let take = (n - x.len()).min(samples.len());
@@ -329,9 +409,10 @@ impl SpectrogramPlan {
         Ok(self.spectrogram_of_clipped(&x))
     }
 
+    /// The spectrogram of `x`, already tiled and clipped (at least `n_fft` samples).
     fn spectrogram_of_clipped(&self, x: &[f32]) -> Spectrogram {
         let bins = self.cfg.bins();
-        let frames = self.cfg.frames();
+        let frames = (x.len() - self.cfg.n_fft) / self.cfg.hop() + 1;
         let blocks: Vec<Block> = (0..frames.div_ceil(FRAMES_PER_TASK))
             .into_par_iter()
             .map(|b| {

@@ -1,6 +1,6 @@
 //! The paper's input-space manipulations on `Waveform`: volume, mixing, offset, trimming.
 
-use sound2scene_audio::{Spectrogram, SpectrogramConfig, Waveform};
+use sound2scene_audio::{Spectrogram, SpectrogramConfig, Tiling, Waveform};
 
 fn tone(freq: f64, amp: f64, secs: f64) -> Waveform {
     let n = (secs * 16_000.0) as usize;
@@ -164,6 +164,64 @@ fn tiling_makes_a_short_clip_periodic_in_the_spectrogram() {
     let by_front_end = Spectrogram::compute(&w).unwrap();
     let by_hand = Spectrogram::compute(&w.tile_to(160_000)).unwrap();
     assert_eq!(by_front_end, by_hand);
+}
+
+#[test]
+fn clips_under_a_second_are_tiled_ten_times_by_default() {
+    // np.tile(samples, 10)[:160000]: 0.3 s -> 3 s -> (48000 - 512) / 159 + 1 = 299 frames, and
+    // the same as tiling by hand to ten times the length (the spectrogram of exactly those 3 s).
+    let w = tone(700.0, 0.5, 0.3);
+    let official = Spectrogram::compute(&w).unwrap();
+    assert_eq!(official.shape(), [257, 299]);
+    assert_eq!(SpectrogramConfig::default().frames_for(w.frames()), 299);
+    let three_seconds = SpectrogramConfig {
+        seconds: 3.0,
+        ..SpectrogramConfig::default()
+    };
+    let by_hand = Spectrogram::compute_with(&w.tile_to(48_000), &three_seconds).unwrap();
+    assert!(
+        official == by_hand,
+        "official cut differs from tiling by hand"
+    );
+
+    // Filling repeats it to the full 10 s.
+    let fill = SpectrogramConfig {
+        tiling: Tiling::Fill,
+        ..SpectrogramConfig::default()
+    };
+    let filled = Spectrogram::compute_with(&w, &fill).unwrap();
+    assert_eq!(filled.shape(), [257, 1004]);
+    assert_eq!(fill.frames_for(w.frames()), 1004);
+    assert!(filled == Spectrogram::compute(&w.tile_to(160_000)).unwrap());
+
+    // From 1 s on both cuts are the same 10 s.
+    let second = tone(700.0, 0.5, 1.0);
+    assert!(
+        Spectrogram::compute(&second).unwrap()
+            == Spectrogram::compute_with(&second, &fill).unwrap()
+    );
+}
+
+#[test]
+fn a_clip_too_short_for_one_segment_is_refused_unless_filled() {
+    // 50 samples tiled ten times is 500 samples, less than one 512-sample segment.
+    let first = |n: usize| Waveform::mono(tone(700.0, 0.5, 0.01).samples[..n].to_vec(), 16_000);
+    let w = first(50);
+    let err = Spectrogram::compute(&w).unwrap_err().to_string();
+    assert!(
+        err.contains("500 samples") && err.contains("--fill"),
+        "{err}"
+    );
+    let fill = SpectrogramConfig {
+        tiling: Tiling::Fill,
+        ..SpectrogramConfig::default()
+    };
+    assert_eq!(
+        Spectrogram::compute_with(&w, &fill).unwrap().shape(),
+        [257, 1004]
+    );
+    // 52 samples give 520: exactly one frame.
+    assert_eq!(Spectrogram::compute(&first(52)).unwrap().shape(), [257, 1]);
 }
 
 #[test]

@@ -4,31 +4,49 @@
 mod common;
 
 use common::{fixtures_dir, max_abs_diff, pearson, require, samples_dir};
-use sound2scene_audio::{Spectrogram, load_audio, read_npy_f32};
+use sound2scene_audio::{
+    NpyArray, Spectrogram, SpectrogramConfig, Tiling, load_audio, read_npy_f32,
+};
 
-fn reference(name: &str) -> Option<Vec<f32>> {
+/// The official spectrogram `spec_{name}.npy`, whose shape must be `shape`.
+fn reference(name: &str, shape: [usize; 2]) -> Option<NpyArray> {
     let path = require(
         fixtures_dir()
             .join("audio")
             .join(format!("spec_{name}.npy")),
     )?;
     let a = read_npy_f32(path).expect("read reference");
-    assert_eq!(a.shape, vec![257, 1004]);
-    Some(a.data)
+    assert_eq!(a.shape, shape.to_vec(), "spec_{name}.npy");
+    Some(a)
+}
+
+fn spectrogram_with(path: std::path::PathBuf, cfg: &SpectrogramConfig) -> Option<Spectrogram> {
+    let path = require(path)?;
+    let wave = load_audio(&path).unwrap_or_else(|e| panic!("{e}"));
+    Some(Spectrogram::compute_with(&wave, cfg).unwrap_or_else(|e| panic!("{e}")))
 }
 
 fn spectrogram_of(path: std::path::PathBuf) -> Option<Spectrogram> {
-    let path = require(path)?;
-    let wave = load_audio(&path).unwrap_or_else(|e| panic!("{e}"));
-    let spec = Spectrogram::compute(&wave).unwrap_or_else(|e| panic!("{e}"));
+    let spec = spectrogram_with(path, &SpectrogramConfig::default())?;
     assert_eq!(spec.shape(), [257, 1004]);
     Some(spec)
 }
 
 fn check_exact(input: std::path::PathBuf, name: &str) {
-    let (Some(ours), Some(theirs)) = (spectrogram_of(input), reference(name)) else {
+    check_exact_shape(input, name, [257, 1004]);
+}
+
+/// Our default front end on `input` against `spec_{name}.npy`: same shape `shape`, max abs
+/// difference at most 1e-3.
+fn check_exact_shape(input: std::path::PathBuf, name: &str, shape: [usize; 2]) {
+    let (Some(ours), Some(theirs)) = (
+        spectrogram_with(input, &SpectrogramConfig::default()),
+        reference(name, shape),
+    ) else {
         return;
     };
+    assert_eq!(ours.shape(), shape, "{name}: shape");
+    let theirs = theirs.data;
     let d = max_abs_diff(ours.data(), &theirs);
     eprintln!("{name}: max abs diff {d:e}");
     assert!(d <= 1e-3, "{name}: max abs diff {d}");
@@ -37,11 +55,11 @@ fn check_exact(input: std::path::PathBuf, name: &str) {
 fn check_correlated(file: &str, min_r: f64) {
     let (Some(ours), Some(theirs)) = (
         spectrogram_of(fixtures_dir().join("audio").join(file)),
-        reference("cow"),
+        reference("cow", [257, 1004]),
     ) else {
         return;
     };
-    let r = pearson(ours.data(), &theirs);
+    let r = pearson(ours.data(), &theirs.data);
     eprintln!("{file}: pearson {r:.5}");
     assert!(r >= min_r, "{file}: pearson {r} < {min_r}");
 }
@@ -71,6 +89,36 @@ fn short_clip_is_tiled_like_official() {
     check_exact(
         fixtures_dir().join("audio/short_1300ms.wav"),
         "short_1300ms",
+    );
+}
+
+#[test]
+fn half_second_clip_is_tiled_ten_times_like_official() {
+    // np.tile(samples, 10)[:160000] of 8000 samples is 80000 samples: [257, 500], not 1004.
+    check_exact_shape(
+        fixtures_dir().join("audio/short_500ms.wav"),
+        "short_500ms",
+        [257, 500],
+    );
+}
+
+#[test]
+fn half_second_clip_fills_ten_seconds_on_request() {
+    // Tiling::Fill is the clip repeated by hand to 10 s, then the official recipe.
+    let Some(path) = require(fixtures_dir().join("audio/short_500ms.wav")) else {
+        return;
+    };
+    let wave = load_audio(&path).unwrap_or_else(|e| panic!("{e}"));
+    let fill = SpectrogramConfig {
+        tiling: Tiling::Fill,
+        ..SpectrogramConfig::default()
+    };
+    let filled = Spectrogram::compute_with(&wave, &fill).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(filled.shape(), [257, 1004]);
+    let by_hand = Spectrogram::compute(&wave.tile_to(160_000)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        filled == by_hand,
+        "Tiling::Fill differs from filling by hand"
     );
 }
 

@@ -10,9 +10,12 @@
 //!
 //! Preprocessing follows Sound2Scene `a2s_dataloader.py` (`preprocess_img_feature`) and
 //! `inference/generate_images.py`: resize to 256×256 (torchvision `Resize` on a PIL image,
-//! i.e. PIL's antialiased bilinear filter), scale to [0, 1], normalize with the ImageNet
-//! mean and standard deviation, then `F.interpolate(…, 224, mode="bicubic",
-//! align_corners=True)`.
+//! i.e. PIL's antialiased bilinear filter, reproduced to the bit by
+//! [`pil_resize`](crate::pil_resize)), scale to [0, 1], normalize with the ImageNet mean and
+//! standard deviation, then `F.interpolate(…, 224, mode="bicubic", align_corners=True)`.
+//! Checked per pixel against the official transform's output; what differs is the JPEG
+//! decoder (PIL's libjpeg-turbo, here the `image` crate's), which moves a few pixels by a
+//! few gray levels.
 
 use std::path::Path;
 
@@ -252,8 +255,9 @@ pub fn generated_input(images: Tensor<4>, side: usize) -> Tensor<4> {
     }
 }
 
-/// The official preprocessing of one image for f_V: PIL-like bilinear resize to 256×256,
-/// [0, 1], ImageNet normalization, bicubic (`align_corners=True`) resize to 224×224.
+/// The official preprocessing of one image for f_V: PIL's bilinear resize to 256×256 (as
+/// [`pil_resize::resize_bilinear`](crate::pil_resize::resize_bilinear), bit for bit), [0, 1],
+/// ImageNet normalization, bicubic (`align_corners=True`) resize to 224×224.
 ///
 /// # Shapes
 /// - output: `3 · 224 · 224` values, channel-major (`[3, 224, 224]`, R, G, B).
@@ -268,8 +272,8 @@ pub fn preprocess_image(image: &RgbImage) -> crate::Result<Vec<f32>> {
         });
     }
     let side = RESIZE_SIDE as usize;
-    // [256, 256, 3] u8, antialiased bilinear like PIL's `Image.resize(BILINEAR)`.
-    let resized = image::imageops::resize(image, RESIZE_SIDE, RESIZE_SIDE, FilterType::Triangle);
+    // [256, 256, 3] u8, PIL's `Image.resize(BILINEAR)` with its 8-bit intermediate.
+    let resized = crate::pil_resize::resize_bilinear(image, RESIZE_SIDE, RESIZE_SIDE);
     // [3, 256, 256], normalized.
     let planes = normalized_planes(&resized, side);
     // [3, 224, 224]

@@ -19,6 +19,7 @@ pub mod burnpack;
 pub mod checkpoint;
 pub mod error;
 pub mod image_encoder;
+pub mod pil_resize;
 pub mod resnet;
 pub mod weights;
 

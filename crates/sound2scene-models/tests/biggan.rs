@@ -21,9 +21,10 @@ use sound2scene_models::{LoadOptions, ModelError, StateDict, StoredTensor, Weigh
 /// order than PyTorch's oneDNN kernels, give ~1e-5; 2e-3 is the bound.
 const G_IMAGE_TOL: f32 = 2e-3;
 
-/// Relative bound on D's logits, `≤ 1e-2 · max(1, |b|)`: D sums ReLU features over all
-/// positions and projects them, so absolute errors scale with the logit.
-const D_LOGIT_REL_TOL: f32 = 1e-2;
+/// Relative bound on D's logits, `≤ 1e-3 · max(1, |b|)`, as for every other network (it was
+/// 1e-2): D sums ReLU features over all positions and projects them, so absolute errors scale
+/// with the logit. Measured on the ch8 fixture: 7.2e-7 on logits up to 2.08 in magnitude.
+const D_LOGIT_REL_TOL: f32 = 1e-3;
 
 const FOLDER: &str = "models/icgan_biggan_ch8_res128";
 

@@ -144,7 +144,7 @@ pub struct LoadedVideo {
 impl LoadedVideo {
     /// Decodes `video` for `config`: every frame resized to `config.image_size`, and the
     /// spectrogram of the whole audio (at least `window_seconds` long; shorter audio is
-    /// tiled, as the official front end does).
+    /// repeated to fill one window).
     ///
     /// # Errors
     /// Audio and image errors naming the file.

@@ -24,7 +24,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::{Bool, Device, Tensor};
-use sound2scene_audio::SpectrogramConfig;
+use sound2scene_audio::{SpectrogramConfig, Tiling};
 use sound2scene_models::resnet::{BlockKind, ResNet, ResNetConfig};
 
 /// Added to squared norms and weight sums before dividing.
@@ -70,10 +70,12 @@ pub struct LocalizerConfig {
 impl LocalizerConfig {
     /// The spectrogram front end of whole clips (the official one, 16 kHz, 512-sample FFT,
     /// hop 159) for a clip of `seconds`; windows are cut from it, so loudness is relative to
-    /// the whole clip.
+    /// the whole clip. A clip shorter than one window is repeated to fill it
+    /// ([`Tiling::Fill`]), so that there is always at least one window of columns.
     pub fn spectrogram_config(&self, seconds: f32) -> SpectrogramConfig {
         SpectrogramConfig {
             seconds: seconds.max(self.window_seconds),
+            tiling: Tiling::Fill,
             ..SpectrogramConfig::default()
         }
     }

@@ -56,7 +56,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use sound2scene_audio::SpectrogramConfig;
+use sound2scene_audio::{SpectrogramConfig, Tiling};
 use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 use sound2scene_models::checkpoint::open_audio_encoder;
@@ -136,7 +136,9 @@ pub struct AlignConfig {
     #[config(default = "ContrastiveLoss::InfoNceL2")]
     pub loss: ContrastiveLoss,
     /// Fraction of the examples held out for validation, in `[0, 1)` (at least one example
-    /// when there are two or more and the fraction is positive).
+    /// when there are two or more and the fraction is positive). With a contrastive loss a
+    /// single validation clip is not held out (its loss is always 0): the run then trains on
+    /// every clip and keeps `best` by the training loss, see [`plan_validation`].
     #[config(default = 0.1)]
     pub val_fraction: f64,
     /// Write a checkpoint every this many optimizer steps (0: only at epoch ends and stops).
@@ -158,10 +160,15 @@ pub struct AlignConfig {
 }
 
 impl AlignConfig {
-    /// The spectrogram front end for audio files: the default one with `clip_seconds`.
+    /// The spectrogram front end for audio files: the default one with `clip_seconds`, and
+    /// clips shorter than a tenth of it filled to the full length ([`Tiling::Fill`]) so that
+    /// every example of a batch has the same width (`[257, 1004]` for 10 s). The official data
+    /// loader tiles ten times only, which would give narrower spectrograms for clips under 1 s
+    /// and fail to stack them into a batch; for clips of 1 s or more both cuts agree.
     pub fn spectrogram_config(&self) -> SpectrogramConfig {
         SpectrogramConfig {
             seconds: self.clip_seconds,
+            tiling: Tiling::Fill,
             ..SpectrogramConfig::default()
         }
     }
@@ -365,8 +372,13 @@ pub struct AlignSummary {
     pub steps: u64,
     /// Epochs fully done.
     pub epochs_completed: u64,
-    /// Lowest validation loss (nats) so far.
+    /// Lowest validation loss (nats) so far; the lowest epoch training loss when the run has
+    /// no validation clips (`validation_clips == 0`).
     pub best_val_loss: Option<f64>,
+    /// Examples held out for validation (0: `best` is chosen by the training loss).
+    pub validation_clips: usize,
+    /// Why the run validates differently from its configuration (see [`plan_validation`]).
+    pub validation_note: Option<String>,
     /// The checkpoint directory `best` names (its weights are `MODEL_FILE` inside).
     pub best_checkpoint: Option<PathBuf>,
     /// The newest checkpoint written or resumed from.
@@ -375,6 +387,43 @@ pub struct AlignSummary {
     pub resumed_from: Option<PathBuf>,
     /// The final encoder, in inference mode on the plain (non-autodiff) device.
     pub model: AudioEncoder,
+}
+
+/// The training/validation split of a run over `n` examples, and a note when it differs from
+/// [`split_validation`]'s.
+///
+/// A contrastive loss (InfoNCE) scores each clip against the other clips of its batch, so over
+/// a single validation clip it is 0 whatever the weights: every epoch would tie and `best`
+/// would stay the first checkpoint. With fewer than two validation clips the run therefore
+/// does not validate: the held-out clip goes back to training and `best` is chosen by the
+/// epoch's mean training loss, which the note says. The L2 loss is meaningful on one clip and
+/// keeps it.
+///
+/// # Errors
+/// [`TrainError::Config`] for a validation fraction outside `[0, 1)`.
+pub fn plan_validation(
+    n: usize,
+    config: &AlignConfig,
+) -> Result<(Split, Option<String>), TrainError> {
+    let mut split = split_validation(n, config.val_fraction, config.seed)?;
+    if split.val.len() != 1 || !config.loss.is_contrastive() {
+        return Ok((split, None));
+    }
+    // Smallest example count whose split holds two validation clips at this fraction.
+    let f = config.val_fraction;
+    let mut needed = ((1.5 / f).floor() as usize).saturating_sub(1).max(3);
+    while ((needed as f64 * f).round() as usize) < 2 {
+        needed += 1;
+    }
+    let note = format!(
+        "validation fraction {f} of {n} examples holds out 1 clip, and the contrastive loss over \
+         a single clip is always 0; training on all {n} and keeping `best` by the epoch's \
+         training loss instead (a validation loss needs at least 2 validation clips: {needed} \
+         examples or more at this fraction, or a larger --val-fraction)"
+    );
+    split.train.append(&mut split.val);
+    split.train.sort_unstable();
+    Ok((split, Some(note)))
 }
 
 /// An alignment run: configuration, data, output directory and device.
@@ -410,6 +459,16 @@ impl AlignSession {
             replicas: Vec::new(),
             progress: ProgressMode::Auto,
         })
+    }
+
+    /// Why this run will validate differently from its configuration, if it will: with a
+    /// contrastive loss and a single validation clip it trains on every clip and keeps `best`
+    /// by the training loss (see [`plan_validation`]).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for an invalid validation fraction.
+    pub fn validation_note(&self) -> Result<Option<String>, TrainError> {
+        Ok(plan_validation(self.data.len(), &self.config)?.1)
     }
 
     /// Data parallelism: every training batch is cut into `1 + replicas.len()` shards, the
@@ -509,6 +568,8 @@ struct Run {
     /// first, then the replicas of data parallelism.
     devices: Vec<Device>,
     split: Split,
+    /// Why the run validates differently from the configuration, see [`plan_validation`].
+    validation_note: Option<String>,
     model: AudioEncoder,
     optim: ModuleOptimizer,
     state: AlignState,
@@ -540,7 +601,7 @@ impl Run {
             source,
         })?;
         remove_incomplete(&out_dir)?;
-        let split = split_validation(data.len(), config.val_fraction, config.seed)?;
+        let (split, validation_note) = plan_validation(data.len(), &config)?;
         if split.train.len() < 2 {
             return Err(TrainError::Config(format!(
                 "{} examples leave {} for training (validation fraction {}); at least 2 are needed",
@@ -615,6 +676,7 @@ impl Run {
             device,
             devices,
             split,
+            validation_note,
             optim,
             state,
             resumed_from,
@@ -639,6 +701,8 @@ impl Run {
             steps: self.state.step,
             epochs_completed: self.state.epoch,
             best_val_loss: self.state.best_val_loss,
+            validation_clips: self.split.val.len(),
+            validation_note: self.validation_note,
             best_checkpoint: best_checkpoint(&self.out_dir),
             last_checkpoint: self.last_checkpoint,
             resumed_from: self.resumed_from,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use sound2scene_audio::{DecodeOptions, Spectrogram, SpectrogramConfig};
+use sound2scene_audio::{DecodeOptions, Spectrogram, SpectrogramConfig, Tiling};
 
 use crate::data::Pair;
 use crate::error::TrainError;
@@ -22,7 +22,8 @@ pub enum AudioInput {
     Files {
         /// One file per example.
         paths: Vec<PathBuf>,
-        /// The front end (`[257, 1004]` for the default 10 s clip).
+        /// The front end (`[257, 1004]` for the default 10 s clip); short clips are filled to
+        /// the full length ([`Tiling::Fill`]) so that a batch has one width.
         spectrogram: SpectrogramConfig,
     },
     /// Spectrograms already in memory, all of one shape `[bins, frames]`.
@@ -77,6 +78,12 @@ impl AlignData {
     /// Examples from files: each pair's audio (transformed with `spectrogram`) and its image
     /// feature from `cache`.
     ///
+    /// Clips shorter than `spectrogram.seconds` are always repeated to the full length
+    /// ([`Tiling::Fill`], whatever `spectrogram.tiling` says), so that every example of a batch
+    /// has `spectrogram.frames()` columns. The official data loader tiles ten times only, which
+    /// gives narrower spectrograms for clips under a tenth of the length and could not stack
+    /// them into a batch; for longer clips the two cuts are the same.
+    ///
     /// # Errors
     /// [`TrainError::Data`] for no pairs, [`TrainError::Cache`] when a pair is not in the cache
     /// (build it with [`FeatureCache::build`] first).
@@ -85,6 +92,10 @@ impl AlignData {
         cache: &FeatureCache,
         spectrogram: SpectrogramConfig,
     ) -> Result<Self, TrainError> {
+        let spectrogram = SpectrogramConfig {
+            tiling: Tiling::Fill,
+            ..spectrogram
+        };
         spectrogram.validate()?;
         let dim = cache.dim();
         let mut features = Vec::with_capacity(pairs.len() * dim);

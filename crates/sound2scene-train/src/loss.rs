@@ -44,6 +44,12 @@ pub enum ContrastiveLoss {
 }
 
 impl ContrastiveLoss {
+    /// Whether the loss scores each pair against the other pairs of its batch (the InfoNCE
+    /// variants), and so is 0 for a batch of one whatever the features.
+    pub fn is_contrastive(self) -> bool {
+        matches!(self, Self::InfoNceL2 | Self::InfoNceCosine)
+    }
+
     /// Computes this loss between audio features `[batch, dim]` and image features
     /// `[batch, dim]` (row `i` of each is a positive pair). Returns a dimensionless scalar `[1]`.
     ///

@@ -24,7 +24,8 @@ use sound2scene_train::checkpoint::{
 };
 use sound2scene_train::progress::{METRICS_FILE, MetricsLog, ProgressMode, RecordKind};
 use sound2scene_train::{
-    AlignData, AlignSession, FeatureCache, TrainError, discover_official, train_align,
+    AlignData, AlignSession, ContrastiveLoss, FeatureCache, TrainError, discover_official,
+    train_align,
 };
 
 /// Resumed and uninterrupted runs execute the same operations on the same values; only the
@@ -473,6 +474,53 @@ fn resume_refuses_other_settings_and_fresh_runs_refuse_used_directories() {
 }
 
 #[test]
+fn a_single_validation_clip_is_not_held_out_and_best_follows_the_training_loss() {
+    // 4 examples at fraction 0.15 would hold out 1 clip, over which InfoNCE is always 0.
+    let out = tempfile::tempdir().expect("tempdir");
+    let config = tiny_config().with_epochs(5);
+    let session = quiet(&config, synthetic_data(4, 3), out.path());
+    let note = session
+        .validation_note()
+        .expect("valid fraction")
+        .expect("a note for one validation clip");
+    assert!(note.contains("holds out 1 clip"), "{note}");
+    assert!(note.contains("training loss"), "{note}");
+    // round(10 · 0.15) = 2 is the first split with two validation clips.
+    assert!(note.contains("10 examples"), "{note}");
+    let summary = session.run(false, AlignHooks::default()).expect("training");
+    assert_eq!(summary.validation_clips, 0);
+    assert_eq!(summary.validation_note.as_deref(), Some(note.as_str()));
+
+    // No epoch has a validation loss; `best` marks each new low of the training loss.
+    let records = MetricsLog::read(out.path().join(METRICS_FILE)).expect("metrics");
+    let epochs: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Epoch)
+        .collect();
+    assert_eq!(epochs.len(), 5);
+    let mut lowest = f64::INFINITY;
+    for record in &epochs {
+        assert_eq!(record.val_loss, None);
+        let loss = record.loss.expect("training loss");
+        assert_eq!(record.best, Some(loss < lowest), "epoch {}", record.epoch);
+        lowest = lowest.min(loss);
+    }
+    assert_eq!(summary.best_val_loss, Some(lowest));
+    // All four examples trained.
+    let last = summary.last_checkpoint.expect("a checkpoint");
+    let state: AlignState =
+        serde_json::from_str(&std::fs::read_to_string(last.join(STATE_FILE)).expect("state"))
+            .expect("state json");
+    assert_eq!((state.train_size, state.val_size), (4, 0));
+
+    // The L2 loss is meaningful on one clip and keeps it held out.
+    let l2 = tiny_config().with_loss(ContrastiveLoss::L2);
+    let other = tempfile::tempdir().expect("tempdir");
+    let session = quiet(&l2, synthetic_data(4, 3), other.path());
+    assert_eq!(session.validation_note().expect("valid fraction"), None);
+}
+
+#[test]
 fn keeps_the_last_checkpoints_and_best() {
     let out = tempfile::tempdir().expect("tempdir");
     // A validation loss that only falls early makes best an old checkpoint.
@@ -608,7 +656,8 @@ fn trains_end_to_end_on_the_shared_samples() {
     assert_eq!((cache.len(), cache.dim()), (4, 2048));
     assert_eq!(cache.index().shards.len(), 2);
 
-    // 4 pairs, 1 held out, 3 in one batch (a remainder of one joins it): one step per epoch.
+    // 4 pairs at fraction 0.25 would hold out 1 clip, over which InfoNCE is always 0: all 4
+    // train instead, in two batches of 2, and `best` follows the training loss.
     let config = AlignConfig::new()
         .with_encoder(tiny_encoder(2048))
         .with_batch_size(2)
@@ -620,7 +669,9 @@ fn trains_end_to_end_on_the_shared_samples() {
     let out = work.path().join("align");
     let summary = train_align(&config, data, &out, &device(), false, AlignHooks::default())
         .expect("training");
-    assert_eq!(summary.steps, 2);
+    assert_eq!(summary.steps, 4);
+    assert_eq!(summary.validation_clips, 0);
+    assert!(summary.validation_note.is_some());
     assert_eq!(summary.outcome, Outcome::Finished);
     let last = summary.last_checkpoint.expect("checkpoint");
     assert!(last.join(COMPLETE_MARKER).is_file());
@@ -630,7 +681,7 @@ fn trains_end_to_end_on_the_shared_samples() {
             .iter()
             .filter(|r| r.kind == RecordKind::Step)
             .count(),
-        2
+        4
     );
     assert!(records.iter().all(|r| r.loss.is_some_and(f64::is_finite)));
     // The checkpoint's model opens as an audio encoder for inference.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use image::{Rgb, RgbImage};
-use sound2scene_audio::Spectrogram;
+use sound2scene_audio::{Spectrogram, SpectrogramConfig};
 use sound2scene_models::image_encoder::{ImageEncoderConfig, preprocess};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::data::{read_moments, split_validation};
@@ -245,6 +245,66 @@ fn feature_cache_builds_reuses_and_extends() {
     let err = FeatureCache::build(&[bad], &encoder, "enc-b", &dir, 4, &device, false)
         .expect_err("broken image");
     assert!(err.to_string().contains("broken.png"), "{err}");
+}
+
+/// A 16 kHz mono 16-bit PCM WAV of `samples`.
+fn write_wav(path: &Path, samples: &[i16]) {
+    let data_len = (samples.len() * 2) as u32;
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
+    bytes.extend_from_slice(&16_000u32.to_le_bytes());
+    bytes.extend_from_slice(&32_000u32.to_le_bytes()); // byte rate
+    bytes.extend_from_slice(&2u16.to_le_bytes()); // block align
+    bytes.extend_from_slice(&16u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        bytes.extend_from_slice(&s.to_le_bytes());
+    }
+    std::fs::write(path, bytes).expect("write wav");
+}
+
+#[test]
+fn training_batches_fill_clips_under_a_second_to_one_width() {
+    // The official front end gives a 0.5 s clip 500 columns; a batch with a 2 s clip needs
+    // 1004 for both, so training fills short clips to the full 10 s.
+    let device = Device::flex();
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut pairs = write_images(work.path(), 2);
+    for (pair, n) in pairs.iter_mut().zip([8_000usize, 32_000]) {
+        let samples: Vec<i16> = (0..n)
+            .map(|i| ((i as f32 * 0.07).sin() * 8_000.0 + (i * 7919 % 997) as f32) as i16)
+            .collect();
+        pair.audio = work.path().join(format!("{}.wav", pair.name));
+        write_wav(&pair.audio, &samples);
+    }
+    let encoder = ImageEncoderConfig::new()
+        .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
+        .init(&device);
+    let cache = FeatureCache::build(
+        &pairs,
+        &encoder,
+        "enc",
+        &work.path().join("cache"),
+        2,
+        &device,
+        false,
+    )
+    .expect("cache");
+    let official = SpectrogramConfig::default();
+    assert_eq!(official.frames_for(8_000), 500);
+    let data = AlignData::from_pairs(&pairs, &cache, official).expect("data");
+    let batch = data.batch(&[0, 1]).expect("one width");
+    assert_eq!(batch.spectrogram_shape, [2, 1, 257, 1004]);
+    // The short clip's row is the clip filled to 10 s by hand.
+    let wave = sound2scene_audio::load_audio(&pairs[0].audio).expect("decode");
+    let by_hand = Spectrogram::compute(&wave.tile_to(160_000)).expect("spectrogram");
+    assert_eq!(&batch.spectrograms[..257 * 1004], by_hand.data());
 }
 
 #[test]

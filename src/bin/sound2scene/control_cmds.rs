@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
-use sound2scene::audio::load_audio;
 use sound2scene::controls::{Interpolation, InversionConfig, compose, interpolate};
 use sound2scene::pipeline::{ModelPaths, SoundToScene};
 use sound2scene::visual::{labelled_grid, tensor_to_images};
 use sound2scene::world_eval::bundle::{AUDIO_ENCODER_FILE, GENERATOR_FILE};
 
 use crate::DeviceArgs;
+use crate::audio_cmds::load_audio_reported;
 use crate::model_cmds::{check_rerank, image_encoder_path, open_rgb, or_bundled};
 
 /// The networks every control command loads.
@@ -114,7 +114,7 @@ pub struct VolumeSweepArgs {
 /// One row per gain: louder sounds should draw bigger or more dynamic sources.
 pub fn volume_sweep(args: VolumeSweepArgs) -> Result<()> {
     let pipeline = args.pipeline.load(false)?;
-    let wave = load_audio(&args.audio)?;
+    let wave = load_audio_reported(&args.audio)?;
     let waves = args
         .gains
         .iter()
@@ -147,8 +147,8 @@ pub struct InterpolateArgs {
 /// One row per step between two sounds' features, with fixed noise.
 pub fn interpolate_cmd(args: InterpolateArgs) -> Result<()> {
     let pipeline = args.pipeline.load(false)?;
-    let a = pipeline.audio_feature_of_file(&args.from)?;
-    let b = pipeline.audio_feature_of_file(&args.to)?;
+    let a = pipeline.audio_features(std::slice::from_ref(&load_audio_reported(&args.from)?))?;
+    let b = pipeline.audio_features(std::slice::from_ref(&load_audio_reported(&args.to)?))?;
     let mode = if args.slerp {
         Interpolation::Spherical
     } else {
@@ -181,7 +181,8 @@ pub struct ComposeArgs {
 pub fn compose_cmd(args: ComposeArgs) -> Result<()> {
     let pipeline = args.pipeline.load(true)?;
     let image = pipeline.image_features(&[open_rgb(&args.image)?])?;
-    let audio = pipeline.audio_feature_of_file(&args.audio)?;
+    let audio =
+        pipeline.audio_features(std::slice::from_ref(&load_audio_reported(&args.audio)?))?;
     let rows = args
         .alpha
         .iter()
@@ -241,8 +242,9 @@ pub fn edit(args: EditArgs) -> Result<()> {
         inversion.errors.first().copied().unwrap_or(f32::NAN),
         inversion.errors.last().copied().unwrap_or(f32::NAN)
     );
-    let quiet = pipeline.audio_feature_of_file(&args.quiet)?;
-    let loud = pipeline.audio_feature_of_file(&args.loud)?;
+    let quiet =
+        pipeline.audio_features(std::slice::from_ref(&load_audio_reported(&args.quiet)?))?;
+    let loud = pipeline.audio_features(std::slice::from_ref(&load_audio_reported(&args.loud)?))?;
     let mut images = Vec::new();
     for s in &args.strength {
         images.extend(tensor_to_images(pipeline.edit(

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use sound2scene::audio::{Waveform, load_audio, read_npy_f32, write_npy_f32};
+use sound2scene::audio::{Spectrogram, Waveform, read_npy_f32, to_tensor, write_npy_f32};
 use sound2scene::models::burnpack::{self, NetworkKind, Precision};
 use sound2scene::models::checkpoint::{
     is_burnpack, open_audio_encoder, open_discriminator, open_generator, open_image_encoder,
@@ -18,6 +18,7 @@ use sound2scene::world_eval::bundle::{
 };
 
 use crate::DeviceArgs;
+use crate::audio_cmds::{load_audio_reported, spectrogram_config};
 
 /// Write a `[rows, cols]` tensor as a float32 .npy file.
 pub fn write_matrix(path: &Path, tensor: Tensor<2>) -> Result<()> {
@@ -65,6 +66,9 @@ pub struct EmbedAudioArgs {
     /// Also write the pooled trunk feature [n, 512].
     #[arg(long)]
     pooled_out: Option<PathBuf>,
+    /// Repeat a clip shorter than 1 s until 10 s instead of the official ten repetitions.
+    #[arg(long, conflicts_with = "spectrogram")]
+    fill: bool,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -73,7 +77,8 @@ pub struct EmbedAudioArgs {
 pub fn embed_audio(args: EmbedAudioArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let (encoder, _) = open_audio_encoder(&args.weights, &LoadOptions::default(), &device)?;
-    let batch = match &args.spectrogram {
+    // One batch per spectrogram width: clips under 1 s give narrower ones.
+    let batches = match &args.spectrogram {
         Some(path) => {
             let array = read_npy_f32(path)?;
             let dims: [usize; 4] = match array.shape.as_slice() {
@@ -85,22 +90,39 @@ pub fn embed_audio(args: EmbedAudioArgs) -> Result<()> {
                     path.display()
                 ),
             };
-            Tensor::from_data(TensorData::new(array.data, dims), &device)
+            vec![Tensor::from_data(
+                TensorData::new(array.data, dims),
+                &device,
+            )]
         }
         None => {
-            let waves = args
+            let config = spectrogram_config(args.fill);
+            let specs = args
                 .audio
                 .iter()
-                .map(load_audio)
-                .collect::<Result<Vec<Waveform>, _>>()?;
-            let specs = waves
-                .iter()
-                .map(sound2scene::audio::Spectrogram::compute)
+                .map(|path| Spectrogram::compute_with(&load_audio_reported(path)?, &config))
                 .collect::<Result<Vec<_>, _>>()?;
-            sound2scene::audio::to_tensor(&specs, &device)?
+            if specs.iter().all(|s| s.shape() == specs[0].shape()) {
+                vec![to_tensor(&specs, &device)?]
+            } else {
+                specs
+                    .iter()
+                    .map(|s| to_tensor(std::slice::from_ref(s), &device))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
         }
     };
-    let embedding = encoder.forward(batch)?;
+    let mut features = Vec::with_capacity(batches.len());
+    let mut pooled = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let out = encoder.forward(batch)?;
+        features.push(out.feature);
+        pooled.push(out.pooled);
+    }
+    let embedding = sound2scene::models::audio_encoder::AudioEmbedding {
+        feature: Tensor::cat(features, 0),
+        pooled: Tensor::cat(pooled, 0),
+    };
     let [n, d] = embedding.feature.dims();
     write_matrix(&args.out, embedding.feature)?;
     println!("wrote {} ({n} x {d} audio features)", args.out.display());
@@ -193,6 +215,9 @@ pub struct GenerateArgs {
     /// Change the volume of the sound by this many dB before encoding.
     #[arg(long, allow_hyphen_values = true)]
     gain_db: Option<f32>,
+    /// Repeat a clip shorter than 1 s until 10 s instead of the official ten repetitions.
+    #[arg(long, requires = "audio")]
+    fill: bool,
     /// Conditioning features instead of a sound: [n, dim] or [dim] .npy, dim being G's
     /// instance size (2048 for IC-GAN).
     #[arg(long)]
@@ -274,15 +299,15 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         (Some(audio), _) => {
             let weights = or_bundled(args.audio_weights.as_deref(), AUDIO_ENCODER_FILE)?;
             let (encoder, _) = open_audio_encoder(&weights, &options, &device)?;
-            let mut wave = load_audio(audio)?;
+            let mut wave = load_audio_reported(audio)?;
             if let Some(other) = &args.mix {
-                let other = load_audio(other)?;
+                let other = load_audio_reported(other)?;
                 wave = Waveform::mix(&[(&wave, 1.0 - args.mix_weight), (&other, args.mix_weight)])?;
             }
             if let Some(db) = args.gain_db {
                 wave = wave.gain_db(db)?;
             }
-            let spec = sound2scene::audio::Spectrogram::compute(&wave)?;
+            let spec = Spectrogram::compute_with(&wave, &spectrogram_config(args.fill))?;
             let batch = sound2scene::audio::to_tensor(std::slice::from_ref(&spec), &device)?;
             encoder.forward(batch)?.feature
         }

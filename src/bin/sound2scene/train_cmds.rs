@@ -148,6 +148,9 @@ pub fn train_align(args: TrainAlignArgs) -> Result<()> {
     if args.no_progress {
         session = session.with_progress(sound2scene::train::progress::ProgressMode::Never);
     }
+    if let Some(note) = session.validation_note()? {
+        eprintln!("note: {note}");
+    }
     let summary = session.run(args.resume, hooks)?;
 
     let how = match summary.outcome {
@@ -161,7 +164,11 @@ pub fn train_align(args: TrainAlignArgs) -> Result<()> {
         println!("resumed from {}", from.display());
     }
     if let Some(loss) = summary.best_val_loss {
-        println!("best validation loss {loss:.6}");
+        if summary.validation_clips == 0 {
+            println!("best training loss {loss:.6} (no validation clips)");
+        } else {
+            println!("best validation loss {loss:.6}");
+        }
     }
     if let Some(best) = &summary.best_checkpoint {
         println!(
