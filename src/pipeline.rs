@@ -148,7 +148,7 @@ impl SoundToScene {
             .iter()
             .map(|w| Spectrogram::compute_with(w, &self.spectrogram))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(encode_spectrograms(&self.audio, &specs, &self.device)?)
+        encode_spectrograms(&self.audio, &specs, &self.device)
     }
 
     /// The audio feature z^A `[1, dim]` of one file.

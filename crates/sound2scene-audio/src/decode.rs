@@ -47,9 +47,10 @@ pub struct DecodeOptions {
     pub strict_length: bool,
 }
 
-/// Audio shorter than declared by more than this many frames at the declared rate is reported:
-/// lossy codecs end on whole blocks (MP3 1152, AAC 1024, Vorbis up to 2048 frames) and
-/// encoders round their declared lengths, so a few blocks of difference are normal.
+/// Audio shorter than declared by more than this many frames (at the lower of the declared and
+/// the decoded rate) is reported: lossy codecs end on whole blocks (MP3 1152, AAC 1024, Vorbis
+/// up to 2048 frames) and encoders round their declared lengths, so a few blocks of difference
+/// are normal.
 const TRUNCATION_SLACK_FRAMES: u64 = 4096;
 
 /// Something a decode noticed that did not stop it; [`Decoded`] carries these next to the
@@ -428,13 +429,17 @@ fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Decode
             },
         });
     };
-    // Before any edit list trims it: the decoded length against the declared one.
+    // Before any edit list trims it: the decoded length against the declared one, in seconds,
+    // since a codec may decode at another rate than the container declares (e.g. HE-AAC).
     let mut warnings = Vec::new();
-    if let (Some(declared), Some(declared_rate)) = (track.num_frames, declared_rate)
-        && frames.saturating_add(TRUNCATION_SLACK_FRAMES) < declared
-    {
-        let declared_seconds = declared as f64 / f64::from(declared_rate);
-        let decoded_seconds = frames as f64 / f64::from(rate);
+    let declared_seconds = match (track.num_frames, declared_rate) {
+        (Some(declared), Some(declared_rate)) => declared as f64 / f64::from(declared_rate),
+        _ => 0.0,
+    };
+    let decoded_seconds = frames as f64 / f64::from(rate);
+    let slack_seconds =
+        TRUNCATION_SLACK_FRAMES as f64 / f64::from(declared_rate.unwrap_or(rate).min(rate));
+    if decoded_seconds + slack_seconds < declared_seconds {
         if opts.strict_length {
             return Err(AudioError::ShorterThanDeclared {
                 path: path.to_path_buf(),

@@ -290,7 +290,7 @@ fn training_batches_fill_clips_under_a_second_to_one_width() {
         &pairs,
         &encoder,
         "enc",
-        &work.path().join("cache"),
+        work.path().join("cache"),
         2,
         &device,
         false,
