@@ -7,14 +7,18 @@
 //!
 //! 1. every file into `OUT/ckpt-00000N.tmp/`, each fsynced;
 //! 2. the directory fsynced, renamed to `OUT/ckpt-00000N`, and `OUT` fsynced;
-//! 3. `COMPLETE` (JSON: the step and the size of every file) written and fsynced, then the
-//!    checkpoint directory fsynced;
+//! 3. `COMPLETE` (JSON: the step, and the size and SHA-256 of every file) written and
+//!    fsynced, then the checkpoint directory fsynced;
 //! 4. the `OUT/latest` pointer (a text file holding the directory name) replaced atomically
 //!    (temporary file, fsync, rename, fsync of `OUT`).
 //!
 //! Readers trust only the marker: [`latest_complete`] picks the highest-step directory whose
-//! `COMPLETE` exists and whose files have the sizes it records, ignoring `.tmp` directories,
-//! directories without a marker and the `latest` pointer itself. The `best` pointer names the
+//! `COMPLETE` exists and whose files have the sizes and checksums it records, ignoring `.tmp`
+//! directories, directories without a marker and the `latest` pointer itself. A checkpoint whose
+//! files changed after it was written (a disk error, an edit) is *damaged*:
+//! [`verify_complete`] says which file, [`latest_complete`] falls back to the previous
+//! checkpoint, and [`damaged_checkpoints`] lists what was passed over so a trainer can say so.
+//! Damaged checkpoints are never deleted automatically. The `best` pointer names the
 //! checkpoint with the lowest validation loss; [`prune`] keeps it and the newest `keep_last`
 //! checkpoints. A failed save (full disk, read-only directory, …) returns
 //! [`TrainError::Checkpoint`] naming the path, and touches no existing checkpoint.
@@ -25,6 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::TrainError;
 
@@ -47,6 +52,22 @@ pub struct CompleteMarker {
     pub step: u64,
     /// Size in bytes of every file of the checkpoint, by name.
     pub files: BTreeMap<String, u64>,
+    /// SHA-256 of every file of the checkpoint, by name, as lowercase hex (empty in markers
+    /// written before checksums were recorded, which are checked by size only).
+    #[serde(default)]
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// The SHA-256 of the file at `path`, as lowercase hex.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// [`TrainError::Checkpoint`] naming `path`.
@@ -137,8 +158,55 @@ pub fn write_pointer(out_dir: &Path, pointer: &str, target: &Path) -> Result<(),
     write_file_atomic(&out_dir.join(pointer), format!("{name}\n").as_bytes())
 }
 
+/// The marker of `dir` when the checkpoint is complete and undamaged: as [`read_complete`],
+/// and every file has the SHA-256 the marker records.
+///
+/// # Errors
+/// [`TrainError::Checkpoint`] naming the checkpoint when it is not complete, or the file whose
+/// contents no longer match the checksum recorded when it was written.
+pub fn verify_complete(dir: &Path) -> Result<CompleteMarker, TrainError> {
+    let marker = read_complete(dir).ok_or_else(|| {
+        checkpoint_error(
+            dir,
+            "not a complete checkpoint (no valid COMPLETE marker, or a file of the wrong size)",
+        )
+    })?;
+    for (name, expected) in &marker.sha256 {
+        let path = dir.join(name);
+        let found = file_sha256(&path).map_err(|e| checkpoint_error(&path, e))?;
+        if &found != expected {
+            return Err(checkpoint_error(
+                &path,
+                format!(
+                    "the file does not match the SHA-256 its checkpoint's COMPLETE recorded \
+                     (expected {expected}, found {found}): it changed after it was written \
+                     (a disk error or an edit); resume from an earlier checkpoint, or delete \
+                     this checkpoint directory"
+                ),
+            ));
+        }
+    }
+    Ok(marker)
+}
+
+/// The checkpoints of `out_dir` that are complete by their marker but damaged (a file no
+/// longer matches its recorded checksum), newest first, each with the error that names the
+/// file. [`latest_complete`] passes over these; a trainer that resumes reports them.
+///
+/// # Errors
+/// As [`list_complete`].
+pub fn damaged_checkpoints(out_dir: &Path) -> Result<Vec<TrainError>, TrainError> {
+    let mut damaged: Vec<TrainError> = list_complete(out_dir)?
+        .into_iter()
+        .filter_map(|(_, dir)| verify_complete(&dir).err())
+        .collect();
+    damaged.reverse();
+    Ok(damaged)
+}
+
 /// The marker of `dir` when the checkpoint is complete: `COMPLETE` parses, names the
-/// directory's step, and every file it lists exists with the recorded size.
+/// directory's step, and every file it lists exists with the recorded size (checksums are
+/// left to [`verify_complete`], which reads every byte).
 pub fn read_complete(dir: &Path) -> Option<CompleteMarker> {
     let step = parse_checkpoint_name(dir.file_name()?.to_str()?)?;
     let text = std::fs::read_to_string(dir.join(COMPLETE_MARKER)).ok()?;
@@ -191,18 +259,23 @@ fn list_named(out_dir: &Path) -> Result<Vec<(u64, PathBuf)>, TrainError> {
     Ok(found)
 }
 
-/// The newest complete checkpoint of `out_dir` (highest step), if any.
+/// The newest complete, undamaged checkpoint of `out_dir` (highest step whose files match
+/// their recorded sizes and checksums), if any; damaged newer ones are passed over (see
+/// [`damaged_checkpoints`]).
 ///
 /// # Errors
 /// As [`list_complete`].
 pub fn latest_complete(out_dir: &Path) -> Result<Option<(u64, PathBuf)>, TrainError> {
-    Ok(list_complete(out_dir)?.pop())
+    Ok(list_complete(out_dir)?
+        .into_iter()
+        .rev()
+        .find(|(_, dir)| verify_complete(dir).is_ok()))
 }
 
 /// The checkpoint the `best` pointer names, if the pointer exists and the checkpoint is
-/// complete.
+/// complete and undamaged.
 pub fn best_checkpoint(out_dir: &Path) -> Option<PathBuf> {
-    read_pointer(out_dir, BEST_POINTER).filter(|dir| read_complete(dir).is_some())
+    read_pointer(out_dir, BEST_POINTER).filter(|dir| verify_complete(dir).is_ok())
 }
 
 /// Writes the checkpoint of `step` in `out_dir` as described in the [module docs](self):
@@ -253,8 +326,9 @@ fn write_tmp_and_rename(
         .map_err(|e| checkpoint_error(tmp, format!("cannot create the directory: {e}")))?;
     write(tmp)?;
 
-    // fsync every file and record its size for the marker.
+    // fsync every file and record its size and checksum for the marker.
     let mut files = BTreeMap::new();
+    let mut sha256 = BTreeMap::new();
     let entries = std::fs::read_dir(tmp)
         .map_err(|e| checkpoint_error(tmp, format!("cannot list the directory: {e}")))?;
     for entry in entries {
@@ -268,7 +342,10 @@ fn write_tmp_and_rename(
             .map_err(|e| checkpoint_error(&path, e))?
             .len();
         let name = entry.file_name().to_string_lossy().into_owned();
-        files.insert(name, size);
+        let digest = file_sha256(&path)
+            .map_err(|e| checkpoint_error(&path, format!("cannot read back: {e}")))?;
+        files.insert(name.clone(), size);
+        sha256.insert(name, digest);
     }
     fsync_dir(tmp)?;
 
@@ -292,7 +369,11 @@ fn write_tmp_and_rename(
         .map_err(|e| checkpoint_error(target, format!("cannot rename {}: {e}", tmp.display())))?;
     fsync_dir(out_dir)?;
 
-    let marker = CompleteMarker { step, files };
+    let marker = CompleteMarker {
+        step,
+        files,
+        sha256,
+    };
     let json = serde_json::to_vec_pretty(&marker).map_err(|e| checkpoint_error(target, e))?;
     write_synced(&target.join(COMPLETE_MARKER), &json)?;
     fsync_dir(target)

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use sound2scene_train::TrainError;
 use sound2scene_train::checkpoint::{
-    BEST_POINTER, COMPLETE_MARKER, LATEST_POINTER, checkpoint_name, latest_complete, list_complete,
-    parse_checkpoint_name, prune, read_complete, read_pointer, remove_incomplete, save_checkpoint,
-    write_pointer,
+    BEST_POINTER, COMPLETE_MARKER, LATEST_POINTER, checkpoint_name, damaged_checkpoints,
+    latest_complete, list_complete, parse_checkpoint_name, prune, read_complete, read_pointer,
+    remove_incomplete, save_checkpoint, verify_complete, write_pointer,
 };
 
 /// Saves a checkpoint of `step` holding `payload.bin` (`step` repeated) and `state.json`.
@@ -171,5 +171,65 @@ fn prune_keeps_the_newest_and_the_pointed() {
     assert_eq!(
         read_pointer(out.path(), BEST_POINTER).as_deref(),
         Some(out.path().join("ckpt-000002").as_path())
+    );
+}
+
+#[test]
+fn the_marker_records_each_file_s_sha256() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = save(out.path(), 1).expect("save");
+    let marker = verify_complete(&dir).expect("undamaged");
+    // SHA-256 of 64 bytes of 0x01, from Python's hashlib.
+    assert_eq!(
+        marker.sha256.get("payload.bin").map(String::as_str),
+        Some("7c8975e1e60a5c8337f28edf8c33c3b180360b7279644a9bc1af3c51e6220bf5")
+    );
+    assert_eq!(marker.sha256.len(), marker.files.len());
+}
+
+#[test]
+fn a_flipped_byte_is_named_and_resuming_falls_back_to_the_previous_checkpoint() {
+    let out = tempfile::tempdir().expect("tempdir");
+    save(out.path(), 1).expect("save 1");
+    let newest = save(out.path(), 2).expect("save 2");
+    let payload = newest.join("payload.bin");
+    let mut bytes = std::fs::read(&payload).expect("read");
+    bytes[17] ^= 0x01;
+    std::fs::write(&payload, bytes).expect("flip one byte");
+
+    let err = verify_complete(&newest).expect_err("damaged").to_string();
+    assert!(
+        err.contains("payload.bin") && err.contains("SHA-256"),
+        "{err}"
+    );
+    let (step, dir) = latest_complete(out.path())
+        .expect("list")
+        .expect("one left");
+    assert_eq!((step, dir), (1, out.path().join("ckpt-000001")));
+    let damaged = damaged_checkpoints(out.path()).expect("list");
+    assert_eq!(damaged.len(), 1);
+    assert!(
+        damaged[0].to_string().contains("ckpt-000002"),
+        "{}",
+        damaged[0]
+    );
+    // Damaged is not incomplete: it stays on disk for the user to look at.
+    assert_eq!(remove_incomplete(out.path()).expect("clean"), 0);
+    assert!(newest.is_dir());
+}
+
+#[test]
+fn markers_written_before_checksums_are_checked_by_size() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = save(out.path(), 3).expect("save");
+    std::fs::write(
+        dir.join(COMPLETE_MARKER),
+        r#"{"step": 3, "files": {"payload.bin": 64, "state.json": 10}}"#,
+    )
+    .expect("old marker");
+    assert!(verify_complete(&dir).is_ok());
+    assert_eq!(
+        latest_complete(out.path()).expect("list").map(|c| c.0),
+        Some(3)
     );
 }

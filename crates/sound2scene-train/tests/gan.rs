@@ -24,6 +24,16 @@ use sound2scene_train::gan::{
 };
 use sound2scene_train::progress::ProgressMode;
 
+/// The tests of this file one at a time. Two GAN runs in one process at once made
+/// `resume_gives_the_weights_of_an_uninterrupted_run` differ now and then (about one run in
+/// six of this file, never alone): something process-wide other than the seeded
+/// initialization, which is locked, is shared between concurrent runs. Until that is found,
+/// the runs here do not overlap.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 mod common;
 
 /// A resumed run repeats the same operations on the same values; only a multithreaded
@@ -133,6 +143,7 @@ fn column(values: &[f32]) -> Tensor<2> {
 
 #[test]
 fn hinge_losses_match_a_hand_computation() {
+    let _serial = serial();
     let real = [2.0f32, 0.5, -1.0, 1.0];
     let fake = [-2.0f32, 0.0, 1.5, -0.25];
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -154,6 +165,7 @@ fn hinge_losses_match_a_hand_computation() {
 
 #[test]
 fn knn_finds_cosine_neighbours_with_each_instance_first() {
+    let _serial = serial();
     // Five instances in the plane of the first two axes at these angles (degrees), with
     // different norms: cosine neighbours depend on the angles only.
     let angles = [0.0f32, 10.0, 25.0, 90.0, 100.0];
@@ -208,6 +220,7 @@ fn d_loss_on(d: &Discriminator, g: &Generator, data: &GanData, dim_z: usize) -> 
 
 #[test]
 fn discriminator_learns_to_separate_real_from_generated() {
+    let _serial = serial();
     let out = tempfile::tempdir().expect("temp dir");
     let data = synthetic_data(6, 1);
     // G's learning rate is negligible, so D faces a fixed generator.
@@ -235,6 +248,7 @@ fn discriminator_learns_to_separate_real_from_generated() {
 
 #[test]
 fn resume_gives_the_weights_of_an_uninterrupted_run() {
+    let _serial = serial();
     let data = synthetic_data(5, 2);
     // With every DiffAugment transformation, whose draws must repeat too.
     let config = tiny_config().with_diff_augment(Some(vec![
@@ -296,6 +310,7 @@ fn resume_gives_the_weights_of_an_uninterrupted_run() {
 
 #[test]
 fn diff_augment_transforms_what_d_scores_in_both_steps() {
+    let _serial = serial();
     let data = synthetic_data(5, 4);
     let config = tiny_config()
         .with_max_steps(1)
@@ -358,6 +373,7 @@ fn saved_tiny_config(dir: &Path) -> (std::path::PathBuf, GanConfig, serde_json::
 
 #[test]
 fn diff_augment_is_optional_in_config_files_and_part_of_the_fingerprint() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, plain, mut json) = saved_tiny_config(dir.path());
     json.as_object_mut()
@@ -387,6 +403,7 @@ fn diff_augment_is_optional_in_config_files_and_part_of_the_fingerprint() {
 
 #[test]
 fn nan_loss_stops_and_keeps_the_previous_checkpoint() {
+    let _serial = serial();
     let out = tempfile::tempdir().expect("temp dir");
     let config = tiny_config().with_max_steps(10).with_checkpoint_every(2);
     let hooks = GanHooks {
@@ -421,6 +438,7 @@ fn nan_loss_stops_and_keeps_the_previous_checkpoint() {
 
 #[test]
 fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
+    let _serial = serial();
     // Features narrower than IC-GAN's 2048, as a small image encoder gives.
     const DIM: usize = 64;
     let out = tempfile::tempdir().expect("temp dir");
@@ -478,6 +496,7 @@ fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
 
 #[test]
 fn features_narrower_than_the_networks_expect_are_refused() {
+    let _serial = serial();
     let out = tempfile::tempdir().expect("temp dir");
     let session = GanSession::new(
         tiny_config(),
@@ -509,6 +528,7 @@ fn tiny_image_encoder() -> ImageEncoder {
 
 #[test]
 fn feature_consistency_is_zero_on_own_features_and_its_gradient_reaches_the_pictures() {
+    let _serial = serial();
     let f_v = tiny_image_encoder();
     let ad = device().autodiff();
     let n = 3;
@@ -558,6 +578,7 @@ fn feature_consistency_is_zero_on_own_features_and_its_gradient_reaches_the_pict
 
 #[test]
 fn feature_loss_is_optional_in_config_files_and_part_of_the_fingerprint() {
+    let _serial = serial();
     let plain = tiny_config();
     assert_eq!(plain.feature_weight(), 0.0);
     let zero = tiny_config().with_feature_loss(Some(0.0));
@@ -582,6 +603,7 @@ fn feature_loss_is_optional_in_config_files_and_part_of_the_fingerprint() {
 
 #[test]
 fn feature_loss_without_an_image_encoder_is_refused() {
+    let _serial = serial();
     let out = tempfile::tempdir().expect("temp dir");
     let config = tiny_config()
         .with_instance_dim(32)
@@ -617,6 +639,7 @@ fn encoded_data(f_v: &ImageEncoder, n: usize, device: &Device) -> (GanData, Tens
 
 #[test]
 fn a_step_down_the_feature_loss_gradient_lowers_it() {
+    let _serial = serial();
     let f_v = tiny_image_encoder();
     let ad = device().autodiff();
     let (_, features) = encoded_data(&f_v, 4, &ad);
@@ -648,6 +671,7 @@ fn a_step_down_the_feature_loss_gradient_lowers_it() {
 
 #[test]
 fn the_feature_loss_reaches_g_and_leaves_d_alone() {
+    let _serial = serial();
     let f_v = tiny_image_encoder();
     let (data, _) = encoded_data(&f_v, 6, &device());
     let config = tiny_config().with_instance_dim(32).with_max_steps(1);
@@ -686,6 +710,7 @@ fn the_feature_loss_reaches_g_and_leaves_d_alone() {
 
 #[test]
 fn conditioning_options_are_optional_and_part_of_the_fingerprint() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let (path, plain, mut json) = saved_tiny_config(dir.path());
     let generator = json["generator"]

@@ -111,6 +111,9 @@ pub fn train_gan(args: TrainGanArgs) -> Result<()> {
     if args.no_progress {
         session = session.with_progress(ProgressMode::Never);
     }
+    if args.resume {
+        crate::report_damaged_checkpoints(&args.out);
+    }
     let summary = session.run(args.resume, hooks)?;
 
     let how = match summary.outcome {

@@ -116,6 +116,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Before a run resumes from `out`: say which checkpoints are damaged (a file changed after it
+/// was written) and are passed over for the previous complete one.
+pub fn report_damaged_checkpoints(out: &std::path::Path) {
+    match sound2scene::train::checkpoint::damaged_checkpoints(out) {
+        Ok(damaged) => {
+            for err in damaged {
+                eprintln!("warning: {err}; resuming from the previous complete checkpoint");
+            }
+        }
+        Err(err) => eprintln!(
+            "warning: cannot check the checkpoints in {}: {err}",
+            out.display()
+        ),
+    }
+}
+
 /// Makes Ctrl-C (and SIGTERM) set `stop`, which the training loops read after each step: they
 /// write a checkpoint and return. A second Ctrl-C exits at once (checkpoints are atomic, so the
 /// last complete one is kept). Call it once per process.

@@ -94,6 +94,9 @@ pub fn train_image(args: TrainImageArgs) -> Result<()> {
     if args.no_progress {
         session = session.with_progress(ProgressMode::Never);
     }
+    if args.resume {
+        crate::report_damaged_checkpoints(&args.out);
+    }
     let summary = session.run(args.resume, hooks)?;
 
     let how = match summary.outcome {

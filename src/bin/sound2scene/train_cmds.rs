@@ -151,6 +151,9 @@ pub fn train_align(args: TrainAlignArgs) -> Result<()> {
     if let Some(note) = session.validation_note()? {
         eprintln!("note: {note}");
     }
+    if args.resume {
+        crate::report_damaged_checkpoints(&args.out);
+    }
     let summary = session.run(args.resume, hooks)?;
 
     let how = match summary.outcome {
