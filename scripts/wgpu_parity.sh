@@ -6,10 +6,11 @@
 # root on Debian. CI runs this after the README's test command (see .ci/run).
 #
 # Each test runs in its own process. With lavapipe (Mesa 22.3), a process that used the device
-# may die of a segmentation fault while it exits, after its tests have passed (wgpu's "segfault
-# on exit" with some drivers): always after a process ran several tests, now and then after
-# one. So a test whose process passed it and then crashed runs again, up to three times in
-# all, and counts as passed only when a run exits cleanly; any other failure fails at once.
+# may be killed by a signal while it exits, after its tests have passed (wgpu's "segfault on
+# exit" with some drivers; seen as SIGSEGV, and as glibc's "double free or corruption" abort):
+# always after a process ran several tests, now and then after one. So a test whose process
+# passed it and then died of a signal runs again, up to three times in all, and counts as
+# passed only when a run exits cleanly; any other failure fails at once.
 #
 # Usage: scripts/wgpu_parity.sh [TEST_TARGET...]   (default: encoders biggan)
 set -euo pipefail
@@ -46,10 +47,11 @@ for target in "${targets[@]}"; do
 done
 "${cargo_test[@]}" "${test_args[@]}" --no-run
 
-# True when the last run's test passed and the process then died of a segmentation fault: the
-# driver's teardown, not the test.
+# True when the last run's test passed and the process then died of a signal (cargo reports
+# "signal: 11, SIGSEGV" or "signal: 6, SIGABRT"): the driver's teardown, not the test.
 exit_crash_after_pass() {
-    grep -q "test result: ok. 1 passed; 0 failed" "$log" && grep -q "SIGSEGV" "$log"
+    grep -q "test result: ok. 1 passed; 0 failed" "$log" &&
+        grep -Eq "\(signal: [0-9]+, SIG(SEGV|ABRT|BUS)" "$log"
 }
 
 log=$(mktemp)
