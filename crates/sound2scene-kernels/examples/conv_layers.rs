@@ -68,6 +68,7 @@ fn batched(
 }
 
 fn main() {
+    sound2scene_kernels::keep_freed_memory();
     let runs = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -89,6 +90,16 @@ fn main() {
         ("g_b4", layer(192, 96, [128, 128], 3, 1, 1)),
         ("g_b4c2", layer(96, 96, [128, 128], 3, 1, 1)),
         ("g_out", layer(96, 3, [128, 128], 3, 1, 1)),
+        // Narrow layers, to place the channel threshold of the Winograd path.
+        ("narrow_16", layer(16, 16, [65, 251], 3, 1, 1)),
+        ("narrow_24", layer(24, 24, [65, 251], 3, 1, 1)),
+        ("narrow_32", layer(32, 32, [65, 251], 3, 1, 1)),
+        ("narrow_48", layer(48, 48, [65, 251], 3, 1, 1)),
+        ("narrow_16_32", layer(16, 32, [65, 251], 3, 1, 1)),
+        ("narrow_32_16", layer(32, 16, [65, 251], 3, 1, 1)),
+        // G's first two blocks at batch 8.
+        ("g8_b0", batched(8, 1536, 1536, [8, 8], 3, 1, 1)),
+        ("g8_b1", batched(8, 1536, 768, [16, 16], 3, 1, 1)),
         // The bundled model's IC-GAN at 32×32 (G_ch = D_ch = 16), D's batch of 64.
         ("tg_8", batched(64, 64, 64, [8, 8], 3, 1, 1)),
         ("tg_16", batched(64, 64, 64, [16, 16], 3, 1, 1)),

@@ -1,7 +1,7 @@
 //! The Winograd F(2×2, 3×3) convolution against the definition (in f64) and against the direct
 //! kernel: batch 1 and 3, odd and even and tiny maps, padding 0 to 2, channel counts that are
-//! not a multiple of any vector or tile, blocks of tiles that span rows and images, and every
-//! prologue and epilogue.
+//! not a multiple of any vector or tile, blocks of tiles that span rows and images, both ways
+//! of sharing the work between threads, and every prologue and epilogue.
 
 mod common;
 
@@ -10,7 +10,7 @@ use sound2scene_kernels::cpu::conv::{
     ConvGeometry, Epilogue, PerChannel, Prologue, conv2d_direct_with, conv2d_with,
 };
 use sound2scene_kernels::cpu::simd::Isa;
-use sound2scene_kernels::cpu::winograd::{MIN_CHANNELS, conv2d_winograd_with, prefers};
+use sound2scene_kernels::cpu::winograd::{MIN_CHANNELS, MIN_TILES, conv2d_winograd_with, prefers};
 
 /// Error allowed, as a fraction of the outputs' scale `max(1, max |want|)`. The outputs are
 /// sums of up to 9 · 70 products of N(0, 1) values; the transforms add rounding of their own
@@ -32,13 +32,17 @@ fn geometry(batch: usize, c_in: usize, c_out: usize, hw: [usize; 2], pad: usize)
     }
 }
 
-/// `max |got − want| / max(1, max |want|)`.
+/// `max |got − want| / max(1, max |want|)`; infinite where an output is NaN (one never
+/// written: the outputs start as NaN) and the wanted value is not.
 fn scaled_error(got: &[f32], want: &[f64]) -> f64 {
     assert_eq!(got.len(), want.len());
     let scale = want.iter().fold(1.0f64, |m, w| m.max(w.abs()));
     got.iter()
         .zip(want)
-        .map(|(&g, &w)| (g as f64 - w).abs())
+        .map(|(&g, &w)| {
+            let d = (g as f64 - w).abs();
+            if d.is_nan() { f64::INFINITY } else { d }
+        })
         .fold(0.0, f64::max)
         / scale
 }
@@ -58,6 +62,10 @@ fn shapes() -> Vec<ConvGeometry> {
         geometry(1, 4, 6, [3, 3], 0),
         geometry(1, 3, 14, [1, 1], 2),
         geometry(3, 1, 1, [5, 18], 2),
+        // Thousands of tiles: each thread takes blocks of its own (few tiles, as above: the
+        // threads share each block).
+        geometry(3, 3, 5, [62, 67], 1),
+        geometry(1, 70, 7, [65, 75], 1),
     ]
 }
 
@@ -347,14 +355,16 @@ fn nan_inputs_reach_the_outputs_that_read_them() {
 fn conv2d_takes_winograd_only_where_it_prefers_it() {
     let wide = geometry(2, MIN_CHANNELS, MIN_CHANNELS + 3, [9, 13], 1);
     let narrow = geometry(2, MIN_CHANNELS - 1, MIN_CHANNELS + 3, [9, 13], 1);
+    let small = geometry(1, 64, 64, [7, 7], 1);
     let strided = ConvGeometry {
         stride: [2, 2],
         ..wide
     };
+    assert!(wide.batch * 5 * 7 >= MIN_TILES && 4 * 4 < MIN_TILES);
     assert!(prefers(&wide) || std::env::var_os("SOUND2SCENE_NO_WINOGRAD").is_some());
-    assert!(!prefers(&narrow) && !prefers(&strided));
+    assert!(!prefers(&narrow) && !prefers(&small) && !prefers(&strided));
     for isa in Isa::available() {
-        for g in [wide, narrow, strided] {
+        for g in [wide, narrow, small, strided] {
             let x = normal(g.input_len(), 80);
             let w = normal(g.weight_len(), 81);
             let (p, e) = (Prologue::default(), Epilogue::default());

@@ -31,6 +31,7 @@
 //! direct kernel, but an infinite input may give NaN instead of ±∞ (the transforms subtract it
 //! from itself).
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,16 +51,29 @@ pub fn supports(g: &ConvGeometry) -> bool {
     g.kernel == [3, 3] && g.stride == [1, 1] && g.is_valid()
 }
 
-/// Whether [`super::conv::conv2d`] takes the Winograd path for `g`: when it [`supports`] it
-/// and it has at least [`MIN_CHANNELS`] input and output channels, unless the environment
-/// variable `SOUND2SCENE_NO_WINOGRAD` is `1` (a benchmarking switch, read once per process, to
-/// time the direct kernel in the same build).
+/// Whether [`super::conv::conv2d`] takes the Winograd path for `g`: when it [`supports`] it,
+/// has at least [`MIN_CHANNELS`] input and output channels and at least [`MIN_TILES`] tiles
+/// (2 × 2 output blocks, over all images), unless the environment variable
+/// `SOUND2SCENE_NO_WINOGRAD` is `1` (a benchmarking switch, read once per process, to time the
+/// direct kernel in the same build).
 pub fn prefers(g: &ConvGeometry) -> bool {
-    supports(g) && g.c_in >= MIN_CHANNELS && g.c_out >= MIN_CHANNELS && !disabled()
+    supports(g)
+        && g.c_in >= MIN_CHANNELS
+        && g.c_out >= MIN_CHANNELS
+        && g.batch * g.h_out().div_ceil(2) * g.w_out().div_ceil(2) >= MIN_TILES
+        && !disabled()
 }
 
-/// Fewest input and output channels for which [`prefers`] chooses Winograd.
+/// Fewest input and output channels for which [`prefers`] chooses Winograd. Measured with
+/// the `conv_layers` example on a 65 × 251 map (2-core AVX2 machine): 16 channels in and out
+/// run at 0.9× the direct kernel's speed, 24 at 1.0×, 32 at 1.2×, 64 at 1.5–2×.
 pub const MIN_CHANNELS: usize = 32;
+
+/// Fewest tiles for which [`prefers`] chooses Winograd: with few tiles the transformed
+/// weights (`16 · c_out · c_in` floats, made anew each call) cost as much as the products
+/// save. Measured at 512 and 1536 channels: 16 tiles run at 0.4–0.7× the direct kernel's
+/// speed, 32–36 at 1.0×, 48 at 1.1–1.3×, 64–80 at 1.1–1.5×.
+pub const MIN_TILES: usize = 48;
 
 fn disabled() -> bool {
     static DISABLED: OnceLock<bool> = OnceLock::new();
@@ -117,43 +131,59 @@ pub fn conv2d_winograd_with(
 }
 
 /// `U = G g Gᵀ` for every (output, input) channel pair: `[c_out][ξ][c_in]` from the weights
-/// `[c_out, c_in, 3, 3]`.
-fn transform_weights(w: &[f32], g: &ConvGeometry) -> Scratch {
-    let mut u = Scratch::zeroed(g.c_out * POINTS * g.c_in);
-    u.par_chunks_mut(POINTS * g.c_in)
-        .zip(w.par_chunks(g.c_in * 9))
-        .for_each(|(u, w)| {
-            for (ci, kernel) in w.chunks_exact(9).enumerate() {
-                let points = weight_points(kernel);
-                for (point, &value) in points.iter().enumerate() {
-                    u[point * g.c_in + ci] = value;
+/// `[c_out, c_in, 3, 3]`. Per output channel, the taps are first gathered into nine rows of
+/// `c_in` floats, so that both products with `G` run along rows (vectorized).
+fn transform_weights(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let c_in = g.c_in;
+    let len = g.c_out * POINTS * c_in;
+    // Written in full below, so not zeroed first (that would be another pass over `U`).
+    let mut u = Vec::with_capacity(len);
+    u.spare_capacity_mut()[..len]
+        .par_chunks_mut(POINTS * c_in)
+        .zip(w.par_chunks(9 * c_in))
+        .for_each_init(
+            // Nine tap rows `[ky][kx]`, then `G g` as twelve rows `[kx][i]`.
+            || vec![0.0f32; 21 * c_in],
+            |rows, (u, w)| {
+                let (taps, columns) = rows.split_at_mut(9 * c_in);
+                for (ci, kernel) in w.chunks_exact(9).enumerate() {
+                    for (tap, &value) in kernel.iter().enumerate() {
+                        taps[tap * c_in + ci] = value;
+                    }
                 }
-            }
-        });
+                let tap = |ky: usize, kx: usize| &taps[(3 * ky + kx) * c_in..][..c_in];
+                for (kx, column) in columns.chunks_exact_mut(4 * c_in).enumerate() {
+                    apply_g([tap(0, kx), tap(1, kx), tap(2, kx)], column, f32::from);
+                }
+                let column = |kx: usize, i: usize| &columns[(4 * kx + i) * c_in..][..c_in];
+                for (i, row) in u.chunks_exact_mut(4 * c_in).enumerate() {
+                    let x = [column(0, i), column(1, i), column(2, i)];
+                    apply_g(x, row, MaybeUninit::new);
+                }
+            },
+        );
+    // SAFETY: the chunks cover the `len` floats, and `apply_g` wrote every one of each.
+    unsafe { u.set_len(len) };
     u
 }
 
-/// `G g Gᵀ` of one 3 × 3 kernel (row-major), row-major 4 × 4.
-fn weight_points(kernel: &[f32]) -> [f32; POINTS] {
-    // `G` applied to each column, then to each row of the result.
-    let g_apply = |x: [f32; 3]| {
-        [
-            x[0],
-            0.5 * (x[0] + x[1] + x[2]),
-            0.5 * (x[0] - x[1] + x[2]),
-            x[2],
-        ]
-    };
-    let mut columns = [[0.0f32; 4]; 3];
-    for (kx, column) in columns.iter_mut().enumerate() {
-        *column = g_apply([kernel[kx], kernel[3 + kx], kernel[6 + kx]]);
+/// `G x` for every position of three equal rows `x`: the four rows
+/// `(x0, (x0 + x1 + x2) / 2, (x0 − x1 + x2) / 2, x2)` into `out`, stored as `wrap` makes
+/// them.
+#[inline(always)]
+fn apply_g<T>(x: [&[f32]; 3], out: &mut [T], wrap: impl Fn(f32) -> T) {
+    let n = x[0].len();
+    assert!(x[1].len() == n && x[2].len() == n && out.len() == 4 * n);
+    let (first, rest) = out.split_at_mut(n);
+    let (sum, rest) = rest.split_at_mut(n);
+    let (difference, last) = rest.split_at_mut(n);
+    for i in 0..n {
+        let (a, b, c) = (x[0][i], x[1][i], x[2][i]);
+        first[i] = wrap(a);
+        sum[i] = wrap(0.5 * (a + b + c));
+        difference[i] = wrap(0.5 * (a - b + c));
+        last[i] = wrap(c);
     }
-    let mut points = [0.0f32; POINTS];
-    for i in 0..4 {
-        let row = g_apply([columns[0][i], columns[1][i], columns[2][i]]);
-        points[4 * i..4 * i + 4].copy_from_slice(&row);
-    }
-    points
 }
 
 /// How the tiles are numbered and cut into blocks.
@@ -169,6 +199,19 @@ struct Tiling {
     /// Floats between consecutive rows of a block's buffers: `block` and a vector of slack,
     /// so that a vector stored or loaded at any tile of the block stays inside its row.
     stride: usize,
+    /// How the threads share the work.
+    schedule: Schedule,
+}
+
+/// How the threads share the blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schedule {
+    /// Each thread transforms and multiplies blocks of its own (many tiles: every thread reads
+    /// all of `U`, but its tiles stay in its cache).
+    Workers,
+    /// All threads work on one block at a time (few tiles, many channels: the threads share
+    /// `U` between them instead of each reading all of it).
+    Steps,
 }
 
 impl Tiling {
@@ -176,13 +219,20 @@ impl Tiling {
         let across = g.w_out().div_ceil(2);
         let down = g.h_out().div_ceil(2);
         let total = g.batch * across * down;
-        let block = block_tiles(g, total);
+        let threads = rayon::current_num_threads();
+        let schedule = if total < STEPS_BELOW * threads {
+            Schedule::Steps
+        } else {
+            Schedule::Workers
+        };
+        let block = block_tiles(g, total, schedule);
         Self {
             across,
             down,
             total,
             block,
             stride: block + LANES,
+            schedule,
         }
     }
 
@@ -220,23 +270,25 @@ impl Tiling {
 /// Tiles per block: as many as keep a block's `V` and `M` (`16 · (c_in + c_out)` floats per
 /// tile) within [`BLOCK_BYTES`], at least [`MIN_BLOCK`], and few enough that every thread gets
 /// blocks.
-fn block_tiles(g: &ConvGeometry, total: usize) -> usize {
+fn block_tiles(g: &ConvGeometry, total: usize, schedule: Schedule) -> usize {
     let per_tile = POINTS * (g.c_in + g.c_out) * 4;
-    let threads = rayon::current_num_threads();
+    let threads = match schedule {
+        Schedule::Workers => rayon::current_num_threads(),
+        Schedule::Steps => 1,
+    };
     let fit = (BLOCK_BYTES / per_tile).max(MIN_BLOCK);
     let even = total.div_ceil(threads).max(1);
-    let tiles = dev_env("WINO_NB").unwrap_or(fit).min(even);
+    let tiles = fit.min(even);
     tiles.div_ceil(LANES) * LANES
 }
+
+/// Tiles per thread below which the threads share each block ([`Schedule::Steps`]).
+const STEPS_BELOW: usize = 128;
 
 /// Bytes of transformed input and products a block keeps (in the L2 cache and beyond).
 const BLOCK_BYTES: usize = 2 << 20;
 /// Fewest tiles per block: the matrix products' width.
 const MIN_BLOCK: usize = 32;
-
-fn dev_env(name: &str) -> Option<usize> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
 
 /// A run of `len` tiles along tile row `ty` of `image`, from tile column `tx`; `at` is the
 /// first one's column in the block's buffers.
@@ -260,47 +312,82 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// Every block, on as many workers as there are threads (or blocks), each with its own
-    /// `V` and `M` buffers.
+    /// Every block, on the tiling's schedule.
     fn run(&self, isa: Isa) {
+        let v_len = POINTS * self.g.c_in * self.tiling.stride;
+        let per_block = v_len + POINTS * self.g.c_out * self.tiling.stride;
+        match self.tiling.schedule {
+            Schedule::Workers => self.run_workers(isa, v_len, per_block),
+            Schedule::Steps => self.run_steps(isa, v_len, per_block),
+        }
+    }
+
+    /// Every block, on as many workers as there are threads (or blocks), each with its own
+    /// `V` and `M` buffers, taking blocks in turn.
+    fn run_workers(&self, isa: Isa, v_len: usize, per_block: usize) {
         let blocks = self.tiling.blocks();
         let workers = rayon::current_num_threads().min(blocks);
-        let v_len = POINTS * self.g.c_in * self.tiling.stride;
-        let per_worker = v_len + POINTS * self.g.c_out * self.tiling.stride;
-        let mut buffers = Scratch::zeroed(workers * per_worker);
+        let mut buffers = Scratch::zeroed(workers * per_block);
         let next = AtomicUsize::new(0);
-        buffers.par_chunks_mut(per_worker).for_each(|buffers| {
+        buffers.par_chunks_mut(per_block).for_each(|buffers| {
             let (v, m) = buffers.split_at_mut(v_len);
             loop {
                 let b = next.fetch_add(1, Ordering::Relaxed);
                 if b >= blocks {
                     break;
                 }
-                self.block(isa, self.tiling.tiles(b), v, m);
+                let tiles = self.tiling.tiles(b);
+                let segments = self.tiling.segments(tiles.clone());
+                self.transform_input(isa, &segments, 0, v);
+                self.multiply(tiles.len(), v, m, Parallelism::None);
+                self.transform_output(isa, &segments, 0, m);
             }
         });
     }
 
-    /// Transform, multiply and transform back the tiles `tiles`.
-    fn block(&self, isa: Isa, tiles: Range<usize>, v: &mut [f32], m: &mut [f32]) {
-        let segments = self.tiling.segments(tiles.clone());
+    /// Every block in turn, each step on every thread: the input transform split over input
+    /// channels, the products over output channels (by `gemm`), the output transform over
+    /// output channels.
+    fn run_steps(&self, isa: Isa, v_len: usize, per_block: usize) {
+        let mut buffers = Scratch::zeroed(per_block);
+        let (v, m) = buffers.split_at_mut(v_len);
+        let channel = POINTS * self.tiling.stride;
+        let threads = rayon::current_num_threads();
+        for b in 0..self.tiling.blocks() {
+            let tiles = self.tiling.tiles(b);
+            let segments = self.tiling.segments(tiles.clone());
+            v.par_chunks_mut(channel)
+                .enumerate()
+                .for_each(|(c, v)| self.transform_input(isa, &segments, c, v));
+            self.multiply(tiles.len(), v, m, Parallelism::Rayon(threads));
+            m.par_chunks(channel)
+                .enumerate()
+                .for_each(|(co, m)| self.transform_output(isa, &segments, co, m));
+        }
+    }
+
+    /// [`Self::input_on`] on the instruction set `isa`.
+    fn transform_input(&self, isa: Isa, segments: &[Segment], c0: usize, v: &mut [f32]) {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::Avx2Fma` is only produced when the CPU has AVX2 and FMA.
-            Isa::Avx2Fma => unsafe { transform_input_avx2(self, &segments, v) },
-            _ => self.transform_input::<Portable>(&segments, v),
+            Isa::Avx2Fma => unsafe { transform_input_avx2(self, segments, c0, v) },
+            _ => self.input_on::<Portable>(segments, c0, v),
         }
-        self.multiply(tiles.len(), v, m);
+    }
+
+    /// [`Self::output_on`] on the instruction set `isa`.
+    fn transform_output(&self, isa: Isa, segments: &[Segment], co0: usize, m: &[f32]) {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2Fma => unsafe { transform_output_avx2(self, &segments, m) },
-            _ => self.transform_output::<Portable>(&segments, m),
+            Isa::Avx2Fma => unsafe { transform_output_avx2(self, segments, co0, m) },
+            _ => self.output_on::<Portable>(segments, co0, m),
         }
     }
 
     /// `M_ξ = U_ξ V_ξ` for the 16 points, on `n` tiles.
-    fn multiply(&self, n: usize, v: &[f32], m: &mut [f32]) {
+    fn multiply(&self, n: usize, v: &[f32], m: &mut [f32], parallelism: Parallelism) {
         let (c_in, c_out, stride) = (self.g.c_in, self.g.c_out, self.tiling.stride);
         let row = (POINTS * stride) as isize;
         for point in 0..POINTS {
@@ -327,18 +414,18 @@ impl Job<'_> {
                     false,
                     false,
                     false,
-                    Parallelism::None,
+                    parallelism,
                 );
             }
         }
     }
 
-    /// `V = Bᵀ d B` of every window of `segments`, for every input channel, into
-    /// `v[c_in][ξ][stride]`.
+    /// `V = Bᵀ d B` of every window of `segments`, for the input channels from `c0`, into
+    /// `v[channel][ξ][stride]`.
     #[inline(always)]
-    fn transform_input<L: TileLanes>(&self, segments: &[Segment], v: &mut [f32]) {
+    fn input_on<L: TileLanes>(&self, segments: &[Segment], c0: usize, v: &mut [f32]) {
         let (g, padded, stride) = (self.g, self.padded, self.tiling.stride);
-        for (c, v) in v.chunks_exact_mut(POINTS * stride).enumerate() {
+        for (c, v) in (c0..).zip(v.chunks_exact_mut(POINTS * stride)) {
             for s in segments {
                 let start = s.image * padded.image_len(g.c_in) + c * padded.channel_len();
                 let plane = &padded.data[start..start + padded.channel_len()];
@@ -367,12 +454,12 @@ impl Job<'_> {
         }
     }
 
-    /// `Y = Aᵀ m A` of every tile of `segments`, for every output channel, from
-    /// `m[c_out][ξ][stride]`, through the epilogue into the output.
+    /// `Y = Aᵀ m A` of every tile of `segments`, for the output channels from `co0`, from
+    /// `m[channel][ξ][stride]`, through the epilogue into the output.
     #[inline(always)]
-    fn transform_output<L: TileLanes>(&self, segments: &[Segment], m: &[f32]) {
+    fn output_on<L: TileLanes>(&self, segments: &[Segment], co0: usize, m: &[f32]) {
         let (g, stride) = (self.g, self.tiling.stride);
-        for (co, m) in m.chunks_exact(POINTS * stride).enumerate() {
+        for (co, m) in (co0..).zip(m.chunks_exact(POINTS * stride)) {
             for s in segments {
                 for k in (0..s.len).step_by(LANES) {
                     // SAFETY: the ISA of `L` is the caller's.
@@ -452,14 +539,14 @@ impl Job<'_> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn transform_input_avx2(job: &Job, segments: &[Segment], v: &mut [f32]) {
-    job.transform_input::<super::simd::Avx2>(segments, v);
+fn transform_input_avx2(job: &Job, segments: &[Segment], c0: usize, v: &mut [f32]) {
+    job.input_on::<super::simd::Avx2>(segments, c0, v);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn transform_output_avx2(job: &Job, segments: &[Segment], m: &[f32]) {
-    job.transform_output::<super::simd::Avx2>(segments, m);
+fn transform_output_avx2(job: &Job, segments: &[Segment], co0: usize, m: &[f32]) {
+    job.output_on::<super::simd::Avx2>(segments, co0, m);
 }
 
 /// The 4 × 4 windows of `tiles ≤ 8` neighbouring tiles, from padded row `top` and column
