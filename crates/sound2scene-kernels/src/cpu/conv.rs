@@ -11,6 +11,9 @@
 //! vector loads, `MR` broadcasts of weights (read in place, `[c_out, c_in·kh·kw]`) and `MR ·
 //! NV` fused multiply-adds. Vectors are taken in raster order over the output, so one tile may
 //! span rows and narrow maps (8×8) waste nothing.
+//!
+//! [`conv2d`] hands the 3 × 3 stride-1 convolutions with enough channels and outputs to
+//! Winograd's algorithm ([`super::winograd`]), which reads the same padded input.
 
 use rayon::prelude::*;
 

@@ -17,13 +17,15 @@
 //! The steps, for the 16 points ξ of the 4 × 4 transformed tile:
 //! 1. the weights `[c_out, c_in, 3, 3]` become `U[c_out][ξ][c_in]`, `U = G g Gᵀ`;
 //! 2. the input is padded, with the prologue applied, as for the direct kernel
-//!    ([`PaddedInput::new`]);
+//!    (`PaddedInput::new`);
 //! 3. the tiles of every image, numbered in raster order image after image, are cut into
-//!    blocks; each worker thread takes blocks in turn and, for one block of `n` tiles:
-//!    transforms its windows into `V[c_in][ξ][n]` (`V = Bᵀ d B`), multiplies the 16 matrices
-//!    `M_ξ = U_ξ V_ξ` (`[c_out, c_in] × [c_in, n]`, by the `gemm` crate) into `M[c_out][ξ][n]`,
-//!    and transforms those back (`Y = Aᵀ m A`) into the output, applying the epilogue on the
-//!    way and storing only the outputs inside the map.
+//!    blocks; for one block of `n` tiles, its windows are transformed into `V[c_in][ξ][n]`
+//!    (`V = Bᵀ d B`), the 16 matrices `M_ξ = U_ξ V_ξ` (`[c_out, c_in] × [c_in, n]`) multiplied
+//!    by the `gemm` crate into `M[c_out][ξ][n]`, and those transformed back (`Y = Aᵀ m A`)
+//!    into the output, applying the epilogue on the way and storing only the outputs inside
+//!    the map. With many tiles each thread takes blocks of its own; with few (and then, in
+//!    the networks, many channels) the threads share each block, so that they share the
+//!    reading of `U` too.
 //!
 //! The transforms add rounding of their own (the input transform sums up to four values, the
 //! weight transform halves and sums three): the results differ from the direct kernel's by a
