@@ -1,9 +1,14 @@
-//! GFLOP/s (from the fastest of RUNS runs) of the direct convolution and of Burn flex's `conv2d` on the layer shapes of f_A
-//! (batch 1, `[1, 1, 257, 1004]` input) and G (G_ch 96, batch 1), one line per layer:
-//! `name ours_ms flex_ms ours_gflops flex_gflops`.
+//! Milliseconds and GFLOP/s (from the fastest of RUNS runs) of the direct convolution, of the
+//! Winograd F(2×2, 3×3) one (3 × 3 stride-1 layers only; its GFLOP/s are "effective": the
+//! direct convolution's FLOPs over its time) and of Burn flex's `conv2d` on the layer shapes of
+//! f_A (batch 1, `[1, 1, 257, 1004]` input) and G (G_ch 96, batch 1), one line per layer:
+//! `name direct_ms winograd_ms flex_ms direct_gflops winograd_gflops flex_gflops
+//! direct/winograd`. The direct and Winograd runs alternate, so that a machine's changing load
+//! weighs on both alike.
 //!
 //! ```sh
-//! cargo run --release -p sound2scene-kernels --example conv_layers -- [RUNS] [NAME_PREFIX]
+//! cargo build --release --workspace --locked --example conv_layers
+//! target/release/examples/conv_layers [RUNS] [NAME_PREFIX]
 //! ```
 
 use std::time::Instant;
@@ -11,19 +16,30 @@ use std::time::Instant;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, Prologue, conv2d as direct};
+use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, Prologue, conv2d_direct_with};
+use sound2scene_kernels::cpu::simd::Isa;
+use sound2scene_kernels::cpu::winograd::{conv2d_winograd, supports};
 
-fn min_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+/// Milliseconds of one call of `f`.
+fn ms(f: &mut dyn FnMut()) -> f64 {
+    let s = Instant::now();
     f();
-    let mut t: Vec<f64> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[0]
+    s.elapsed().as_secs_f64() * 1e3
+}
+
+/// The fastest of `runs` calls of each of `fs`, after one warm-up call each; the calls of the
+/// functions alternate.
+fn min_ms<const N: usize>(runs: usize, mut fs: [&mut dyn FnMut(); N]) -> [f64; N] {
+    let mut best = [f64::INFINITY; N];
+    for run in 0..=runs {
+        for (f, best) in fs.iter_mut().zip(&mut best) {
+            let t = ms(*f);
+            if run > 0 {
+                *best = best.min(t);
+            }
+        }
+    }
+    best
 }
 
 fn layer(c_in: usize, c_out: usize, hw: [usize; 2], k: usize, s: usize, p: usize) -> ConvGeometry {
@@ -52,6 +68,7 @@ fn batched(
 }
 
 fn main() {
+    sound2scene_kernels::keep_freed_memory();
     let runs = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -73,6 +90,16 @@ fn main() {
         ("g_b4", layer(192, 96, [128, 128], 3, 1, 1)),
         ("g_b4c2", layer(96, 96, [128, 128], 3, 1, 1)),
         ("g_out", layer(96, 3, [128, 128], 3, 1, 1)),
+        // Narrow layers, to place the channel threshold of the Winograd path.
+        ("narrow_16", layer(16, 16, [65, 251], 3, 1, 1)),
+        ("narrow_24", layer(24, 24, [65, 251], 3, 1, 1)),
+        ("narrow_32", layer(32, 32, [65, 251], 3, 1, 1)),
+        ("narrow_48", layer(48, 48, [65, 251], 3, 1, 1)),
+        ("narrow_16_32", layer(16, 32, [65, 251], 3, 1, 1)),
+        ("narrow_32_16", layer(32, 16, [65, 251], 3, 1, 1)),
+        // G's first two blocks at batch 8.
+        ("g8_b0", batched(8, 1536, 1536, [8, 8], 3, 1, 1)),
+        ("g8_b1", batched(8, 1536, 768, [16, 16], 3, 1, 1)),
         // The bundled model's IC-GAN at 32×32 (G_ch = D_ch = 16), D's batch of 64.
         ("tg_8", batched(64, 64, 64, [8, 8], 3, 1, 1)),
         ("tg_16", batched(64, 64, 64, [16, 16], 3, 1, 1)),
@@ -101,26 +128,30 @@ fn main() {
         );
         let xs: Vec<f32> = x.to_data().try_to_vec::<f32>().unwrap();
         let ws: Vec<f32> = w.to_data().try_to_vec::<f32>().unwrap();
+        let (p, e) = (Prologue::default(), Epilogue::default());
         let mut out = vec![0.0; g.output_len()];
-        let ours = min_ms(runs, || {
-            direct(
-                &xs,
-                &ws,
-                &g,
-                &Prologue::default(),
-                &Epilogue::default(),
-                &mut out,
-            )
-        });
+        let mut out_w = vec![0.0; g.output_len()];
+        let mut direct = || conv2d_direct_with(Isa::detect(), &xs, &ws, &g, &p, &e, &mut out);
+        let mut winograd = || conv2d_winograd(&xs, &ws, &g, &p, &e, &mut out_w);
+        let [ours, wino] = if supports(&g) {
+            min_ms(runs, [&mut direct, &mut winograd])
+        } else {
+            [min_ms(runs, [&mut direct])[0], f64::NAN]
+        };
         let options = ConvOptions::new(g.stride, g.padding, [1, 1], 1);
-        let flex = min_ms(runs, || {
-            let _ = conv2d(x.clone(), w.clone(), None, options.clone()).into_data();
-        });
+        let [flex] = min_ms(
+            runs,
+            [&mut || {
+                let _ = conv2d(x.clone(), w.clone(), None, options.clone()).into_data();
+            }],
+        );
         let gflop = 2.0 * g.macs() as f64 / 1e9;
         println!(
-            "{name:<12}{ours:>9.2}{flex:>9.2}{:>9.1}{:>9.1}",
+            "{name:<12}{ours:>9.2}{wino:>9.2}{flex:>9.2}{:>9.1}{:>9.1}{:>9.1}{:>7.2}",
             gflop / ours * 1e3,
-            gflop / flex * 1e3
+            gflop / wino * 1e3,
+            gflop / flex * 1e3,
+            ours / wino,
         );
     }
 }

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{conv2d_reference, max_rel_diff, normal};
-use sound2scene_kernels::cpu::conv::{ConvGeometry, Epilogue, PerChannel, Prologue, conv2d_with};
+use sound2scene_kernels::cpu::conv::{
+    ConvGeometry, Epilogue, PerChannel, Prologue, conv2d_direct_with,
+};
 use sound2scene_kernels::cpu::simd::Isa;
 
 /// f32 accumulation over at most a few hundred products of N(0, 1) values.
@@ -54,7 +56,7 @@ fn direct_convolution_matches_its_definition() {
             let x = normal(g.input_len(), 2 * i as u64);
             let w = normal(g.weight_len(), 2 * i as u64 + 1);
             let mut out = vec![f32::NAN; g.output_len()];
-            conv2d_with(
+            conv2d_direct_with(
                 isa,
                 &x,
                 &w,
@@ -86,7 +88,7 @@ fn epilogue_scales_shifts_adds_the_residual_and_clamps() {
             relu: true,
         };
         let mut out = vec![f32::NAN; g.output_len()];
-        conv2d_with(isa, &x, &w, &g, &Prologue::default(), &epilogue, &mut out);
+        conv2d_direct_with(isa, &x, &w, &g, &Prologue::default(), &epilogue, &mut out);
         let plane = g.h_out() * g.w_out();
         let expected: Vec<f64> = conv2d_reference(&x, &w, &g)
             .iter()
@@ -115,7 +117,7 @@ fn non_finite_inputs_propagate_as_in_the_definition() {
             relu: true,
             ..Epilogue::default()
         };
-        conv2d_with(isa, &x, &w, &g, &Prologue::default(), &relu, &mut out);
+        conv2d_direct_with(isa, &x, &w, &g, &Prologue::default(), &relu, &mut out);
         let expected = conv2d_reference(&x, &w, &g);
         for (i, (&o, &e)) in out.iter().zip(&expected).enumerate() {
             if e.is_nan() {
@@ -160,7 +162,7 @@ fn prologue_maps_clamps_and_upsamples_the_input_per_image() {
             relu: false,
         };
         let mut out = vec![f32::NAN; g.output_len()];
-        conv2d_with(isa, &low, &w, &g, &prologue, &epilogue, &mut out);
+        conv2d_direct_with(isa, &low, &w, &g, &prologue, &epilogue, &mut out);
 
         // The same by hand: transform, upsample, convolve, then the per-image epilogue.
         let (h, wd) = (g.h_in / 2, g.w_in / 2);
@@ -206,7 +208,7 @@ fn long_sums_split_into_chunks_keep_their_partial_sums() {
             ..Epilogue::default()
         };
         let mut out = vec![f32::NAN; g.output_len()];
-        conv2d_with(isa, &x, &w, &g, &Prologue::default(), &epilogue, &mut out);
+        conv2d_direct_with(isa, &x, &w, &g, &Prologue::default(), &epilogue, &mut out);
         let plane = g.h_out() * g.w_out();
         let expected: Vec<f64> = conv2d_reference(&x, &w, &g)
             .iter()

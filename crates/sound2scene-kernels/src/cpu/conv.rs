@@ -11,11 +11,14 @@
 //! vector loads, `MR` broadcasts of weights (read in place, `[c_out, c_in·kh·kw]`) and `MR ·
 //! NV` fused multiply-adds. Vectors are taken in raster order over the output, so one tile may
 //! span rows and narrow maps (8×8) waste nothing.
+//!
+//! [`conv2d`] hands the 3 × 3 stride-1 convolutions with enough channels and outputs to
+//! Winograd's algorithm ([`super::winograd`]), which reads the same padded input.
 
 use rayon::prelude::*;
 
 use super::simd::{Isa, LANES, Lanes, Portable};
-use super::{Scratch, SendPtr};
+use super::{Scratch, SendPtr, winograd};
 
 /// Output channels per register tile.
 pub const MR: usize = 6;
@@ -305,7 +308,8 @@ impl PaddedInput {
     }
 }
 
-/// `out = epilogue(conv(prologue(x), w))` for the geometry `g`, on every image of the batch.
+/// `out = epilogue(conv(prologue(x), w))` for the geometry `g`, on every image of the batch:
+/// by Winograd's algorithm where [`winograd::prefers`] says it is faster, directly otherwise.
 ///
 /// # Panics
 /// When a slice's length does not match `g` (a caller bug: the tensor wrappers check shapes),
@@ -330,6 +334,22 @@ pub fn conv2d_with(
     prologue: &Prologue,
     epilogue: &Epilogue,
     out: &mut [f32],
+) {
+    if winograd::prefers(g) {
+        winograd::conv2d_winograd_with(isa, x, w, g, prologue, epilogue, out);
+    } else {
+        conv2d_direct_with(isa, x, w, g, prologue, epilogue, out);
+    }
+}
+
+/// Panics unless the slices' lengths match `g` (see [`conv2d`]).
+pub(crate) fn check_arguments(
+    x: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+    prologue: &Prologue,
+    epilogue: &Epilogue,
+    out: &[f32],
 ) {
     assert!(g.is_valid(), "invalid convolution geometry {g:?}");
     let input_len = if prologue.upsample {
@@ -369,6 +389,22 @@ pub fn conv2d_with(
         };
         assert_eq!(r.len(), len, "residual length");
     }
+}
+
+/// [`conv2d`] by the direct kernel only, on a chosen instruction set.
+///
+/// # Panics
+/// As [`conv2d`].
+pub fn conv2d_direct_with(
+    isa: Isa,
+    x: &[f32],
+    w: &[f32],
+    g: &ConvGeometry,
+    prologue: &Prologue,
+    epilogue: &Epilogue,
+    out: &mut [f32],
+) {
+    check_arguments(x, w, g, prologue, epilogue, out);
     let padded = PaddedInput::new(x, g, prologue);
     let plan = Plan::new(g, &padded);
     let offsets = padded.offsets(g);

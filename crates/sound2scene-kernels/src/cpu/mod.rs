@@ -6,6 +6,7 @@ pub mod conv_grad;
 pub mod resample;
 mod scratch;
 pub mod simd;
+pub mod winograd;
 
 pub(crate) use scratch::Scratch;
 

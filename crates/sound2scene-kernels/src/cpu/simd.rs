@@ -63,6 +63,8 @@ pub trait Lanes: Copy {
     unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
     /// `a + b`.
     unsafe fn add(a: Self, b: Self) -> Self;
+    /// `a − b`.
+    unsafe fn sub(a: Self, b: Self) -> Self;
     /// `max(0, a)` per lane, NaN staying NaN and -0 becoming +0 (as Burn's `relu`).
     unsafe fn relu(a: Self) -> Self;
     /// The sum of the eight lanes.
@@ -110,6 +112,11 @@ impl Lanes for Portable {
     #[inline(always)]
     unsafe fn add(a: Self, b: Self) -> Self {
         Self(std::array::from_fn(|i| a.0[i] + b.0[i]))
+    }
+
+    #[inline(always)]
+    unsafe fn sub(a: Self, b: Self) -> Self {
+        Self(std::array::from_fn(|i| a.0[i] - b.0[i]))
     }
 
     #[inline(always)]
@@ -172,6 +179,11 @@ mod avx2 {
         #[inline(always)]
         unsafe fn add(a: Self, b: Self) -> Self {
             Self(unsafe { _mm256_add_ps(a.0, b.0) })
+        }
+
+        #[inline(always)]
+        unsafe fn sub(a: Self, b: Self) -> Self {
+            Self(unsafe { _mm256_sub_ps(a.0, b.0) })
         }
 
         #[inline(always)]
