@@ -58,12 +58,12 @@ use super::spearman::spearman;
 use super::{Result, WorldEvalError};
 use crate::SoundToScene;
 use crate::audio::Waveform;
+use crate::infer::visual::tensor_to_images;
 use crate::synth::{
     Background, SAMPLE_RATE, SoundClass, SourceSpec, World, WorldConfig, measure_class_area,
     synth_sound,
 };
 use crate::train::metrics::{DEFAULT_IS_SPLITS, fid_from_features, inception_score, recall_at_k};
-use crate::visual::tensor_to_images;
 
 /// The report keys the issue requires, in the order they are printed.
 pub const REQUIRED_KEYS: [&str; 8] = [
@@ -597,7 +597,7 @@ fn interval(world: &WorldConfig, rng: &mut ChaCha8Rng) -> (f32, f32) {
 ///
 /// # Errors
 /// [`WorldEvalError::Invalid`] for a bad configuration; the pipeline's errors (e.g.
-/// [`crate::PipelineError::NoImageEncoder`]), the world's and the metrics'.
+/// [`crate::InferError::NoImageEncoder`]), the world's and the metrics'.
 pub fn eval_world(
     pipeline: &SoundToScene,
     classifier: &WorldClassifier,
