@@ -36,7 +36,7 @@ use sound2scene::models::biggan::{Discriminator, DiscriminatorConfig};
 use sound2scene::models::burnpack::{self, NetworkKind};
 use sound2scene::synth::{SoundClass, measure_class_area};
 use sound2scene::train::gan::{KnnIndex, discover_images, knn_cosine, prepare_image};
-use sound2scene::world_eval::{Classified, WorldClassifier, default_classifier_path};
+use sound2scene::world::{Classified, WorldClassifier, default_classifier_path};
 
 /// Measure how closely G follows its instance feature on training frames.
 #[derive(Parser)]

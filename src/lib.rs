@@ -13,7 +13,7 @@
 //! - [`train`]: the contrastive alignment loss, the training loops and the evaluation metrics.
 //! - [`select`]: localization-based pair mining (which frames of a video go with its sound).
 //! - [`synth`]: a procedural audio-visual world with ground truth (training data and benchmark).
-//! - [`world_eval`]: the world's classifier and the paper's claims measured on the world.
+//! - [`world`]: the world's classifier and the paper's claims measured on the world.
 //!
 //! ```
 //! use sound2scene::audio::{Spectrogram, Waveform};
@@ -40,7 +40,7 @@ pub use sound2scene_models as models;
 pub use sound2scene_select as select;
 pub use sound2scene_synth as synth;
 pub use sound2scene_train as train;
-pub mod world_eval;
+pub use sound2scene_world as world;
 
 pub use sound2scene_infer::{
     DrawSettings, InferError, Interpolation, Inversion, InversionConfig, ModelPaths, Noise,

@@ -15,7 +15,7 @@ use sound2scene::models::resnet::{BlockKind, ResNetConfig};
 use sound2scene::synth::{SoundClass, World};
 use sound2scene::train::gan::GanConfig;
 use sound2scene::train::swav::SwavConfig;
-use sound2scene::world_eval::{
+use sound2scene::world::{
     ClassifierTrainConfig, EXTRA_KEYS, REQUIRED_KEYS, WorldClassifier, WorldClassifierConfig,
     WorldEvalConfig, WorldEvalError, average_ranks, eval_world, evaluate_classifier, spearman,
     train_world_classifier,

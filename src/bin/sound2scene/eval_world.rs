@@ -6,9 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use sound2scene::infer::bundle;
 use sound2scene::synth::WorldConfig;
-use sound2scene::world_eval::{
-    WorldClassifier, WorldEvalConfig, default_classifier_path, eval_world,
-};
+use sound2scene::world::{WorldClassifier, WorldEvalConfig, default_classifier_path, eval_world};
 
 use crate::DeviceArgs;
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sound2scene::models::resnet::{BlockKind, ResNetConfig};
-use sound2scene::world_eval::{
+use sound2scene::world::{
     ClassifierTrainConfig, WorldClassifierConfig, evaluate_classifier, train_world_classifier,
 };
 
