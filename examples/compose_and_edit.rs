@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use burn::tensor::Tensor;
 use sound2scene::audio::load_audio;
-use sound2scene::visual::{labelled_grid, tensor_to_images};
+use sound2scene::infer::visual::{labelled_grid, tensor_to_images};
 use sound2scene::{InversionConfig, compose};
 
 mod common;

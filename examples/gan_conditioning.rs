@@ -29,13 +29,14 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::Parser;
 use sound2scene::BackendKind;
+use sound2scene::infer::bundle;
+use sound2scene::infer::l2_normalize;
+use sound2scene::infer::visual::tensor_to_images;
 use sound2scene::models::biggan::{Discriminator, DiscriminatorConfig};
 use sound2scene::models::burnpack::{self, NetworkKind};
-use sound2scene::pipeline::l2_normalize;
 use sound2scene::synth::{SoundClass, measure_class_area};
 use sound2scene::train::gan::{KnnIndex, discover_images, knn_cosine, prepare_image};
-use sound2scene::visual::tensor_to_images;
-use sound2scene::world_eval::{Classified, WorldClassifier, bundle};
+use sound2scene::world::{Classified, WorldClassifier, default_classifier_path};
 
 /// Measure how closely G follows its instance feature on training frames.
 #[derive(Parser)]
@@ -79,9 +80,7 @@ fn main() -> Result<()> {
     }
     let device = args.device.device()?;
     let pipeline = bundle::load_pipeline(&args.weights, &device)?;
-    let classifier_path = args
-        .classifier
-        .unwrap_or_else(bundle::default_classifier_path);
+    let classifier_path = args.classifier.unwrap_or_else(default_classifier_path);
     let classifier = WorldClassifier::load(&classifier_path, &device)?;
 
     let pairs = discover_images(&args.images)?;

@@ -6,7 +6,7 @@
 //! Without the weights the bundled model draws.
 
 use anyhow::{Context, Result};
-use sound2scene::visual::{labelled_grid, tensor_to_images};
+use sound2scene::infer::visual::{labelled_grid, tensor_to_images};
 use sound2scene::{Interpolation, interpolate};
 
 mod common;

@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result};
 use sound2scene::audio::load_audio;
-use sound2scene::visual::labelled_grid;
+use sound2scene::infer::visual::labelled_grid;
 
 mod common;
 

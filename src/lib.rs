@@ -7,9 +7,13 @@
 //! - [`audio`]: decoding, resampling, the official log spectrogram, waveform controls.
 //! - [`models`]: the audio encoder, the SwAV image encoder and the IC-GAN generator and
 //!   discriminator, loading the released PyTorch checkpoints directly.
+//! - [`infer`]: the sound-to-picture pipeline ([`SoundToScene`]), the paper's controls,
+//!   pictures and grids, and the bundled model.
+//! - [`kernels`]: the CPU kernels plugged into Burn's Flex backend.
 //! - [`train`]: the contrastive alignment loss, the training loops and the evaluation metrics.
+//! - [`select`]: localization-based pair mining (which frames of a video go with its sound).
 //! - [`synth`]: a procedural audio-visual world with ground truth (training data and benchmark).
-//! - [`world_eval`]: the world's classifier and the paper's claims measured on the world.
+//! - [`world`]: the world's classifier and the paper's claims measured on the world.
 //!
 //! ```
 //! use sound2scene::audio::{Spectrogram, Waveform};
@@ -29,14 +33,16 @@ pub mod device;
 
 pub use device::{BackendKind, DeviceError};
 pub use sound2scene_audio as audio;
+pub use sound2scene_infer as infer;
+pub use sound2scene_kernels as kernels;
 pub use sound2scene_kernels::keep_freed_memory;
 pub use sound2scene_models as models;
+pub use sound2scene_select as select;
 pub use sound2scene_synth as synth;
 pub use sound2scene_train as train;
-pub mod controls;
-pub mod pipeline;
-pub mod visual;
-pub mod world_eval;
+pub use sound2scene_world as world;
 
-pub use controls::{Interpolation, Inversion, InversionConfig, compose, interpolate, lerp, slerp};
-pub use pipeline::{ModelPaths, PipelineError, SoundToScene};
+pub use sound2scene_infer::{
+    DrawSettings, InferError, Interpolation, Inversion, InversionConfig, ModelPaths, Noise,
+    SoundToScene, compose, interpolate, lerp, slerp,
+};

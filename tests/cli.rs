@@ -692,3 +692,86 @@ fn controls_without_weights_use_the_bundled_model() {
     assert!(!result.status.success());
     assert!(stderr.contains("--rerank does not apply"), "{stderr}");
 }
+
+#[test]
+fn out_of_range_inputs_say_what_is_allowed() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bell = repo.join("assets/sounds/bell.wav");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("x.png");
+    let refused = |args: &[&str], expected: &str| {
+        let result = run(args);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{args:?} is refused");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!out.exists(), "nothing is written");
+    };
+    for (extra, expected) in [
+        (
+            &["--count", "0"][..],
+            "--count must be at least 1 and at most 10000, got 0",
+        ),
+        (
+            &["--count", "20000"][..],
+            "--count must be at least 1 and at most 10000",
+        ),
+        (
+            &["--mix", "x.wav", "--mix-weight", "2"][..],
+            "--mix-weight must be in [0, 1]",
+        ),
+        (
+            &["--gain-db", "1000"][..],
+            "--gain-db must be within ±60 dB, got 1000 dB",
+        ),
+        (
+            &["--rerank", "100000"][..],
+            "--rerank must be at least 1 (1 draws once) and at most 1000, got 100000",
+        ),
+        (
+            &["--batch-size", "0"][..],
+            "--batch-size must be at least 1",
+        ),
+    ] {
+        let mut args = vec!["generate", "--audio", s(&bell), "--out", s(&out)];
+        args.extend_from_slice(extra);
+        refused(&args, expected);
+    }
+    refused(
+        &[
+            "interpolate",
+            "--from",
+            s(&bell),
+            "--to",
+            s(&bell),
+            "--steps",
+            "1000000",
+            "--out",
+            s(&out),
+        ],
+        "--steps must be at least 2 (both endpoints) and at most 1000, got 1000000",
+    );
+    refused(
+        &[
+            "volume-sweep",
+            "--audio",
+            s(&bell),
+            "--gains=0,1000",
+            "--out",
+            s(&out),
+        ],
+        "--gains must be within ±60 dB",
+    );
+    refused(
+        &[
+            "volume-sweep",
+            "--audio",
+            s(&bell),
+            "--rerank",
+            "100000",
+            "--out",
+            s(&out),
+        ],
+        "--rerank must be at least 1 (1 draws once) and at most 1000",
+    );
+}

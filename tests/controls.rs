@@ -6,13 +6,13 @@ mod common;
 use burn::tensor::{Device, Tensor, TensorData};
 use common::{fixture_pipeline, max_abs_diff, sample, values};
 use sound2scene::audio::{Waveform, load_audio};
+use sound2scene::infer::bundle::{GENERATOR_FILE, IMAGE_ENCODER_FILE, default_model_dir};
+use sound2scene::infer::visual::tensor_to_images;
+use sound2scene::infer::{generate_best_of, l2_normalize, sample_noise};
 use sound2scene::models::LoadOptions;
 use sound2scene::models::biggan::Generator;
 use sound2scene::models::checkpoint::{open_generator, open_image_encoder};
 use sound2scene::models::image_encoder::ImageEncoder;
-use sound2scene::pipeline::{generate_best_of, l2_normalize, sample_noise};
-use sound2scene::visual::tensor_to_images;
-use sound2scene::world_eval::bundle::{GENERATOR_FILE, IMAGE_ENCODER_FILE, default_model_dir};
 use sound2scene::{Interpolation, InversionConfig, compose, interpolate, lerp, slerp};
 
 /// Images of G are in [-1, 1]; two runs of the same features and noise agree to float rounding.

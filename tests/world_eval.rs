@@ -6,6 +6,7 @@ use std::process::Command;
 
 use burn::config::Config;
 use burn::tensor::Device;
+use sound2scene::infer::bundle;
 use sound2scene::models::audio_encoder::AudioEncoderConfig;
 use sound2scene::models::biggan::GeneratorConfig;
 use sound2scene::models::burnpack::{self, NetworkKind, Precision};
@@ -14,10 +15,10 @@ use sound2scene::models::resnet::{BlockKind, ResNetConfig};
 use sound2scene::synth::{SoundClass, World};
 use sound2scene::train::gan::GanConfig;
 use sound2scene::train::swav::SwavConfig;
-use sound2scene::world_eval::{
+use sound2scene::world::{
     ClassifierTrainConfig, EXTRA_KEYS, REQUIRED_KEYS, WorldClassifier, WorldClassifierConfig,
-    WorldEvalConfig, WorldEvalError, average_ranks, bundle, eval_world, evaluate_classifier,
-    spearman, train_world_classifier,
+    WorldEvalConfig, WorldEvalError, average_ranks, eval_world, evaluate_classifier, spearman,
+    train_world_classifier,
 };
 
 /// `scipy.stats.spearmanr([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]).statistic` (the example of SciPy's

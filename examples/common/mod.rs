@@ -2,7 +2,7 @@
 //! bundled model when none are named.
 
 use anyhow::{Result, bail};
-use sound2scene::world_eval::bundle;
+use sound2scene::infer::bundle;
 use sound2scene::{ModelPaths, SoundToScene};
 
 /// The pipeline and the remaining arguments. `args` is either `AUDIO_WEIGHTS GENERATOR

@@ -1,15 +1,22 @@
 //! The `sound2scene` command line: a thin layer over the library.
 
-mod audio_cmds;
-mod control_cmds;
-mod eval_cmds;
-mod gan_cmds;
-mod model_cmds;
-mod select_cmds;
-mod swav_cmds;
-mod synth_cmds;
-mod train_cmds;
-mod world_cmds;
+mod common;
+mod compose;
+mod convert;
+mod edit;
+mod embed;
+mod eval;
+mod eval_world;
+mod generate;
+mod interpolate;
+mod select;
+mod spectrogram;
+mod synth;
+mod train_align;
+mod train_gan;
+mod train_image;
+mod train_world_classifier;
+mod volume_sweep;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,46 +44,46 @@ pub struct DeviceArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Write the official log spectrogram of an audio file as a [257, frames] .npy array.
-    Spectrogram(audio_cmds::SpectrogramArgs),
+    Spectrogram(spectrogram::SpectrogramArgs),
     /// Encode sounds (or spectrogram arrays) into audio features z^A [n, dim] (dim 2048 for
     /// the released model).
-    EmbedAudio(model_cmds::EmbedAudioArgs),
+    EmbedAudio(embed::EmbedAudioArgs),
     /// Encode images (or normalized arrays) into image features z^V [n, dim] (dim 2048 for
     /// SwAV's ResNet-50).
-    EmbedImage(model_cmds::EmbedImageArgs),
+    EmbedImage(embed::EmbedImageArgs),
     /// Draw the scene of a sound (or of given features) with the IC-GAN generator.
-    Generate(model_cmds::GenerateArgs),
+    Generate(generate::GenerateArgs),
     /// Convert a released checkpoint to a burnpack file (f32, or f16 with --half).
-    Convert(model_cmds::ConvertArgs),
+    Convert(convert::ConvertArgs),
     /// One row per volume: the sound at several gains (louder → bigger sources).
-    VolumeSweep(control_cmds::VolumeSweepArgs),
+    VolumeSweep(volume_sweep::VolumeSweepArgs),
     /// One row per step between two sounds' features, with fixed noise.
-    Interpolate(control_cmds::InterpolateArgs),
+    Interpolate(interpolate::InterpolateArgs),
     /// Blend a photo's feature with a sound's (alpha 0 = photo, 1 = sound).
-    Compose(control_cmds::ComposeArgs),
+    Compose(compose::ComposeArgs),
     /// Edit a photo by a sound: invert it into G, move along z^A(loud) - z^A(quiet).
-    Edit(control_cmds::EditArgs),
+    Edit(edit::EditArgs),
     /// Write a dataset of the procedural audio-visual world, with ground truth.
-    Synth(synth_cmds::SynthArgs),
+    Synth(synth::SynthArgs),
     /// Write one sound of the procedural world (a class at a gain) as WAV.
-    SynthSound(synth_cmds::SynthSoundArgs),
+    SynthSound(synth::SynthSoundArgs),
     /// Train the audio encoder on audio/image pairs against frozen image features (Sec. 2.1).
-    TrainAlign(Box<train_cmds::TrainAlignArgs>),
+    TrainAlign(Box<train_align::TrainAlignArgs>),
     /// Train the IC-GAN generator and discriminator on images and their f_V features.
-    TrainGan(Box<gan_cmds::TrainGanArgs>),
+    TrainGan(Box<train_gan::TrainGanArgs>),
     /// Train the image encoder f_V self-supervised with SwAV on a folder of images.
-    TrainImage(Box<swav_cmds::TrainImageArgs>),
+    TrainImage(Box<train_image::TrainImageArgs>),
     /// Train the sound-source localization network that selects frames (Sec. 2.3), without labels.
-    TrainSelect(Box<select_cmds::TrainSelectArgs>),
+    TrainSelect(Box<select::TrainSelectArgs>),
     /// Mine each video's top-k audio-visually correlated frames into a moments file.
-    Select(Box<select_cmds::SelectArgs>),
+    Select(Box<select::SelectArgs>),
     /// Evaluation metrics on arrays: fid, is, retrieval.
     #[command(subcommand)]
-    Eval(eval_cmds::EvalCommand),
+    Eval(eval::EvalCommand),
     /// Train the procedural world's classifier (its "Inception") on rendered frames.
-    TrainWorldClassifier(world_cmds::TrainWorldClassifierArgs),
+    TrainWorldClassifier(train_world_classifier::TrainWorldClassifierArgs),
     /// Measure the paper's claims on held-out clips of the procedural world.
-    EvalWorld(world_cmds::EvalWorldArgs),
+    EvalWorld(eval_world::EvalWorldArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,25 +91,25 @@ fn main() -> ExitCode {
     // Long runs allocate and free large activations; keep them in the process (see the docs).
     sound2scene::keep_freed_memory();
     let result = match cli.command {
-        Command::Spectrogram(args) => audio_cmds::spectrogram(args),
-        Command::EmbedAudio(args) => model_cmds::embed_audio(args),
-        Command::EmbedImage(args) => model_cmds::embed_image(args),
-        Command::Generate(args) => model_cmds::generate(args),
-        Command::Convert(args) => model_cmds::convert(args),
-        Command::VolumeSweep(args) => control_cmds::volume_sweep(args),
-        Command::Interpolate(args) => control_cmds::interpolate_cmd(args),
-        Command::Compose(args) => control_cmds::compose_cmd(args),
-        Command::Edit(args) => control_cmds::edit(args),
-        Command::Synth(args) => synth_cmds::synth(args),
-        Command::TrainAlign(args) => train_cmds::train_align(*args),
-        Command::TrainGan(args) => gan_cmds::train_gan(*args),
-        Command::TrainImage(args) => swav_cmds::train_image(*args),
-        Command::SynthSound(args) => synth_cmds::synth_sound(args),
-        Command::TrainSelect(args) => select_cmds::train_select_cmd(*args),
-        Command::Select(args) => select_cmds::select(*args),
-        Command::Eval(command) => eval_cmds::eval(command),
-        Command::TrainWorldClassifier(args) => world_cmds::train_world_classifier_cmd(args),
-        Command::EvalWorld(args) => world_cmds::eval_world_cmd(args),
+        Command::Spectrogram(args) => spectrogram::run(args),
+        Command::EmbedAudio(args) => embed::audio(args),
+        Command::EmbedImage(args) => embed::image(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::VolumeSweep(args) => volume_sweep::run(args),
+        Command::Interpolate(args) => interpolate::run(args),
+        Command::Compose(args) => compose::run(args),
+        Command::Edit(args) => edit::run(args),
+        Command::Synth(args) => synth::synth(args),
+        Command::TrainAlign(args) => train_align::run(*args),
+        Command::TrainGan(args) => train_gan::run(*args),
+        Command::TrainImage(args) => train_image::run(*args),
+        Command::SynthSound(args) => synth::synth_sound(args),
+        Command::TrainSelect(args) => select::train(*args),
+        Command::Select(args) => select::select(*args),
+        Command::Eval(command) => eval::run(command),
+        Command::TrainWorldClassifier(args) => train_world_classifier::run(args),
+        Command::EvalWorld(args) => eval_world::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,7 +42,7 @@ pub enum EvalCommand {
 }
 
 /// Compute and print one metric.
-pub fn eval(command: EvalCommand) -> Result<()> {
+pub fn run(command: EvalCommand) -> Result<()> {
     match command {
         EvalCommand::Fid {
             features_a,

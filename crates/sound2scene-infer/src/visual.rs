@@ -14,22 +14,32 @@ pub fn tensor_to_images(images: Tensor<4>) -> Vec<RgbImage> {
         .into_data()
         .try_into_vec_as::<f32>()
         .unwrap_or_default();
-    let plane = height * width;
+    let size = channels * height * width;
     (0..batch)
         .map(|b| {
-            RgbImage::from_fn(width as u32, height as u32, |x, y| {
-                let at = |c: usize| {
-                    let c = c.min(channels.saturating_sub(1));
-                    let v = values
-                        .get(b * channels * plane + c * plane + y as usize * width + x as usize)
-                        .copied()
-                        .unwrap_or(0.0);
-                    ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
-                };
-                Rgb([at(0), at(1), at(2)])
-            })
+            let picture = values.get(b * size..(b + 1) * size).unwrap_or(&[]);
+            values_to_image(picture, [channels, height, width])
         })
         .collect()
+}
+
+/// Convert one picture of generator output, `[channels, height, width]` values in `[-1, 1]`
+/// (row-major), to an 8-bit RGB image as [`tensor_to_images`] does: clamped, mapped linearly
+/// to `0..=255` with rounding; a single channel is drawn grey and missing values mid-grey.
+pub fn values_to_image(values: &[f32], [channels, height, width]: [usize; 3]) -> RgbImage {
+    let plane = height * width;
+    RgbImage::from_fn(width as u32, height as u32, |x, y| {
+        let at = |c: usize| {
+            let c = c.min(channels.saturating_sub(1));
+            let v = values
+                .get(c * plane + y as usize * width + x as usize)
+                .copied()
+                .unwrap_or(0.0)
+                .clamp(-1.0, 1.0);
+            ((v + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
+        };
+        Rgb([at(0), at(1), at(2)])
+    })
 }
 
 /// Lay images out in a grid of `columns` columns with a `gap`-pixel white border between cells.

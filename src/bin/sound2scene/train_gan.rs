@@ -72,7 +72,7 @@ pub struct TrainGanArgs {
 }
 
 /// Train IC-GAN's G and D on the images, conditioned on their f_V features.
-pub fn train_gan(args: TrainGanArgs) -> Result<()> {
+pub fn run(args: TrainGanArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let images = discover_images(&args.images)?;
     println!("{} images", images.len());

@@ -7,18 +7,18 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use burn::config::Config;
+use sound2scene::select::metrics::{GroundTruth, world_ground_truth};
+use sound2scene::select::mine::{MineOptions, Scoring, Shard, merge_moment_files, write_moments};
+use sound2scene::select::train::{
+    CONFIG_FILE, SelectHooks, SelectTrainConfig, fnv_hex, resolve_weights,
+};
+use sound2scene::select::{
+    SelectData, discover_videos, load_localizer, mine, remap_moments, train_select,
+};
 use sound2scene::synth::DatasetTruth;
 use sound2scene::train::align::Outcome;
 use sound2scene::train::data::read_moments;
 use sound2scene::train::progress::ProgressMode;
-use sound2scene_select::metrics::{GroundTruth, world_ground_truth};
-use sound2scene_select::mine::{MineOptions, Scoring, Shard, merge_moment_files, write_moments};
-use sound2scene_select::train::{
-    CONFIG_FILE, SelectHooks, SelectTrainConfig, fnv_hex, resolve_weights,
-};
-use sound2scene_select::{
-    SelectData, discover_videos, load_localizer, mine, remap_moments, train_select,
-};
 
 use crate::{DeviceArgs, install_stop_handler};
 
@@ -51,7 +51,7 @@ impl VideoDirs {
             .context("give --audios DIR (or --data DIR holding frames/ and audios/)")
     }
 
-    fn videos(&self) -> Result<Vec<sound2scene_select::Video>> {
+    fn videos(&self) -> Result<Vec<sound2scene::select::Video>> {
         let listing = discover_videos(&self.frames()?, &self.audios()?)?;
         if !listing.without_audio.is_empty() || !listing.without_frames.is_empty() {
             eprintln!(
@@ -117,7 +117,7 @@ pub struct TrainSelectArgs {
 }
 
 /// Train the localization network without labels.
-pub fn train_select_cmd(args: TrainSelectArgs) -> Result<()> {
+pub fn train(args: TrainSelectArgs) -> Result<()> {
     let mut config = match &args.config {
         Some(path) => SelectTrainConfig::load(path).map_err(|e| {
             anyhow::anyhow!("{}: not a train-select configuration: {e}", path.display())

@@ -25,7 +25,7 @@
 //! 4. **Mixing.** Every pair of distinct classes sounds at once (gains drawn in the world's
 //!    range), `mix_samples` times per pair. `mix_both_fraction` is the fraction of mixes whose
 //!    picture the classifier judges to show both classes (each probability above
-//!    [`PRESENT_THRESHOLD`](super::classifier::PRESENT_THRESHOLD)). The classifier rather than
+//!    [`PRESENT_THRESHOLD`](crate::classifier::PRESENT_THRESHOLD)). The classifier rather than
 //!    colour counting is the headline because it asks for a recognisable object: blurry or
 //!    speckled pictures put a few pixels of many
 //!    colours within tolerance, which the area measure would count, while the classifier was
@@ -53,17 +53,19 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::classifier::{Classified, WorldClassifier};
-use super::spearman::spearman;
-use super::{Result, WorldEvalError};
-use crate::SoundToScene;
-use crate::audio::Waveform;
-use crate::synth::{
+use crate::classifier::{Classified, WorldClassifier};
+use crate::spearman::spearman;
+use crate::{Result, WorldEvalError};
+use sound2scene_audio::Waveform;
+use sound2scene_infer::SoundToScene;
+use sound2scene_infer::visual::tensor_to_images;
+use sound2scene_synth::{
     Background, SAMPLE_RATE, SoundClass, SourceSpec, World, WorldConfig, measure_class_area,
     synth_sound,
 };
-use crate::train::metrics::{DEFAULT_IS_SPLITS, fid_from_features, inception_score, recall_at_k};
-use crate::visual::tensor_to_images;
+use sound2scene_train::metrics::{
+    DEFAULT_IS_SPLITS, fid_from_features, inception_score, recall_at_k,
+};
 
 /// The report keys the issue requires, in the order they are printed.
 pub const REQUIRED_KEYS: [&str; 8] = [
@@ -597,7 +599,7 @@ fn interval(world: &WorldConfig, rng: &mut ChaCha8Rng) -> (f32, f32) {
 ///
 /// # Errors
 /// [`WorldEvalError::Invalid`] for a bad configuration; the pipeline's errors (e.g.
-/// [`crate::PipelineError::NoImageEncoder`]), the world's and the metrics'.
+/// [`sound2scene_infer::InferError::NoImageEncoder`]), the world's and the metrics'.
 pub fn eval_world(
     pipeline: &SoundToScene,
     classifier: &WorldClassifier,

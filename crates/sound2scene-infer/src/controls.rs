@@ -2,15 +2,18 @@
 //! composition of a photo's feature with a sound's, and editing a photo by GAN inversion.
 //!
 //! Waveform-space controls (mixing sounds, changing the volume) live on
-//! [`Waveform`](crate::audio::Waveform): [`Waveform::mix`](crate::audio::Waveform::mix) and
-//! [`Waveform::gain_db`](crate::audio::Waveform::gain_db).
+//! [`Waveform`](sound2scene_audio::Waveform): [`Waveform::mix`](sound2scene_audio::Waveform::mix) and
+//! [`Waveform::gain_db`](sound2scene_audio::Waveform::gain_db), checked and combined by
+//! [`mix_and_gain`](crate::mix_and_gain).
 
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use image::RgbImage;
 use image::imageops::FilterType;
 
-use crate::pipeline::{PipelineError, Result, SoundToScene, l2_normalize};
+use crate::error::{InferError, Result};
+use crate::limits::check_steps;
+use crate::pipeline::{SoundToScene, l2_normalize};
 
 /// How to walk between two features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,20 +64,19 @@ pub fn slerp(a: Tensor<2>, b: Tensor<2>, t: f32) -> Tensor<2> {
 /// step `i` is at `t = i / (steps - 1)`.
 ///
 /// # Errors
-/// [`PipelineError::Invalid`] when `steps < 2` or the inputs are not single rows of one width.
+/// [`InferError::OutOfRange`] when `steps` is outside 2 ..= [`MAX_STEPS`]; [`InferError::Invalid`]
+/// when the inputs are not single rows of one width.
+///
+/// [`MAX_STEPS`]: crate::limits::MAX_STEPS
 pub fn interpolate(
     a: Tensor<2>,
     b: Tensor<2>,
     steps: usize,
     mode: Interpolation,
 ) -> Result<Tensor<2>> {
-    if steps < 2 {
-        return Err(PipelineError::Invalid(format!(
-            "interpolation needs at least 2 steps, got {steps}"
-        )));
-    }
+    let steps = check_steps("interpolation steps", steps)?;
     if a.dims()[0] != 1 || a.dims() != b.dims() {
-        return Err(PipelineError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "interpolation endpoints must both be [1, d], got {:?} and {:?}",
             a.dims(),
             b.dims()
@@ -97,15 +99,15 @@ pub fn interpolate(
 /// sound alone. `image`, `audio`: `[n, d]`.
 ///
 /// # Errors
-/// [`PipelineError::Invalid`] for a non-finite `alpha` or different shapes.
+/// [`InferError::Invalid`] for a non-finite `alpha` or different shapes.
 pub fn compose(image: Tensor<2>, audio: Tensor<2>, alpha: f32) -> Result<Tensor<2>> {
     if !alpha.is_finite() {
-        return Err(PipelineError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "alpha must be finite, got {alpha}"
         )));
     }
     if image.dims() != audio.dims() {
-        return Err(PipelineError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "image feature {:?} and audio feature {:?} differ in shape",
             image.dims(),
             audio.dims()
@@ -208,7 +210,7 @@ impl SoundToScene {
     /// after each step with the step number and the pixel error.
     ///
     /// # Errors
-    /// [`PipelineError::Invalid`] for zero steps or a feature that is not `[1, d]`.
+    /// [`InferError::Invalid`] for zero steps or a feature that is not `[1, d]`.
     pub fn invert(
         &self,
         image: &RgbImage,
@@ -217,7 +219,7 @@ impl SoundToScene {
         mut progress: impl FnMut(usize, f32),
     ) -> Result<Inversion> {
         if config.steps == 0 || feature.dims()[0] != 1 {
-            return Err(PipelineError::Invalid(format!(
+            return Err(InferError::Invalid(format!(
                 "inversion needs at least one step and a [1, d] feature (got {} steps, {:?})",
                 config.steps,
                 feature.dims()

@@ -14,33 +14,17 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use crate::audio::{AudioError, Spectrogram, SpectrogramConfig, Waveform, load_audio, to_tensor};
-use crate::models::audio_encoder::AudioEncoder;
-use crate::models::biggan::{Generator, GeneratorConfig};
-use crate::models::checkpoint::{open_audio_encoder, open_generator, open_image_encoder};
-use crate::models::image_encoder::ImageEncoder;
-use crate::models::{LoadOptions, ModelError};
-use crate::visual::tensor_to_images;
+use sound2scene_audio::{Spectrogram, SpectrogramConfig, Waveform, load_audio, to_tensor};
+use sound2scene_models::LoadOptions;
+use sound2scene_models::ModelError;
+use sound2scene_models::audio_encoder::{AudioEmbedding, AudioEncoder};
+use sound2scene_models::biggan::{Generator, GeneratorConfig};
+use sound2scene_models::checkpoint::{open_audio_encoder, open_generator, open_image_encoder};
+use sound2scene_models::image_encoder::ImageEncoder;
 
-/// Errors of the pipeline: from the audio front end or from the networks.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// Decoding or the spectrogram failed.
-    #[error(transparent)]
-    Audio(#[from] AudioError),
-    /// Loading or running a network failed.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// The request itself is invalid (e.g. zero images, a weight that is not finite).
-    #[error("{0}")]
-    Invalid(String),
-    /// An operation needs the image encoder, which was not loaded.
-    #[error("this needs the image encoder: load one with `SoundToScene::with_image_encoder`")]
-    NoImageEncoder,
-}
-
-/// Result of the pipeline.
-pub type Result<T> = std::result::Result<T, PipelineError>;
+use crate::draw::{DrawSettings, Noise};
+use crate::error::{InferError, Result};
+use crate::limits::{check_gain_db, check_mix_weight};
 
 /// Where the networks' weights are.
 #[derive(Debug, Clone)]
@@ -56,7 +40,7 @@ pub struct ModelPaths {
 
 /// The three networks of Sound2Scene on one device.
 pub struct SoundToScene {
-    audio: AudioEncoder,
+    audio: Option<AudioEncoder>,
     generator: Generator,
     generator_config: GeneratorConfig,
     image: Option<ImageEncoder>,
@@ -68,16 +52,40 @@ impl SoundToScene {
     /// Load the networks named in `paths` onto `device` (each loaded once).
     ///
     /// # Errors
-    /// [`PipelineError::Model`] naming the file that failed to load.
+    /// [`InferError::Model`] naming the file that failed to load.
     pub fn load(paths: &ModelPaths, device: &Device) -> Result<Self> {
+        Self::load_parts(
+            Some(&paths.audio_encoder),
+            &paths.generator,
+            paths.image_encoder.as_deref(),
+            device,
+        )
+    }
+
+    /// Load G and whichever encoders are named onto `device`: without f_A the pipeline draws
+    /// from given features only ([`audio_features`](Self::audio_features) is refused).
+    ///
+    /// # Errors
+    /// [`InferError::Model`] naming the file that failed to load.
+    pub fn load_parts(
+        audio_encoder: Option<&Path>,
+        generator: &Path,
+        image_encoder: Option<&Path>,
+        device: &Device,
+    ) -> Result<Self> {
         let options = LoadOptions::default();
-        let (audio, _) = open_audio_encoder(&paths.audio_encoder, &options, device)?;
-        let (generator, generator_config) = open_generator(&paths.generator, &options, device)?;
-        let image = match &paths.image_encoder {
+        let audio = match audio_encoder {
+            Some(path) => Some(open_audio_encoder(path, &options, device)?.0),
+            None => None,
+        };
+        let (generator, generator_config) = open_generator(generator, &options, device)?;
+        let image = match image_encoder {
             Some(path) => Some(open_image_encoder(path, &options, device)?.0),
             None => None,
         };
-        Ok(Self::new(audio, generator, generator_config, image, device))
+        let mut pipeline = Self::new_without_audio(generator, generator_config, image, device);
+        pipeline.audio = audio;
+        Ok(pipeline)
     }
 
     /// Assemble a pipeline from networks already in memory.
@@ -88,8 +96,19 @@ impl SoundToScene {
         image: Option<ImageEncoder>,
         device: &Device,
     ) -> Self {
+        let mut pipeline = Self::new_without_audio(generator, generator_config, image, device);
+        pipeline.audio = Some(audio);
+        pipeline
+    }
+
+    fn new_without_audio(
+        generator: Generator,
+        generator_config: GeneratorConfig,
+        image: Option<ImageEncoder>,
+        device: &Device,
+    ) -> Self {
         Self {
-            audio,
+            audio: None,
             generator,
             generator_config,
             image,
@@ -101,7 +120,7 @@ impl SoundToScene {
     /// Add (or replace) the image encoder.
     ///
     /// # Errors
-    /// [`PipelineError::Model`] when the file does not load.
+    /// [`InferError::Model`] when the file does not load.
     pub fn with_image_encoder(mut self, path: impl AsRef<Path>) -> Result<Self> {
         let (image, _) = open_image_encoder(path, &LoadOptions::default(), &self.device)?;
         self.image = Some(image);
@@ -129,6 +148,11 @@ impl SoundToScene {
         &self.generator
     }
 
+    /// The image encoder f_V, when one is loaded.
+    pub fn image_encoder(&self) -> Option<&ImageEncoder> {
+        self.image.as_ref()
+    }
+
     /// The noise size of G.
     pub fn dim_z(&self) -> usize {
         self.generator_config.dim_z()
@@ -136,19 +160,21 @@ impl SoundToScene {
 
     /// Audio features z^A `[n, dim]` of `waves` (not normalized). Clips under 1 s give
     /// narrower spectrograms (the official ten-fold tiling, see
-    /// [`Tiling`](crate::audio::Tiling)); they are encoded on their own, the rest in one batch.
+    /// [`Tiling`](sound2scene_audio::Tiling)); they are encoded on their own, the rest in one batch.
     ///
     /// # Errors
-    /// [`PipelineError::Invalid`] for an empty slice; the front end's and encoder's errors.
+    /// [`InferError::Invalid`] for an empty slice; [`InferError::NoAudioEncoder`] when the
+    /// pipeline was loaded without f_A; the front end's and encoder's errors.
     pub fn audio_features(&self, waves: &[Waveform]) -> Result<Tensor<2>> {
+        let encoder = self.audio.as_ref().ok_or(InferError::NoAudioEncoder)?;
         if waves.is_empty() {
-            return Err(PipelineError::Invalid("no audio given".into()));
+            return Err(InferError::Invalid("no audio given".into()));
         }
         let specs = waves
             .iter()
             .map(|w| Spectrogram::compute_with(w, &self.spectrogram))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        encode_spectrograms(&self.audio, &specs, &self.device)
+        encode_spectrograms(encoder, &specs, &self.device)
     }
 
     /// The audio feature z^A `[1, dim]` of one file.
@@ -164,9 +190,9 @@ impl SoundToScene {
     /// official 256 → 224 resizing for the released f_V).
     ///
     /// # Errors
-    /// [`PipelineError::NoImageEncoder`] when no image encoder is loaded.
+    /// [`InferError::NoImageEncoder`] when no image encoder is loaded.
     pub fn image_features(&self, images: &[RgbImage]) -> Result<Tensor<2>> {
-        let encoder = self.image.as_ref().ok_or(PipelineError::NoImageEncoder)?;
+        let encoder = self.image.as_ref().ok_or(InferError::NoImageEncoder)?;
         let batch = encoder.preprocess(images, &self.device)?;
         Ok(encoder.forward(batch)?)
     }
@@ -176,7 +202,7 @@ impl SoundToScene {
     /// device (drawn on the CPU with ChaCha8, then uploaded).
     ///
     /// # Errors
-    /// [`PipelineError::Invalid`] for a negative or non-finite `z_var`.
+    /// [`InferError::Invalid`] for a negative or non-finite `z_var`.
     pub fn noise(&self, count: usize, seed: u64, z_var: f32) -> Result<Tensor<2>> {
         sample_noise(count, self.dim_z(), seed, z_var, &self.device)
     }
@@ -185,7 +211,7 @@ impl SoundToScene {
     /// `[n, dim_z]`; each feature is L2-normalized first, as the official code does.
     ///
     /// # Errors
-    /// [`PipelineError::Model`] when the shapes do not fit G.
+    /// [`InferError::Model`] when the shapes do not fit G.
     pub fn generate_tensor(&self, features: Tensor<2>, noise: Tensor<2>) -> Result<Tensor<4>> {
         let features = l2_normalize(features);
         Ok(self.generator.try_forward(noise, features)?)
@@ -195,7 +221,7 @@ impl SoundToScene {
     /// re-encodes closest to the feature (see [`generate_best_of`]).
     ///
     /// # Errors
-    /// Those of [`generate_best_of`]; [`PipelineError::NoImageEncoder`] without f_V when
+    /// Those of [`generate_best_of`]; [`InferError::NoImageEncoder`] without f_V when
     /// `candidates` > 1.
     pub fn generate_reranked(
         &self,
@@ -206,7 +232,7 @@ impl SoundToScene {
         if candidates == 1 {
             return self.generate_tensor(features, noise);
         }
-        let encoder = self.image.as_ref().ok_or(PipelineError::NoImageEncoder)?;
+        let encoder = self.image.as_ref().ok_or(InferError::NoImageEncoder)?;
         generate_best_of(&self.generator, encoder, features, noise, candidates)
     }
 
@@ -232,18 +258,22 @@ impl SoundToScene {
         seed: u64,
         z_var: f32,
     ) -> Result<Vec<Vec<RgbImage>>> {
-        if count == 0 {
-            return Err(PipelineError::Invalid("count must be at least 1".into()));
-        }
         let features = self.audio_features(waves)?;
-        let noise = self.noise(count, seed, z_var)?;
-        let mut out = Vec::with_capacity(waves.len());
-        for i in 0..waves.len() {
-            let feature = features.clone().narrow(0, i, 1).repeat_dim(0, count);
-            let images = self.generate_tensor(feature, noise.clone())?;
-            out.push(tensor_to_images(images));
-        }
-        Ok(out)
+        let settings = DrawSettings {
+            count,
+            ..DrawSettings::default()
+        };
+        let drawn = self.draw(
+            features,
+            &Noise::Seeded { seed, z_var },
+            &settings,
+            |_, _| {},
+        )?;
+        let mut images = drawn.images.into_iter();
+        Ok(waves
+            .iter()
+            .map(|_| images.by_ref().take(count).collect())
+            .collect())
     }
 }
 
@@ -259,8 +289,8 @@ impl SoundToScene {
 /// - output: `[n, 3, H, W]` in `[-1, 1]`
 ///
 /// # Errors
-/// [`PipelineError::Invalid`] for 0 candidates or a noise row count that is not
-/// `n · candidates`; [`PipelineError::Model`] when the shapes do not fit the networks or f_V's
+/// [`InferError::Invalid`] for 0 candidates or a noise row count that is not
+/// `n · candidates`; [`InferError::Model`] when the shapes do not fit the networks or f_V's
 /// feature width is not `dim`.
 pub fn generate_best_of(
     generator: &Generator,
@@ -272,7 +302,7 @@ pub fn generate_best_of(
     let [n, dim] = features.dims();
     let [rows, _] = noise.dims();
     if candidates == 0 || rows != n * candidates {
-        return Err(PipelineError::Invalid(format!(
+        return Err(InferError::Invalid(format!(
             "best of k needs k >= 1 and n · k noise rows; got k = {candidates}, {n} features \
              and {rows} noise rows"
         )));
@@ -309,7 +339,7 @@ pub fn generate_best_of(
 /// `seed` and identical on every device.
 ///
 /// # Errors
-/// [`PipelineError::Invalid`] for a negative or non-finite `z_var`.
+/// [`InferError::Invalid`] for a negative or non-finite `z_var`.
 pub fn sample_noise(
     count: usize,
     dim: usize,
@@ -317,20 +347,67 @@ pub fn sample_noise(
     z_var: f32,
     device: &Device,
 ) -> Result<Tensor<2>> {
-    let normal = Normal::new(0.0f32, z_var).map_err(|_| {
-        PipelineError::Invalid(format!("z_var must be finite and >= 0, got {z_var}"))
-    })?;
-    if !z_var.is_finite() {
-        return Err(PipelineError::Invalid(format!(
-            "z_var must be finite and >= 0, got {z_var}"
-        )));
+    Ok(NoiseStream::new(dim, seed, z_var)?.next_rows(count, device))
+}
+
+/// The noise of [`sample_noise`] drawn a few rows at a time: the rows come in the same order
+/// with the same values whatever the chunks, so a batched draw gives every picture the noise
+/// that one large draw would give it.
+pub struct NoiseStream {
+    rng: ChaCha8Rng,
+    normal: Normal<f32>,
+    dim: usize,
+}
+
+impl NoiseStream {
+    /// A stream of `dim`-wide rows from N(0, z_var²), seeded with `seed` (ChaCha8).
+    ///
+    /// # Errors
+    /// [`InferError::Invalid`] for a negative or non-finite `z_var`.
+    pub fn new(dim: usize, seed: u64, z_var: f32) -> Result<Self> {
+        let invalid = || InferError::Invalid(format!("z_var must be finite and >= 0, got {z_var}"));
+        if !z_var.is_finite() {
+            return Err(invalid());
+        }
+        let normal = Normal::new(0.0f32, z_var).map_err(|_| invalid())?;
+        Ok(Self {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            normal,
+            dim,
+        })
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let values: Vec<f32> = (0..count * dim).map(|_| normal.sample(&mut rng)).collect();
-    Ok(Tensor::from_data(
-        TensorData::new(values, [count, dim]),
-        device,
-    ))
+
+    /// The next `rows` rows, `[rows, dim]` on `device`.
+    pub fn next_rows(&mut self, rows: usize, device: &Device) -> Tensor<2> {
+        let values: Vec<f32> = (0..rows * self.dim)
+            .map(|_| self.normal.sample(&mut self.rng))
+            .collect();
+        Tensor::from_data(TensorData::new(values, [rows, self.dim]), device)
+    }
+}
+
+/// `wave` with `mix` (another sound and its weight in `[0, 1]`; `wave` gets `1 - weight`)
+/// mixed in, then its volume changed by `gain_db` dB (within ±[`MAX_GAIN_DB`]), the order
+/// `generate --mix --gain-db` applies them in.
+///
+/// [`MAX_GAIN_DB`]: crate::limits::MAX_GAIN_DB
+///
+/// # Errors
+/// [`InferError::OutOfRange`] for a weight or gain out of range; the waveform's own errors.
+pub fn mix_and_gain(
+    wave: Waveform,
+    mix: Option<(&Waveform, f32)>,
+    gain_db: Option<f32>,
+) -> Result<Waveform> {
+    let mut wave = wave;
+    if let Some((other, weight)) = mix {
+        let weight = check_mix_weight("mix weight", weight)?;
+        wave = Waveform::mix(&[(&wave, 1.0 - weight), (other, weight)])?;
+    }
+    if let Some(db) = gain_db {
+        wave = wave.gain_db(check_gain_db("gain", db)?)?;
+    }
+    Ok(wave)
 }
 
 /// Divide each row of `[n, d]` by its L2 norm (rows of zeros stay zero).
@@ -343,23 +420,42 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
 /// order of `specs`.
 ///
 /// # Errors
-/// [`PipelineError::Invalid`] for no spectrogram; the encoder's errors.
+/// [`InferError::Invalid`] for no spectrogram; the encoder's errors.
 pub fn encode_spectrograms(
     encoder: &AudioEncoder,
     specs: &[Spectrogram],
     device: &Device,
 ) -> Result<Tensor<2>> {
+    Ok(embed_spectrograms(encoder, specs, device)?.feature)
+}
+
+/// The audio encoder's outputs (z^A `[n, dim]` and the pooled trunk `[n, 512]`) of
+/// spectrograms that may differ in width: one batch when they all have one width (the usual
+/// case), else one per spectrogram; rows in the order of `specs`.
+///
+/// # Errors
+/// [`InferError::Invalid`] for no spectrogram; the encoder's errors.
+pub fn embed_spectrograms(
+    encoder: &AudioEncoder,
+    specs: &[Spectrogram],
+    device: &Device,
+) -> Result<AudioEmbedding> {
     let Some(first) = specs.first() else {
-        return Err(PipelineError::Invalid("no spectrogram given".into()));
+        return Err(InferError::Invalid("no spectrogram given".into()));
     };
     if specs.iter().all(|s| s.shape() == first.shape()) {
         // [n, 1, 257, frames]
-        return Ok(encoder.forward(to_tensor(specs, device)?)?.feature);
+        return Ok(encoder.forward(to_tensor(specs, device)?)?);
     }
-    let mut rows = Vec::with_capacity(specs.len());
+    let mut features = Vec::with_capacity(specs.len());
+    let mut pooled = Vec::with_capacity(specs.len());
     for spec in specs {
-        let batch = to_tensor(std::slice::from_ref(spec), device)?;
-        rows.push(encoder.forward(batch)?.feature);
+        let out = encoder.forward(to_tensor(std::slice::from_ref(spec), device)?)?;
+        features.push(out.feature);
+        pooled.push(out.pooled);
     }
-    Ok(Tensor::cat(rows, 0))
+    Ok(AudioEmbedding {
+        feature: Tensor::cat(features, 0),
+        pooled: Tensor::cat(pooled, 0),
+    })
 }

@@ -1,13 +1,12 @@
-//! Commands on audio alone.
+//! `sound2scene spectrogram`: the official log spectrogram of a sound, as an array and a picture.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use sound2scene::audio::{
-    AudioError, DecodeOptions, MODEL_SAMPLE_RATE, Spectrogram, SpectrogramConfig, Tiling, Waveform,
-    load_audio_reporting, write_npy_f32,
-};
-use sound2scene::visual;
+use sound2scene::audio::{Spectrogram, SpectrogramConfig, write_npy_f32};
+use sound2scene::infer::visual;
+
+use crate::common::{load_audio_reported, spectrogram_config};
 
 /// Arguments of `sound2scene spectrogram`.
 #[derive(clap::Args)]
@@ -30,27 +29,8 @@ pub struct SpectrogramArgs {
     fill: bool,
 }
 
-/// Decode `path` for the model (mono, 16 kHz) and print on stderr what the decoder noticed on
-/// the way, e.g. "warning: cut.wav declares 10.0 s, holds 0.03 s: …" for a cut-off file.
-pub fn load_audio_reported(path: &Path) -> Result<Waveform, AudioError> {
-    let decoded = load_audio_reporting(path, &DecodeOptions::default(), MODEL_SAMPLE_RATE)?;
-    for warning in &decoded.warnings {
-        eprintln!("warning: {warning}");
-    }
-    Ok(decoded.wave)
-}
-
-/// The front end's configuration: the official one, filling short clips to the full length
-/// when `fill` is set.
-pub fn spectrogram_config(fill: bool) -> SpectrogramConfig {
-    SpectrogramConfig {
-        tiling: if fill { Tiling::Fill } else { Tiling::Official },
-        ..SpectrogramConfig::default()
-    }
-}
-
 /// Decode, compute the spectrogram and write it (and the picture, on request).
-pub fn spectrogram(args: SpectrogramArgs) -> Result<()> {
+pub fn run(args: SpectrogramArgs) -> Result<()> {
     let config = SpectrogramConfig {
         seconds: args.seconds,
         ..spectrogram_config(args.fill)

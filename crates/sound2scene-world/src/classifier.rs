@@ -3,7 +3,7 @@
 //!
 //! Frames show zero, one or two sources, so the head is multi-label: eight logits, each a
 //! sigmoid "this class is visible" trained with binary cross-entropy against the frame's ground
-//! truth ([`crate::synth::FrameTruth`]). The pooled trunk output is the feature that FID is
+//! truth ([`sound2scene_synth::FrameTruth`]). The pooled trunk output is the feature that FID is
 //! computed in; the logits, read as a softmax over the eight classes, give the Inception Score
 //! and the top class.
 //!
@@ -15,13 +15,12 @@
 //!
 //! Files: burnpack with the metadata `sound2scene.network = "world_classifier"` and
 //! `sound2scene.config` = [`WorldClassifierConfig`] as JSON (the same keys as the networks of
-//! [`crate::models::burnpack`]).
+//! [`sound2scene_models::burnpack`]).
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use burn::config::Config;
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::burn_pack::Reader as BurnpackReader;
@@ -36,10 +35,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 // Burn's `Config` derive names `Result` unqualified: keep the std one in scope.
-use super::{Result as EvalResult, WorldEvalError};
-use crate::models::burnpack::{CONFIG_KEY, NETWORK_KEY};
-use crate::models::resnet::{BlockKind, ResNet, ResNetConfig};
-use crate::synth::{SoundClass, World, WorldConfig};
+use crate::{Result as EvalResult, WorldEvalError};
+use sound2scene_models::burnpack::{CONFIG_KEY, NETWORK_KEY};
+use sound2scene_models::resnet::{BlockKind, ResNet, ResNetConfig};
+use sound2scene_synth::{SoundClass, World, WorldConfig};
+use sound2scene_train::init::seeded;
 
 /// Number of classes the classifier scores (every [`SoundClass`]).
 pub const CLASSES: usize = SoundClass::ALL.len();
@@ -395,36 +395,21 @@ impl ClassifierTrainConfig {
                 self.lr, self.max_noise_std
             )));
         }
-        if !(8..=crate::synth::MAX_IMAGE_SIZE as usize).contains(&self.model.image_size) {
+        if !(8..=sound2scene_synth::MAX_IMAGE_SIZE as usize).contains(&self.model.image_size) {
             return Err(WorldEvalError::Invalid(format!(
                 "image_size is {}; it must be in 8..={}",
                 self.model.image_size,
-                crate::synth::MAX_IMAGE_SIZE
+                sound2scene_synth::MAX_IMAGE_SIZE
             )));
         }
         Ok(())
     }
 }
 
-/// Burn's CPU backend has one random generator per process: seeded initializations take turns.
-static INIT_LOCK: Mutex<()> = Mutex::new(());
-
-/// Forces every lazily initialized parameter to materialize (in traversal order).
-struct Materialize;
-
-impl ModuleVisitor for Materialize {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let _ = param.val();
-    }
-}
-
-/// A network of `config` drawn from `seed`, the same for the same seed.
+/// A network of `config` drawn from `seed`, the same for the same seed: seeded and materialized
+/// under the process-wide initialization lock of [`sound2scene_train::init`].
 fn init_net(config: &WorldClassifierConfig, seed: u64, device: &Device) -> ClassifierNet {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    device.seed(seed);
-    let net = config.init_net(device);
-    net.visit(&mut Materialize);
-    net
+    seeded(device, seed, |device| config.init_net(device))
 }
 
 /// The world the classifier is trained on for `seed`: the default world at the classifier's

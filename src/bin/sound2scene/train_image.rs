@@ -80,7 +80,7 @@ pub struct TrainImageArgs {
 }
 
 /// Train f_V with SwAV on a folder of images.
-pub fn train_image(args: TrainImageArgs) -> Result<()> {
+pub fn run(args: TrainImageArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let images = SwavImages::from_dir(&args.images)?;
     println!("{} images", images.len());

@@ -1,4 +1,4 @@
-//! Measuring the paper's claims on the procedural world ([`crate::synth`]), where the ground
+//! Measuring the paper's claims on the procedural world ([`sound2scene_synth`]), where the ground
 //! truth is known.
 //!
 //! - [`classifier`]: the world's own "Inception", a narrow ResNet trained on the world's real
@@ -8,21 +8,26 @@
 //!   retrieval, class accuracy of generated pictures (from audio, from the true image feature,
 //!   from a random feature), FID/IS, volume ↔ size (Spearman) and two-source mixing.
 //! - [`spearman`](mod@spearman): rank correlation with ties (average ranks).
-//! - [`bundle`]: where the bundled networks live (`DIR/audio_encoder.bpk`, …).
+//! - [`default_classifier_path`]: the bundled classifier; the bundled networks are found by
+//!   [`sound2scene_infer::bundle`].
+//!
+//! Training the classifier draws its initial weights through `sound2scene-train`'s seeded
+//! initialization ([`sound2scene_train::init::seeded`]), under the one process-wide lock.
 //!
 //! ```no_run
 //! use burn::tensor::Device;
-//! use sound2scene::world_eval::{WorldClassifier, WorldEvalConfig, bundle, eval_world};
+//! use sound2scene_infer::bundle;
+//! use sound2scene_world::{WorldClassifier, WorldEvalConfig, default_classifier_path, eval_world};
 //!
 //! let device = Device::default();
 //! let pipeline = bundle::load_pipeline(bundle::default_model_dir(), &device)?;
-//! let classifier = WorldClassifier::load(bundle::default_classifier_path(), &device)?;
+//! let classifier = WorldClassifier::load(default_classifier_path(), &device)?;
 //! let report = eval_world(&pipeline, &classifier, &WorldEvalConfig::new(1234, 100))?;
 //! println!("R@1 {:.2}, class accuracy {:.2}", report.r_at_1, report.class_accuracy);
-//! # Ok::<(), sound2scene::world_eval::WorldEvalError>(())
+//! # Ok::<(), sound2scene_world::WorldEvalError>(())
 //! ```
+#![deny(missing_docs)]
 
-pub mod bundle;
 pub mod claims;
 pub mod classifier;
 pub mod spearman;
@@ -41,16 +46,16 @@ pub use spearman::{average_ranks, spearman};
 pub enum WorldEvalError {
     /// The sound-to-image pipeline failed.
     #[error(transparent)]
-    Pipeline(#[from] crate::PipelineError),
+    Infer(#[from] sound2scene_infer::InferError),
     /// A network failed to load or run.
     #[error(transparent)]
-    Model(#[from] crate::models::ModelError),
+    Model(#[from] sound2scene_models::ModelError),
     /// The procedural world refused a request.
     #[error(transparent)]
-    Synth(#[from] crate::synth::SynthError),
+    Synth(#[from] sound2scene_synth::SynthError),
     /// A metric (FID, IS, retrieval) failed.
     #[error(transparent)]
-    Metric(#[from] crate::train::TrainError),
+    Metric(#[from] sound2scene_train::TrainError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -76,6 +81,15 @@ pub enum WorldEvalError {
     /// A configuration value is out of range.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// The bundled world classifier, relative to the repository root.
+pub const DEFAULT_CLASSIFIER: &str = "assets/models/world-classifier.bpk";
+
+/// The bundled world classifier ([`DEFAULT_CLASSIFIER`]): under the current directory when it
+/// exists there, else under the repository this crate was built from.
+pub fn default_classifier_path() -> PathBuf {
+    sound2scene_infer::bundle::bundled(DEFAULT_CLASSIFIER)
 }
 
 /// Result of the world evaluation.

@@ -114,7 +114,7 @@ pub struct TrainAlignArgs {
 }
 
 /// Train the audio encoder to land on the frozen image encoder's features.
-pub fn train_align(args: TrainAlignArgs) -> Result<()> {
+pub fn run(args: TrainAlignArgs) -> Result<()> {
     let mut devices = args.device.device.devices(args.devices)?;
     let device = devices.remove(0);
     let found = discover(&args)?;

@@ -1,4 +1,4 @@
-//! Measuring the claims on the procedural world: `train-world-classifier` and `eval-world`.
+//! `sound2scene train-world-classifier`: the procedural world's classifier (its "Inception").
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,10 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use sound2scene::models::resnet::{BlockKind, ResNetConfig};
-use sound2scene::synth::WorldConfig;
-use sound2scene::world_eval::{
-    ClassifierTrainConfig, WorldClassifier, WorldClassifierConfig, WorldEvalConfig, bundle,
-    eval_world, evaluate_classifier, train_world_classifier,
+use sound2scene::world::{
+    ClassifierTrainConfig, WorldClassifierConfig, evaluate_classifier, train_world_classifier,
 };
 
 use crate::DeviceArgs;
@@ -62,7 +60,7 @@ fn bar(total: u64) -> Option<ProgressBar> {
 }
 
 /// Train the world classifier, report its held-out accuracy and save it.
-pub fn train_world_classifier_cmd(args: TrainWorldClassifierArgs) -> Result<()> {
+pub fn run(args: TrainWorldClassifierArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let model = WorldClassifierConfig::new()
         .with_resnet(ResNetConfig::new(BlockKind::Basic, [1, 1, 1, 1]).with_base_width(args.width))
@@ -109,94 +107,5 @@ pub fn train_world_classifier_cmd(args: TrainWorldClassifierArgs) -> Result<()> 
     println!("  background_accuracy {:.4}", accuracy.background_accuracy);
     let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     println!("wrote {} ({size} bytes)", args.out.display());
-    Ok(())
-}
-
-/// Arguments of `sound2scene eval-world`.
-#[derive(clap::Args)]
-pub struct EvalWorldArgs {
-    /// Seed of the held-out world (use one the model was not trained on).
-    #[arg(long, default_value_t = 1_000_003)]
-    seed: u64,
-    /// Clips with at least one source to evaluate.
-    #[arg(long, default_value_t = 100)]
-    clips: usize,
-    /// Model directory holding audio_encoder.bpk, image_encoder.bpk and generator.bpk
-    /// (default: the bundled assets/models/sound2scene-tiny).
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// The world classifier (default: assets/models/world-classifier.bpk).
-    #[arg(long)]
-    classifier: Option<PathBuf>,
-    /// Also write the report as JSON to this file.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Retrieval group size.
-    #[arg(long, default_value_t = 100)]
-    candidates: usize,
-    /// Seed of the generator's noise.
-    #[arg(long, default_value_t = 0)]
-    noise_seed: u64,
-    /// Standard deviation of the generator's noise (the official --z_var).
-    #[arg(long, default_value_t = 1.0)]
-    z_var: f32,
-    /// Draw this many pictures per picture and keep the one the image encoder re-encodes
-    /// closest to its feature (1: a single draw, as the official code).
-    #[arg(long, default_value_t = 1)]
-    rerank: usize,
-    /// Gains in the volume sweep.
-    #[arg(long, default_value_t = 7)]
-    volume_gains: usize,
-    /// Realisations per class and gain in the volume sweep.
-    #[arg(long, default_value_t = 4)]
-    volume_samples: usize,
-    /// Mixes per pair of classes (28 pairs).
-    #[arg(long, default_value_t = 2)]
-    mix_samples: usize,
-    /// Side of the world's real frames in pixels.
-    #[arg(long, default_value_t = 64)]
-    image_size: u32,
-    #[command(flatten)]
-    device: DeviceArgs,
-}
-
-/// Measure the claims and print them (and write JSON when asked).
-pub fn eval_world_cmd(args: EvalWorldArgs) -> Result<()> {
-    let device = args.device.device.device()?;
-    let weights = args.weights.unwrap_or_else(bundle::default_model_dir);
-    let classifier_path = args
-        .classifier
-        .unwrap_or_else(bundle::default_classifier_path);
-    let pipeline = bundle::load_pipeline(&weights, &device)?;
-    let classifier = WorldClassifier::load(&classifier_path, &device)?;
-    let config = WorldEvalConfig {
-        world: WorldConfig {
-            image_size: args.image_size,
-            ..WorldConfig::new(args.seed, args.clips)
-        },
-        candidates: args.candidates,
-        noise_seed: args.noise_seed,
-        z_var: args.z_var,
-        rerank: args.rerank,
-        volume_gains: args.volume_gains,
-        volume_samples: args.volume_samples,
-        mix_samples: args.mix_samples,
-        ..WorldEvalConfig::default()
-    };
-    let started = Instant::now();
-    let report = eval_world(&pipeline, &classifier, &config)?;
-    println!(
-        "weights {}, classifier {}",
-        weights.display(),
-        classifier_path.display()
-    );
-    print!("{}", report.table());
-    println!("({:.0} s)", started.elapsed().as_secs_f64());
-    if let Some(path) = args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        std::fs::write(&path, json + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("wrote {}", path.display());
-    }
     Ok(())
 }
