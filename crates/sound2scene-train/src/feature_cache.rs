@@ -584,7 +584,7 @@ struct Limits {
 struct Failure {
     file: PathBuf,
     cause: String,
-    error: TrainError,
+    error: Box<TrainError>,
 }
 
 /// The result of [`encode_images`].
@@ -636,7 +636,7 @@ fn encode_images(
                         encoded.rows.push(offset + i);
                         count += 1;
                     }
-                    Err(failure) if limits.strict => return Err(failure.error),
+                    Err(failure) if limits.strict => return Err(*failure.error),
                     Err(failure) => encoded.failed.push((offset + i, failure)),
                 }
             }
@@ -676,7 +676,7 @@ fn load_sample(
             let cause = format!("cannot decode the image: {e}");
             Failure {
                 file: path.clone(),
-                error: cache_error(path, cause.clone()),
+                error: Box::new(cache_error(path, cause.clone())),
                 cause,
             }
         })?
@@ -688,13 +688,13 @@ fn load_sample(
     .map_err(|e| Failure {
         file: path.clone(),
         cause: format!("cannot prepare the image: {e}"),
-        error: e.into(),
+        error: Box::new(e.into()),
     })?;
     if check_audio {
         sound2scene_audio::load_audio(&pair.audio).map_err(|e| Failure {
             file: pair.audio.clone(),
             cause: e.to_string(),
-            error: e.into(),
+            error: Box::new(e.into()),
         })?;
     }
     Ok(pixels)
