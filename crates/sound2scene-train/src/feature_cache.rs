@@ -19,7 +19,7 @@
 //!
 //! [`FeatureCache::build_checked`] is the first read of every sample: a pair whose image (or,
 //! with [`CacheOptions::check_audio`], audio) cannot be decoded is skipped with a warning under
-//! the [`SkipPolicy`](crate::skip::SkipPolicy) and recorded in the index ([`CacheSkip`]), so a
+//! the [`SkipPolicy`] and recorded in the index ([`CacheSkip`]), so a
 //! later build (a resumed run) neither decodes it again nor reports it as new. A recorded file
 //! whose size changed (repaired or downloaded again) is tried again.
 
