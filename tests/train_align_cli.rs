@@ -340,3 +340,55 @@ fn killed_during_saves_it_resumes_to_the_uninterrupted_result() {
         assert!(ckpt.join(MODEL_FILE).is_file());
     }
 }
+
+/// The tracker's "a broken sample is skipped and reported, not the end of a day's run": one
+/// JPEG replaced by random bytes is skipped and listed when the limit allows it, trips the
+/// default 5 % limit among 8 pairs, and stops a `--strict` run at once.
+#[test]
+fn a_broken_jpeg_is_skipped_and_listed_or_stops_the_run_as_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, f_v) = tiny_setup(dir.path());
+    let mut images: Vec<PathBuf> = std::fs::read_dir(data.join("images"))
+        .expect("images")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    images.sort();
+    let broken = images[0].clone();
+    let bytes: Vec<u8> = (0..2_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&broken, bytes).expect("overwrite");
+    let name = broken.file_name().and_then(|n| n.to_str()).expect("name");
+
+    let out = dir.path().join("tolerant");
+    let mut args = tiny_args(&data, &f_v, &out, "2");
+    args.extend(["--max-bad-fraction", "0.2"]);
+    let stdout = ok(&args);
+    assert!(stdout.contains("skipped 1 of 8 samples"), "{stdout}");
+    assert!(
+        stdout.contains(name) && stdout.contains("cannot decode the image"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("reached --max-steps after 2 steps"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(out.join("skipped.json")).expect("skipped.json");
+    assert!(report.contains(name), "{report}");
+
+    for (flags, expected) in [
+        (vec![], "wrong folder"),
+        (vec!["--strict"], "cannot decode the image"),
+    ] {
+        let out = dir.path().join(format!("run{}", flags.len()));
+        let mut args = tiny_args(&data, &f_v, &out, "2");
+        args.extend(flags);
+        let output = command(&args).output().expect("the binary starts");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} should stop");
+        assert!(
+            stderr.contains(expected) && stderr.contains(name),
+            "{stderr}"
+        );
+    }
+}

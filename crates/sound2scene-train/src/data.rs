@@ -21,6 +21,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::TrainError;
+use crate::skip::SkippedSample;
 
 /// Extensions (lower case) accepted for training images.
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
@@ -51,6 +52,12 @@ pub struct Discovery {
     /// VGGSound layout: videos whose training frame is the middle frame because the moments
     /// file has no usable entry for them (all of them when no moments file is given).
     pub middle_frame_fallbacks: usize,
+    /// VGGSound layout: videos that cannot be used, with the cause: a frame folder holding no
+    /// frame, an audio file without a frame folder (sorted by video id). They are also counted
+    /// in `unpaired_audio`; pass them on as
+    /// [`CacheOptions::earlier`](crate::feature_cache::CacheOptions::earlier) so they count
+    /// towards the skip limit and appear in the report.
+    pub skipped: Vec<SkippedSample>,
 }
 
 /// Lists the regular files of `dir` as (stem, lower-case extension, path), sorted by path;
@@ -289,6 +296,14 @@ pub fn discover_vggsound(
         let frames = list_frames(&video_dir)?;
         if frames.is_empty() {
             discovery.unpaired_audio += 1;
+            discovery.skipped.push(SkippedSample {
+                name: video,
+                file: video_dir,
+                cause: format!(
+                    "the frame folder holds no frame (expected NNNN.{})",
+                    IMAGE_EXTENSIONS.join(" or NNNN.")
+                ),
+            });
             continue;
         }
         let ranked = moments.get(&video).and_then(|list| {
@@ -313,6 +328,17 @@ pub fn discover_vggsound(
         });
     }
     discovery.unpaired_audio += audio.len();
+    for (video, audio_path) in audio {
+        discovery.skipped.push(SkippedSample {
+            cause: format!(
+                "no frame folder {} for this audio",
+                frames_dir.join(&video).display()
+            ),
+            name: video,
+            file: audio_path,
+        });
+    }
+    discovery.skipped.sort_by(|a, b| a.name.cmp(&b.name));
     if discovery.pairs.is_empty() {
         return Err(TrainError::Data {
             path: dir.to_path_buf(),

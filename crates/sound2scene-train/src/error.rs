@@ -168,6 +168,31 @@ pub enum TrainError {
         step: u64,
     },
 
+    /// More samples of a data set are broken than the skip policy allows
+    /// ([`SkipPolicy::max_bad_fraction`](crate::skip::SkipPolicy::max_bad_fraction)): a wrong
+    /// folder or layout rather than a few broken files.
+    #[error(
+        "data set {}: {broken} of {total} samples cannot be read ({:.1} %, more than the \
+         allowed {:.1} %); that looks like a wrong folder or a wrong layout rather than a few \
+         broken files. First: {first}. Check the path and the layout, or raise the limit \
+         (--max-bad-fraction)",
+        path.display(),
+        100.0 * *broken as f64 / (*total).max(1) as f64,
+        100.0 * limit
+    )]
+    TooManyBroken {
+        /// The data set's directory.
+        path: PathBuf,
+        /// Broken samples found.
+        broken: usize,
+        /// Samples in the data set.
+        total: usize,
+        /// The allowed fraction.
+        limit: f64,
+        /// The first broken sample and its cause.
+        first: String,
+    },
+
     /// Decoding audio or computing a spectrogram failed.
     #[error(transparent)]
     Audio(#[from] sound2scene_audio::AudioError),

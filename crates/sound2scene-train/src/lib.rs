@@ -15,6 +15,7 @@
 //! - [`swav`]: self-supervised training of the image encoder f_V (SwAV), resumable.
 //! - [`gan`]: the IC-GAN generator/discriminator training loop, resumable.
 //! - [`progress`]: the `metrics.jsonl` log and the progress bar.
+//! - [`skip`]: broken samples skipped and reported instead of ending a run.
 //! - [`init`]: the process-wide lock that makes seeded initialization reproducible.
 //! - [`error`]: the crate's error type, [`TrainError`].
 
@@ -33,6 +34,7 @@ pub mod loss;
 pub mod metrics;
 pub mod parallel;
 pub mod progress;
+pub mod skip;
 pub mod swav;
 
 pub use align::{
@@ -40,7 +42,8 @@ pub use align::{
 };
 pub use data::{Discovery, Pair, discover_official, discover_vggsound};
 pub use dataset::{AlignData, AudioInput, Batch};
-pub use feature_cache::FeatureCache;
+pub use feature_cache::{CacheBuild, CacheOptions, FeatureCache};
+pub use skip::{SkipPolicy, SkipReport, SkippedSample};
 
 pub use error::TrainError;
 pub use loss::{ContrastiveLoss, info_nce_cosine_loss, info_nce_l2_loss, l2_loss};

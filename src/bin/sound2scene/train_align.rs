@@ -8,7 +8,10 @@ use sound2scene::models::LoadOptions;
 use sound2scene::models::checkpoint::open_image_encoder;
 use sound2scene::train::align::{AlignConfig, AlignHooks, AlignSession, CONFIG_FILE, Outcome};
 use sound2scene::train::data::{Discovery, discover_official, discover_vggsound};
-use sound2scene::train::{AlignData, ContrastiveLoss, FeatureCache};
+use sound2scene::train::skip::{DEFAULT_MAX_BAD_FRACTION, SKIPPED_FILE};
+use sound2scene::train::{
+    AlignData, CacheOptions, ContrastiveLoss, FeatureCache, SkipPolicy, SkipReport,
+};
 
 use crate::{DeviceArgs, install_stop_handler};
 
@@ -33,6 +36,47 @@ impl From<LossArg> for ContrastiveLoss {
             LossArg::L2 => ContrastiveLoss::L2,
             LossArg::InfonceCosine => ContrastiveLoss::InfoNceCosine,
         }
+    }
+}
+
+/// How the training commands treat samples that cannot be decoded.
+#[derive(clap::Args)]
+pub struct SkipArgs {
+    /// Stop at the first sample that cannot be decoded instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Stop when more than this fraction of the samples cannot be decoded (a wrong folder or
+    /// layout rather than a few broken files).
+    #[arg(long, value_name = "FRACTION", default_value_t = DEFAULT_MAX_BAD_FRACTION)]
+    max_bad_fraction: f64,
+}
+
+impl SkipArgs {
+    /// The policy these flags ask for.
+    pub fn policy(&self) -> SkipPolicy {
+        SkipPolicy {
+            strict: self.strict,
+            max_bad_fraction: self.max_bad_fraction,
+        }
+    }
+}
+
+/// Writes `report` to OUT/skipped.json.
+pub fn save_skip_report(report: &SkipReport, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output directory {}", out.display()))?;
+    report.write(&out.join(SKIPPED_FILE))?;
+    Ok(())
+}
+
+/// Prints the skipped files with their causes and the totals.
+pub fn print_skip_report(report: &SkipReport, out: &Path) {
+    for sample in &report.skipped {
+        println!("  skipped {sample}");
+    }
+    println!("{}", report.summary());
+    if !report.skipped.is_empty() {
+        println!("(listed in {})", out.join(SKIPPED_FILE).display());
     }
 }
 
@@ -110,6 +154,8 @@ pub struct TrainAlignArgs {
     #[arg(long, default_value_t = 1)]
     devices: usize,
     #[command(flatten)]
+    skip: SkipArgs,
+    #[command(flatten)]
     device: DeviceArgs,
 }
 
@@ -123,19 +169,27 @@ pub fn run(args: TrainAlignArgs) -> Result<()> {
     let (image_encoder, _) =
         open_image_encoder(&args.image_encoder, &LoadOptions::default(), &device)?;
     let encoder_file = args.image_encoder.to_string_lossy().into_owned();
-    let cache = FeatureCache::build(
+    let data_dir = args.data.as_ref().or(args.vggsound.as_ref());
+    let options = CacheOptions {
+        progress: !args.no_progress,
+        policy: args.skip.policy(),
+        earlier: found.skipped.clone(),
+        ..CacheOptions::new(CACHE_SHARD_ROWS, data_dir.cloned().unwrap_or_default())
+    };
+    let built = FeatureCache::build_checked(
         &found.pairs,
         &image_encoder,
         &encoder_file,
         args.out.join("features"),
-        CACHE_SHARD_ROWS,
         &device,
-        !args.no_progress,
+        &options,
     )?;
     drop(image_encoder);
+    save_skip_report(&built.report, &args.out)?;
+    let cache = built.cache;
 
     let config = configure(&args, cache.dim())?;
-    let data = AlignData::from_pairs(&found.pairs, &cache, config.spectrogram_config())?;
+    let data = AlignData::from_pairs(&built.pairs, &cache, config.spectrogram_config())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
     config
@@ -179,6 +233,7 @@ pub fn run(args: TrainAlignArgs) -> Result<()> {
             best.join(sound2scene::train::align::MODEL_FILE).display()
         );
     }
+    print_skip_report(&built.report, &args.out);
     Ok(())
 }
 

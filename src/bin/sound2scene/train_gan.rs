@@ -7,13 +7,14 @@ use anyhow::{Context, Result};
 use burn::config::Config;
 use sound2scene::models::LoadOptions;
 use sound2scene::models::checkpoint::open_image_encoder;
-use sound2scene::train::FeatureCache;
 use sound2scene::train::align::Outcome;
 use sound2scene::train::gan::{
     CONFIG_FILE, GENERATOR_EMA_FILE, GanConfig, GanData, GanHooks, GanSession, discover_images,
 };
 use sound2scene::train::progress::ProgressMode;
+use sound2scene::train::{CacheOptions, FeatureCache};
 
+use crate::train_cmds::{SkipArgs, print_skip_report, save_skip_report};
 use crate::{DeviceArgs, install_stop_handler};
 
 /// Rows of z^V per feature-cache shard file.
@@ -68,6 +69,8 @@ pub struct TrainGanArgs {
     #[arg(long)]
     no_progress: bool,
     #[command(flatten)]
+    skip: SkipArgs,
+    #[command(flatten)]
     device: DeviceArgs,
 }
 
@@ -81,15 +84,22 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     let (image_encoder, _) =
         open_image_encoder(&args.image_encoder, &LoadOptions::default(), &device)?;
     let encoder_file = args.image_encoder.to_string_lossy().into_owned();
-    let cache = FeatureCache::build(
+    let options = CacheOptions {
+        progress: !args.no_progress,
+        policy: args.skip.policy(),
+        check_audio: false,
+        ..CacheOptions::new(CACHE_SHARD_ROWS, &args.images)
+    };
+    let built = FeatureCache::build_checked(
         &images,
         &image_encoder,
         &encoder_file,
         args.out.join("features"),
-        CACHE_SHARD_ROWS,
         &device,
-        !args.no_progress,
+        &options,
     )?;
+    save_skip_report(&built.report, &args.out)?;
+    let (cache, images) = (built.cache, built.pairs);
     // G and D take the encoder's feature width unless the configuration file names one.
     if config.generator.instance_dim.is_none() && config.discriminator.instance_dim.is_none() {
         config = config.with_instance_dim(cache.dim());
@@ -128,6 +138,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
     if let Some((real, fake, g)) = summary.last_losses {
         println!("last losses: D real {real:.4}, D fake {fake:.4}, G {g:.4}");
     }
+    print_skip_report(&built.report, &args.out);
     if let Some(dir) = &summary.last_checkpoint {
         println!("G_ema {}", dir.join(GENERATOR_EMA_FILE).display());
     }

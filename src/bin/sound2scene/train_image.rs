@@ -7,10 +7,12 @@ use burn::config::Config;
 use sound2scene::models::resnet::ResNetConfig;
 use sound2scene::train::align::Outcome;
 use sound2scene::train::progress::ProgressMode;
+use sound2scene::train::skip::SKIPPED_FILE;
 use sound2scene::train::swav::augment::MultiCropConfig;
 use sound2scene::train::swav::images::SwavImages;
 use sound2scene::train::swav::{SwavConfig, SwavHooks, SwavSession};
 
+use crate::train_cmds::{SkipArgs, print_skip_report};
 use crate::{DeviceArgs, install_stop_handler};
 
 /// The trunk's block layout, as the command line names it.
@@ -76,17 +78,23 @@ pub struct TrainImageArgs {
     #[arg(long)]
     no_progress: bool,
     #[command(flatten)]
+    skip: SkipArgs,
+    #[command(flatten)]
     device: DeviceArgs,
 }
 
 /// Train f_V with SwAV on a folder of images.
 pub fn run(args: TrainImageArgs) -> Result<()> {
     let device = args.device.device.device()?;
-    let images = SwavImages::from_dir(&args.images)?;
-    println!("{} images", images.len());
-    let config = configure(&args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
+    let (images, skipped) = SwavImages::from_dir_checked(
+        &args.images,
+        &args.skip.policy(),
+        Some(&args.out.join(SKIPPED_FILE)),
+    )?;
+    println!("{} images", images.len());
+    let config = configure(&args)?;
 
     let hooks = SwavHooks::default();
     install_stop_handler(hooks.stop_flag());
@@ -118,6 +126,7 @@ pub fn run(args: TrainImageArgs) -> Result<()> {
             path.display()
         );
     }
+    print_skip_report(&skipped, &args.out);
     Ok(())
 }
 

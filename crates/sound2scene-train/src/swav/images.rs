@@ -6,6 +6,7 @@
 //! without replaying the run.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
@@ -17,6 +18,66 @@ use rayon::prelude::*;
 use super::augment::{CropBatch, MultiCropConfig, multi_crop_batch, splitmix};
 use crate::dataset::Fnv;
 use crate::error::TrainError;
+use crate::skip::{SkipPolicy, SkipReport, SkippedSample};
+
+/// `path` decoded as RGB.
+fn decode_file(path: &Path) -> Result<RgbImage, TrainError> {
+    let image = image::open(path)
+        .map_err(|e| data_error(path, format!("cannot decode the image: {e}")))?
+        .to_rgb8();
+    if image.width() == 0 || image.height() == 0 {
+        return Err(data_error(path, "the image has no pixels"));
+    }
+    Ok(image)
+}
+
+/// Every image file under `dir`, recursively, sorted.
+fn list_images(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    if !dir.is_dir() {
+        return Err(data_error(dir, "not a directory; pass a folder of images"));
+    }
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .map_err(|e| data_error(&folder, format!("cannot list: {e}")))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| data_error(&folder, format!("cannot list: {e}")))?
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(data_error(
+            dir,
+            format!("holds no image ({})", IMAGE_EXTENSIONS.join(", ")),
+        ));
+    }
+    Ok(paths)
+}
+
+/// A 64-bit FNV-1a fingerprint (hex) of `paths` (relative to `dir`) and their sizes.
+fn listing_fingerprint(dir: &Path, paths: &[PathBuf]) -> String {
+    let mut hash = Fnv::new();
+    for path in paths {
+        let relative = path.strip_prefix(dir).unwrap_or(path);
+        hash.write(relative.to_string_lossy().as_bytes());
+        hash.write(&[0]);
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        hash.write(&size.to_le_bytes());
+    }
+    hash.hex()
+}
 
 /// File extensions (lower case) read as images.
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
@@ -42,54 +103,116 @@ fn data_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
 }
 
 impl SwavImages {
-    /// Every `.png`, `.jpg` and `.jpeg` file under `dir` (recursively, in sorted path order).
+    /// Every `.png`, `.jpg` and `.jpeg` file under `dir` (recursively, in sorted path order),
+    /// decoded only when a batch needs it (an undecodable one then stops the run; see
+    /// [`from_dir_checked`](Self::from_dir_checked)).
     ///
     /// # Errors
     /// [`TrainError::Data`] when `dir` is not a readable directory or holds no image.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, TrainError> {
         let dir = dir.as_ref();
-        if !dir.is_dir() {
-            return Err(data_error(dir, "not a directory; pass a folder of images"));
-        }
-        let mut paths = Vec::new();
-        let mut pending = vec![dir.to_path_buf()];
-        while let Some(folder) = pending.pop() {
-            let entries = std::fs::read_dir(&folder)
-                .map_err(|e| data_error(&folder, format!("cannot list: {e}")))?;
-            for entry in entries {
-                let path = entry
-                    .map_err(|e| data_error(&folder, format!("cannot list: {e}")))?
-                    .path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        let paths = list_images(dir)?;
+        Ok(Self {
+            fingerprint: listing_fingerprint(dir, &paths),
+            source: Source::Files { paths },
+        })
+    }
+
+    /// [`from_dir`](Self::from_dir), decoding every image once first (in parallel): one that
+    /// cannot be decoded, or has no pixels, is left out with a one-line warning on stderr, up
+    /// to `policy`'s limit. Returns the readable images and the [`SkipReport`].
+    ///
+    /// With `record` (the run's [`SKIPPED_FILE`](crate::skip::SKIPPED_FILE)), a report written
+    /// there by an earlier check of the same listing (paths and sizes) is reused without
+    /// decoding anything, and the report of a new check is written there: a resumed run neither
+    /// decodes the images again nor reports the broken ones as new. The set (and so its
+    /// fingerprint and every batch) depends only on the files.
+    ///
+    /// # Errors
+    /// Those of [`from_dir`](Self::from_dir); under a strict policy [`TrainError::Data`]
+    /// naming the first image (in path order) that cannot be decoded;
+    /// [`TrainError::TooManyBroken`] when more images are broken than the policy allows;
+    /// [`TrainError::Data`] when no image is readable; [`TrainError::Config`] for a limit
+    /// outside `[0, 1]`; [`TrainError::Checkpoint`] when `record` cannot be written.
+    pub fn from_dir_checked(
+        dir: impl AsRef<Path>,
+        policy: &SkipPolicy,
+        record: Option<&Path>,
+    ) -> Result<(Self, SkipReport), TrainError> {
+        let dir = dir.as_ref();
+        policy.validate()?;
+        let paths = list_images(dir)?;
+        let listing = listing_fingerprint(dir, &paths);
+        let earlier = match record {
+            Some(path) => {
+                SkipReport::read(path)?.filter(|r| r.listing.as_deref() == Some(listing.as_str()))
+            }
+            None => None,
+        };
+        let report = match earlier {
+            Some(earlier) => {
+                if policy.strict
+                    && let Some(first) = earlier.skipped.first()
                 {
-                    paths.push(path);
+                    return Err(data_error(&first.file, &first.cause));
+                }
+                SkipReport {
+                    checked: 0,
+                    recorded: earlier.skipped.len(),
+                    ..earlier
                 }
             }
+            None => {
+                let failures: Vec<Option<TrainError>> = paths
+                    .par_iter()
+                    .map(|path| decode_file(path).err())
+                    .collect();
+                let mut skipped = Vec::new();
+                for (path, failure) in paths.iter().zip(failures) {
+                    let Some(error) = failure else { continue };
+                    if policy.strict {
+                        return Err(error);
+                    }
+                    let cause = match error {
+                        TrainError::Data { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    let sample = SkippedSample {
+                        name: path.to_string_lossy().into_owned(),
+                        file: path.clone(),
+                        cause,
+                    };
+                    eprintln!("{}", sample.warning());
+                    skipped.push(sample);
+                }
+                let report = SkipReport {
+                    total: paths.len(),
+                    checked: paths.len(),
+                    skipped,
+                    recorded: 0,
+                    listing: Some(listing),
+                };
+                if let Some(path) = record {
+                    report.write(path)?;
+                }
+                report
+            }
+        };
+        report.guard(policy, dir)?;
+        let broken: HashSet<&Path> = report.skipped.iter().map(|s| s.file.as_path()).collect();
+        let kept: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| !broken.contains(p.as_path()))
+            .cloned()
+            .collect();
+        if kept.is_empty() {
+            return Err(data_error(dir, "holds no readable image"));
         }
-        paths.sort();
-        if paths.is_empty() {
-            return Err(data_error(
-                dir,
-                format!("holds no image ({})", IMAGE_EXTENSIONS.join(", ")),
-            ));
-        }
-        let mut hash = Fnv::new();
-        for path in &paths {
-            let relative = path.strip_prefix(dir).unwrap_or(path);
-            hash.write(relative.to_string_lossy().as_bytes());
-            hash.write(&[0]);
-            let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            hash.write(&size.to_le_bytes());
-        }
-        Ok(Self {
-            source: Source::Files { paths },
-            fingerprint: hash.hex(),
-        })
+        let images = Self {
+            fingerprint: listing_fingerprint(dir, &kept),
+            source: Source::Files { paths: kept },
+        };
+        Ok((images, report))
     }
 
     /// Images already in memory.
@@ -150,13 +273,7 @@ impl SwavImages {
                 let path = paths
                     .get(index)
                     .ok_or_else(|| data_error(Path::new("<files>"), format!("no image {index}")))?;
-                let image = image::open(path)
-                    .map_err(|e| data_error(path, format!("cannot decode the image: {e}")))?
-                    .to_rgb8();
-                if image.width() == 0 || image.height() == 0 {
-                    return Err(data_error(path, "the image has no pixels"));
-                }
-                Ok(Cow::Owned(image))
+                decode_file(path).map(Cow::Owned)
             }
         }
     }
