@@ -29,7 +29,7 @@ pub enum Noise {
     },
     /// Given rows `[rows · count · rerank, dim_z]`: feature row `r` uses rows
     /// `r · count · rerank ..`, picture `c` of it the `rerank` rows from `c · rerank` on.
-    Given(Tensor<2>),
+    Given(Box<Tensor<2>>),
 }
 
 /// How many pictures to draw, and how.

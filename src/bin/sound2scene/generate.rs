@@ -137,7 +137,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     };
     let rows = features.dims()[0];
     let noise = match &args.z {
-        Some(path) => Noise::Given(read_matrix(path, &device)?),
+        Some(path) => Noise::Given(Box::new(read_matrix(path, &device)?)),
         None => Noise::Seeded {
             seed: args.seed,
             z_var: args.z_var,

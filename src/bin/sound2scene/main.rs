@@ -10,6 +10,7 @@ mod eval_world;
 mod generate;
 mod interpolate;
 mod select;
+mod skipped;
 mod spectrogram;
 mod synth;
 mod train_align;

@@ -14,7 +14,7 @@ use sound2scene::train::gan::{
 use sound2scene::train::progress::ProgressMode;
 use sound2scene::train::{CacheOptions, FeatureCache};
 
-use crate::train_cmds::{SkipArgs, print_skip_report, save_skip_report};
+use crate::skipped::{SkipArgs, print_skip_report, save_skip_report};
 use crate::{DeviceArgs, install_stop_handler};
 
 /// Rows of z^V per feature-cache shard file.

@@ -12,7 +12,7 @@ use sound2scene::train::swav::augment::MultiCropConfig;
 use sound2scene::train::swav::images::SwavImages;
 use sound2scene::train::swav::{SwavConfig, SwavHooks, SwavSession};
 
-use crate::train_cmds::{SkipArgs, print_skip_report};
+use crate::skipped::{SkipArgs, print_skip_report};
 use crate::{DeviceArgs, install_stop_handler};
 
 /// The trunk's block layout, as the command line names it.
