@@ -143,9 +143,9 @@ fn weight_gradient_by_matrix_products_matches_its_definition() {
 #[test]
 fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
     // A NaN at the left edge of a row is read by no window's right column: the matrix
-    // products would spread it there (0 · NaN), so `weight_grad` hands such inputs to the
-    // register-tile kernel. The buffers over 2 MiB it filled go back to the pool, and the
-    // next, smaller, finite call must not see its NaNs.
+    // products would spread it there (0 · NaN), so they refuse such inputs and
+    // `weight_grad` takes the register-tile kernel. The buffers over 2 MiB they filled go
+    // back to the pool, and their next, smaller, finite call must not see its NaNs.
     let g = geometry(8, 16, 16, [64, 64], 3, 1, 0);
     let mut x = normal(g.input_len(), 60);
     x[5 * 64] = f32::NAN; // image 0, channel 0, row 5, column 0
@@ -168,7 +168,7 @@ fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
     let dy = normal(g.output_len(), 64);
     let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
     let mut dw = vec![f32::NAN; g.weight_len()];
-    weight_grad(&x, &dy, &g, &mut dw);
+    assert!(weight_grad_gemm(&x, &dy, &g, &mut dw));
     let err = max_rel_diff(&dw, &dw_ref);
     assert!(
         err < 5e-3,
