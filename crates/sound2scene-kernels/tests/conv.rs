@@ -6,7 +6,7 @@ mod common;
 
 use common::{conv2d_reference, max_rel_diff, normal};
 use sound2scene_kernels::cpu::conv::{
-    ConvGeometry, Epilogue, PerChannel, Prologue, conv2d_direct_with,
+    ConvGeometry, Epilogue, PerChannel, Prologue, conv2d, conv2d_direct_with,
 };
 use sound2scene_kernels::cpu::simd::Isa;
 
@@ -217,5 +217,46 @@ fn long_sums_split_into_chunks_keep_their_partial_sums() {
             .collect();
         let err = max_rel_diff(&out, &expected);
         assert!(err < 4.0 * TOL, "{isa:?}: max relative error {err}");
+    }
+}
+
+#[test]
+fn a_reused_padded_input_leaks_nothing_into_the_next_convolution() {
+    // Both padded inputs are over 2 MiB, so the second takes the first's pooled mapping: the
+    // NaN rows the first leaves there must all be overwritten (pads included) by the second,
+    // smaller and more padded, convolution.
+    let first = geometry(4, 32, 8, [66, 66], 3, 1, 1);
+    let x = vec![f32::NAN; first.input_len()];
+    let w = normal(first.weight_len(), 70);
+    let mut out = vec![0.0; first.output_len()];
+    conv2d(
+        &x,
+        &w,
+        &first,
+        &Prologue::default(),
+        &Epilogue::default(),
+        &mut out,
+    );
+    assert!(out.iter().all(|v| v.is_nan()));
+    for (i, g) in [
+        geometry(5, 32, 8, [60, 57], 3, 1, 2),
+        geometry(5, 32, 40, [60, 57], 3, 1, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let x = normal(g.input_len(), 71 + i as u64);
+        let w = normal(g.weight_len(), 73 + i as u64);
+        let mut out = vec![f32::NAN; g.output_len()];
+        conv2d(
+            &x,
+            &w,
+            &g,
+            &Prologue::default(),
+            &Epilogue::default(),
+            &mut out,
+        );
+        let err = max_rel_diff(&out, &conv2d_reference(&x, &w, &g));
+        assert!(err < 1e-3, "{g:?}: max relative error {err}");
     }
 }

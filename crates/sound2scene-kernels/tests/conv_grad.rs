@@ -5,7 +5,10 @@ mod common;
 
 use common::{conv2d_grads_reference, max_rel_diff, normal};
 use sound2scene_kernels::cpu::conv::ConvGeometry;
-use sound2scene_kernels::cpu::conv_grad::{input_grad, weight_grad_with};
+use sound2scene_kernels::cpu::conv_grad::{
+    GEMM_MIN_CHANNELS, input_grad, weight_grad, weight_grad_direct_with, weight_grad_gemm,
+    weight_grad_with,
+};
 use sound2scene_kernels::cpu::simd::Isa;
 
 /// f32 sums of up to a few thousand products of N(0, 1) values.
@@ -98,4 +101,77 @@ fn non_finite_inputs_reach_exactly_the_weights_that_read_them() {
         }
         assert!(dw.iter().any(|v| v.is_finite()) && dw.iter().any(|v| !v.is_finite()));
     }
+}
+
+/// Stride-1 shapes with enough channels for the matrix products: kernels 1, 3 and 5, padding
+/// 0 to 2, maps from 4 × 4 (more pad than map) to wide ones, batch 1 to 5.
+fn gemm_shapes() -> Vec<ConvGeometry> {
+    vec![
+        geometry(1, 8, 8, [7, 9], 3, 1, 1),
+        geometry(5, 16, 24, [4, 4], 3, 1, 1),
+        geometry(2, 9, 17, [5, 13], 1, 1, 0),
+        geometry(3, 12, 10, [6, 11], 3, 1, 2),
+        geometry(2, 20, 8, [9, 30], 5, 1, 2),
+        geometry(4, 64, 64, [16, 16], 3, 1, 1),
+    ]
+}
+
+#[test]
+fn weight_gradient_by_matrix_products_matches_its_definition() {
+    for (i, g) in gemm_shapes().into_iter().enumerate() {
+        assert!(g.c_in.min(g.c_out) >= GEMM_MIN_CHANNELS);
+        let x = normal(g.input_len(), 40 + 3 * i as u64);
+        let w = normal(g.weight_len(), 41 + 3 * i as u64);
+        let dy = normal(g.output_len(), 42 + 3 * i as u64);
+        let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
+        let mut dw = vec![f32::NAN; g.weight_len()];
+        assert!(weight_grad_gemm(&x, &dy, &g, &mut dw), "{g:?}");
+        let err = max_rel_diff(&dw, &dw_ref);
+        assert!(err < TOL, "{g:?}: weight gradient max relative error {err}");
+        for isa in Isa::available() {
+            let mut dw = vec![f32::NAN; g.weight_len()];
+            weight_grad_direct_with(isa, &x, &dy, &g, &mut dw);
+            let err = max_rel_diff(&dw, &dw_ref);
+            assert!(
+                err < TOL,
+                "{isa:?} {g:?}: direct kernel max relative error {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
+    // A NaN at the left edge of a row is read by no window's right column: the matrix
+    // products would spread it there (0 · NaN), so they refuse such inputs and
+    // `weight_grad` takes the register-tile kernel. The buffers over 2 MiB they filled go
+    // back to the pool, and their next, smaller, finite call must not see its NaNs.
+    let g = geometry(8, 16, 16, [64, 64], 3, 1, 0);
+    let mut x = normal(g.input_len(), 60);
+    x[5 * 64] = f32::NAN; // image 0, channel 0, row 5, column 0
+    let dy = normal(g.output_len(), 61);
+    let mut dw = vec![0.0; g.weight_len()];
+    assert!(!weight_grad_gemm(&x, &dy, &g, &mut dw));
+    weight_grad(&x, &dy, &g, &mut dw);
+    let w = normal(g.weight_len(), 62);
+    let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
+    for (i, (&ours, &reference)) in dw.iter().zip(&dw_ref).enumerate() {
+        assert_eq!(
+            ours.is_nan(),
+            reference.is_nan(),
+            "weight {i}: {ours} vs {reference}"
+        );
+    }
+    assert!(dw.iter().any(|v| v.is_nan()) && dw.iter().any(|v| v.is_finite()));
+    let g = geometry(7, 16, 16, [60, 62], 3, 1, 1);
+    let x = normal(g.input_len(), 63);
+    let dy = normal(g.output_len(), 64);
+    let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
+    let mut dw = vec![f32::NAN; g.weight_len()];
+    assert!(weight_grad_gemm(&x, &dy, &g, &mut dw));
+    let err = max_rel_diff(&dw, &dw_ref);
+    assert!(
+        err < 5e-3,
+        "{g:?}: weight gradient max relative error {err}"
+    );
 }

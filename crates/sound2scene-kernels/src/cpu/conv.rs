@@ -240,7 +240,8 @@ impl PaddedInput {
         } else {
             (g.h_in, g.w_in)
         };
-        let mut data = Scratch::zeroed(g.batch * g.c_in * sw * plane);
+        // Every float is written below: pads, rows and row ends.
+        let mut data = Scratch::reused(g.batch * g.c_in * sw * plane);
         data.par_chunks_mut(sw * plane)
             .zip(x.par_chunks(h_src * w_src))
             .enumerate()

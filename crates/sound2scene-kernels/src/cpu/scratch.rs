@@ -1,5 +1,6 @@
-//! Zeroed buffers for the kernels' intermediate data (the padded input of a convolution),
-//! backed by transparent huge pages on Linux when they are large.
+//! Buffers for the kernels' intermediate data (the padded input of a convolution, the
+//! transformed tiles of Winograd's algorithm), backed by transparent huge pages on Linux when
+//! they are large, and kept in a small pool between calls.
 //!
 //! A convolution's inner loop reads, for each tile of outputs, a few rows of every input
 //! channel: with 4 KiB pages and input planes of tens of kilobytes that is a different page
@@ -8,13 +9,26 @@
 //! block (`conv_layers`), 59 → 78 GFLOP/s. Linux hands out huge pages to a region marked with
 //! `madvise(MADV_HUGEPAGE)` when its transparent-huge-page setting is `madvise` (the common
 //! default) or `always`; with `never`, or on other systems, the buffer is ordinary memory.
+//!
+//! A fresh mapping is faulted in, and cleared by the kernel, page by page on first touch: in
+//! the GAN training step (many convolutions of a few megabytes each) that page clearing took
+//! ~9 % of the time. So a dropped mapping goes back to a pool of at most [`POOL_MAPPINGS`]
+//! mappings and [`POOL_BYTES`] bytes, and the next buffer that fits takes it again.
 
 use std::ops::{Deref, DerefMut};
+#[cfg(target_os = "linux")]
+use std::sync::Mutex;
 
 /// The huge page size the buffers are aligned to.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// A zeroed `[f32]` buffer, freed when dropped.
+/// Most mappings the pool keeps.
+const POOL_MAPPINGS: usize = 8;
+
+/// Most bytes the pool keeps (mapped, not necessarily resident).
+const POOL_BYTES: usize = 1 << 30;
+
+/// A `[f32]` buffer, freed (or returned to the pool) when dropped.
 pub(crate) struct Scratch {
     ptr: *mut f32,
     len: usize,
@@ -24,10 +38,32 @@ pub(crate) struct Scratch {
 enum Backing {
     /// An ordinary allocation (small buffers, or when mapping failed), kept until the drop.
     Heap { _owner: Vec<f32> },
-    /// An anonymous mapping of `len` bytes at `base`, marked for huge pages.
+    /// An anonymous mapping marked for huge pages, with the buffer at its first huge-page
+    /// boundary.
     #[cfg(target_os = "linux")]
-    Mapped { base: *mut libc::c_void, len: usize },
+    Mapped(Mapping),
 }
+
+/// An anonymous mapping of `len` bytes at `base`, holding `capacity` floats from `start` (a
+/// huge-page boundary). Every float in it is initialized: zero when mapped, or whatever a
+/// previous buffer wrote.
+#[cfg(target_os = "linux")]
+struct Mapping {
+    base: *mut libc::c_void,
+    len: usize,
+    start: *mut f32,
+    capacity: usize,
+    /// Whether no buffer has used it yet (so it holds zeros).
+    fresh: bool,
+}
+
+// SAFETY: a mapping is plain memory owned by whoever holds the `Mapping`.
+#[cfg(target_os = "linux")]
+unsafe impl Send for Mapping {}
+
+/// Mappings that buffers have given back, for the next ones to take.
+#[cfg(target_os = "linux")]
+static POOL: Mutex<Vec<Mapping>> = Mutex::new(Vec::new());
 
 // SAFETY: a `Scratch` owns its memory exclusively, like a `Vec<f32>`.
 unsafe impl Send for Scratch {}
@@ -37,11 +73,36 @@ unsafe impl Sync for Scratch {}
 impl Scratch {
     /// `len` zeros: huge-page backed when at least one huge page large (on Linux).
     pub(crate) fn zeroed(len: usize) -> Self {
+        let mut buffer = Self::reused(len);
+        if !buffer.is_fresh() {
+            buffer.fill(0.0);
+        }
+        buffer
+    }
+
+    /// Whether the buffer is known to hold zeros: a heap buffer, or a mapping no buffer has
+    /// used before.
+    fn is_fresh(&self) -> bool {
+        match &self.backing {
+            Backing::Heap { .. } => true,
+            #[cfg(target_os = "linux")]
+            Backing::Mapped(mapping) => mapping.fresh,
+        }
+    }
+
+    /// `len` floats of unspecified values (zeros, or what an earlier buffer left), for a
+    /// caller that writes every one before reading it: huge-page backed when at least one
+    /// huge page large (on Linux), taken from the pool when a mapping there fits.
+    pub(crate) fn reused(len: usize) -> Self {
         #[cfg(target_os = "linux")]
         if len.saturating_mul(4) >= HUGE_PAGE
-            && let Some(mapped) = Self::mapped(len)
+            && let Some(mapping) = Mapping::take(len).or_else(|| Mapping::new(len))
         {
-            return mapped;
+            return Self {
+                ptr: mapping.start,
+                len,
+                backing: Backing::Mapped(mapping),
+            };
         }
         let mut heap = vec![0.0f32; len];
         Self {
@@ -50,11 +111,13 @@ impl Scratch {
             backing: Backing::Heap { _owner: heap },
         }
     }
+}
 
-    /// An anonymous mapping (zero-filled by the kernel) with the buffer at a huge-page
-    /// boundary, marked `MADV_HUGEPAGE`; `None` when the system refuses the mapping.
-    #[cfg(target_os = "linux")]
-    fn mapped(len: usize) -> Option<Self> {
+#[cfg(target_os = "linux")]
+impl Mapping {
+    /// A fresh mapping (zero-filled by the kernel) for `len` floats, marked `MADV_HUGEPAGE`;
+    /// `None` when the system refuses the mapping.
+    fn new(len: usize) -> Option<Self> {
         let bytes = len.checked_mul(4)?.next_multiple_of(HUGE_PAGE);
         let map_len = bytes.checked_add(HUGE_PAGE)?;
         // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
@@ -77,10 +140,44 @@ impl Scratch {
         // SAFETY: advice on a range of our own mapping; a refusal (THP off) changes nothing.
         unsafe { libc::madvise(start.cast(), bytes, libc::MADV_HUGEPAGE) };
         Some(Self {
-            ptr: start.cast(),
-            len,
-            backing: Backing::Mapped { base, len: map_len },
+            base,
+            len: map_len,
+            start: start.cast(),
+            capacity: bytes / 4,
+            fresh: true,
         })
+    }
+
+    /// The smallest pooled mapping that holds `len` floats, out of the pool.
+    fn take(len: usize) -> Option<Self> {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        let best = (0..pool.len())
+            .filter(|&i| pool[i].capacity >= len)
+            .min_by_key(|&i| pool[i].capacity)?;
+        Some(pool.swap_remove(best))
+    }
+
+    /// Back into the pool; the smallest mappings are unmapped while the pool holds more than
+    /// [`POOL_MAPPINGS`] mappings or [`POOL_BYTES`] bytes.
+    fn give_back(mut self) {
+        self.fresh = false;
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        pool.push(self);
+        while pool.len() > POOL_MAPPINGS || pool.iter().map(|m| m.len).sum::<usize>() > POOL_BYTES {
+            let smallest = (0..pool.len())
+                .min_by_key(|&i| pool[i].len)
+                .expect("the pool is not empty");
+            drop(pool.swap_remove(smallest));
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made in `Mapping::new` with this base and length, and
+        // nothing borrows it once its owner drops it.
+        unsafe { libc::munmap(self.base, self.len) };
     }
 }
 
@@ -89,7 +186,7 @@ impl Deref for Scratch {
 
     fn deref(&self) -> &[f32] {
         // SAFETY: `ptr` points at `len` initialized floats owned by `self` (a Vec's, or a
-        // zero-filled mapping's).
+        // mapping's, whose floats are all initialized).
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -103,14 +200,11 @@ impl DerefMut for Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        match &self.backing {
+        let backing = std::mem::replace(&mut self.backing, Backing::Heap { _owner: Vec::new() });
+        match backing {
             Backing::Heap { .. } => {}
             #[cfg(target_os = "linux")]
-            Backing::Mapped { base, len } => {
-                // SAFETY: the mapping was made in `mapped` with this base and length, and
-                // nothing borrows the buffer once it is dropped.
-                unsafe { libc::munmap(*base, *len) };
-            }
+            Backing::Mapped(mapping) => mapping.give_back(),
         }
     }
 }
@@ -131,5 +225,29 @@ mod tests {
                 assert_eq!((buffer[0], buffer[len - 1]), (-2.0, 1.5));
             }
         }
+    }
+
+    #[test]
+    fn a_reused_mapping_is_zeroed_again() {
+        for round in 0..3 {
+            let len = HUGE_PAGE / 4 + 100 * round;
+            let mut buffer = Scratch::reused(len);
+            buffer.fill(f32::NAN);
+            drop(buffer);
+            let buffer = Scratch::zeroed(len - 50);
+            assert!(buffer.iter().all(|&v| v == 0.0), "round {round}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_pool_stays_bounded() {
+        let buffers: Vec<_> = (1..=2 * POOL_MAPPINGS)
+            .map(|i| Scratch::reused(i * HUGE_PAGE / 4))
+            .collect();
+        drop(buffers);
+        let pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(pool.len() <= POOL_MAPPINGS);
+        assert!(pool.iter().map(|m| m.len).sum::<usize>() <= POOL_BYTES);
     }
 }

@@ -50,12 +50,23 @@ pub fn conv2d_reference(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f64> {
     out
 }
 
-/// Largest `|a − b| / max(1, |b|)`.
+/// Largest `|a − b| / max(1, |b|)`; infinite where one side is not finite and the other is
+/// not the same value (a NaN never matches), so an output the kernel never wrote (left NaN)
+/// fails every tolerance.
 pub fn max_rel_diff(a: &[f32], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
-        .map(|(&a, &b)| (a as f64 - b).abs() / b.abs().max(1.0))
+        .map(|(&a, &b)| {
+            let a = a as f64;
+            if a.is_finite() && b.is_finite() {
+                (a - b).abs() / b.abs().max(1.0)
+            } else if a == b {
+                0.0
+            } else {
+                f64::INFINITY
+            }
+        })
         .fold(0.0, f64::max)
 }
 
