@@ -41,6 +41,7 @@ use sound2scene_train::finite::all_finite;
 use sound2scene_train::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, unix_time,
 };
+use sound2scene_train::skip::{SkipPolicy, SkipReport, SkippedSample};
 
 use crate::clip::{LoadedVideo, Video};
 use crate::error::{Result, SelectError};
@@ -199,6 +200,58 @@ impl SelectData {
             .map(|v| LoadedVideo::load(v, config))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { videos })
+    }
+
+    /// Decodes `videos` for `config` in parallel, leaving out those that cannot be decoded: each
+    /// is printed as a one-line warning on stderr and listed in the returned report (its frame
+    /// folder and the decoder's message, which names the file), in the order of `videos`, so the
+    /// same files always give the same data. Under a strict policy ([`SkipPolicy::strict()`]) the first error is
+    /// returned instead, as [`load`](Self::load) does.
+    ///
+    /// # Errors
+    /// The first decoding error under a strict policy;
+    /// [`TrainError::TooManyBroken`](sound2scene_train::TrainError::TooManyBroken) naming
+    /// `data_dir` when more videos are broken than `policy` allows (a wrong folder rather than
+    /// a few broken files).
+    pub fn load_checked(
+        videos: &[Video],
+        config: &LocalizerConfig,
+        policy: &SkipPolicy,
+        data_dir: &Path,
+    ) -> Result<(Self, SkipReport)> {
+        policy.validate()?;
+        let decoded: Vec<Result<LoadedVideo>> = videos
+            .par_iter()
+            .map(|v| LoadedVideo::load(v, config))
+            .collect();
+        let mut kept = Vec::with_capacity(decoded.len());
+        let mut report = SkipReport {
+            total: videos.len(),
+            checked: videos.len(),
+            ..SkipReport::default()
+        };
+        for (video, result) in videos.iter().zip(decoded) {
+            match result {
+                Ok(loaded) => kept.push(loaded),
+                Err(e) if policy.strict => return Err(e),
+                Err(e) => {
+                    let folder = video
+                        .frames
+                        .first()
+                        .and_then(|(_, path)| path.parent())
+                        .map_or_else(|| video.audio.clone(), Path::to_path_buf);
+                    let sample = SkippedSample {
+                        name: video.name.clone(),
+                        file: folder,
+                        cause: e.to_string(),
+                    };
+                    eprintln!("{}", sample.warning());
+                    report.skipped.push(sample);
+                }
+            }
+        }
+        report.guard(policy, data_dir)?;
+        Ok((Self { videos: kept }, report))
     }
 
     /// Wraps already decoded videos.

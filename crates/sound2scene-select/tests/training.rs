@@ -136,3 +136,65 @@ fn a_stopped_run_resumes_to_the_same_losses() {
         );
     }
 }
+
+/// A video whose frame is not an image, and one whose audio is empty, are left out with their
+/// causes; the run's data is the rest, in order. Too many broken videos stop the load, and a
+/// strict policy stops at the first.
+#[test]
+fn broken_videos_are_skipped_and_reported() {
+    use sound2scene_select::SelectError;
+    use sound2scene_train::{SkipPolicy, TrainError};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::world(dir.path(), 5, 13);
+    let (frames, audios) = common::dirs(dir.path());
+    let listing = discover_videos(&frames, &audios).expect("listing");
+    let videos = &listing.videos;
+    assert_eq!(videos.len(), 5);
+    let frame = &videos[1].frames[2].1;
+    std::fs::write(frame, b"not an image at all").expect("break a frame");
+    std::fs::write(&videos[3].audio, b"").expect("empty an audio file");
+    let config = common::tiny_model();
+
+    let (data, report) =
+        SelectData::load_checked(videos, &config, &SkipPolicy::tolerating(0.5), &frames)
+            .expect("two of five broken are tolerated at 50 %");
+    let names: Vec<&str> = data.videos().iter().map(|v| v.name.as_str()).collect();
+    let want: Vec<&str> = [0, 2, 4].iter().map(|&i| videos[i].name.as_str()).collect();
+    assert_eq!(names, want);
+    assert_eq!((report.total, report.skipped.len()), (5, 2));
+    assert_eq!(report.skipped[0].name, videos[1].name);
+    assert_eq!(report.skipped[0].file, frames.join(&videos[1].name));
+    assert!(
+        report.skipped[0]
+            .cause
+            .contains(&frame.display().to_string()),
+        "{}",
+        report.skipped[0].cause
+    );
+    assert_eq!(report.skipped[1].name, videos[3].name);
+    assert!(
+        report.skipped[1]
+            .cause
+            .contains(&videos[3].audio.display().to_string()),
+        "{}",
+        report.skipped[1].cause
+    );
+
+    let err = SelectData::load_checked(videos, &config, &SkipPolicy::default(), &frames)
+        .expect_err("two of five is over the default 5 %");
+    assert!(
+        matches!(
+            err,
+            SelectError::Train(TrainError::TooManyBroken {
+                broken: 2,
+                total: 5,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    let err = SelectData::load_checked(videos, &config, &SkipPolicy::strict(), &frames)
+        .expect_err("strict stops at the first broken video");
+    assert!(!matches!(err, SelectError::Train(_)), "{err}");
+}

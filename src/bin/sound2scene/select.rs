@@ -20,6 +20,7 @@ use sound2scene::train::align::Outcome;
 use sound2scene::train::data::read_moments;
 use sound2scene::train::progress::ProgressMode;
 
+use crate::skipped::{SkipArgs, print_skip_report, save_skip_report};
 use crate::{DeviceArgs, install_stop_handler};
 
 /// Where the videos are: `--data DIR` (DIR/frames + DIR/audios) or both directories.
@@ -113,6 +114,8 @@ pub struct TrainSelectArgs {
     #[arg(long)]
     no_progress: bool,
     #[command(flatten)]
+    skip: SkipArgs,
+    #[command(flatten)]
     device: DeviceArgs,
 }
 
@@ -158,7 +161,13 @@ pub fn train(args: TrainSelectArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let videos = args.dirs.videos()?;
     eprintln!("decoding {} videos", videos.len());
-    let data = SelectData::load(&videos, &config.model)?;
+    let (data, skipped) = SelectData::load_checked(
+        &videos,
+        &config.model,
+        &args.skip.policy(),
+        &args.dirs.frames()?,
+    )?;
+    save_skip_report(&skipped, &args.out)?;
     let hooks = SelectHooks::default();
     install_stop_handler(Arc::clone(&hooks.stop));
     let progress = if args.no_progress {
@@ -193,6 +202,7 @@ pub fn train(args: TrainSelectArgs) -> Result<()> {
             .or(summary.last_checkpoint)
             .map_or_else(|| "-".to_string(), |p| p.display().to_string())
     );
+    print_skip_report(&skipped, &args.out);
     Ok(())
 }
 
