@@ -206,7 +206,10 @@ impl SelectData {
     /// is printed as a one-line warning on stderr and listed in the returned report (its frame
     /// folder and the decoder's message, which names the file), in the order of `videos`, so the
     /// same files always give the same data. Under a strict policy ([`SkipPolicy::strict()`]) the first error is
-    /// returned instead, as [`load`](Self::load) does.
+    /// returned instead, as [`load`](Self::load) does. Videos listed in `recorded` (the report
+    /// of an earlier run on the same data, when resuming) are left out again without being
+    /// decoded or warned about; a resumed run refuses data that differs anyway
+    /// ([`fingerprint`](Self::fingerprint)).
     ///
     /// # Errors
     /// The first decoding error under a strict policy;
@@ -218,19 +221,29 @@ impl SelectData {
         config: &LocalizerConfig,
         policy: &SkipPolicy,
         data_dir: &Path,
+        recorded: Option<&SkipReport>,
     ) -> Result<(Self, SkipReport)> {
         policy.validate()?;
-        let decoded: Vec<Result<LoadedVideo>> = videos
+        let known =
+            |video: &Video| recorded.and_then(|r| r.skipped.iter().find(|s| s.name == video.name));
+        let decoded: Vec<Option<Result<LoadedVideo>>> = videos
             .par_iter()
-            .map(|v| LoadedVideo::load(v, config))
+            .map(|v| known(v).is_none().then(|| LoadedVideo::load(v, config)))
             .collect();
         let mut kept = Vec::with_capacity(decoded.len());
         let mut report = SkipReport {
             total: videos.len(),
-            checked: videos.len(),
             ..SkipReport::default()
         };
         for (video, result) in videos.iter().zip(decoded) {
+            let Some(result) = result else {
+                if let Some(sample) = known(video) {
+                    report.skipped.push(sample.clone());
+                    report.recorded += 1;
+                }
+                continue;
+            };
+            report.checked += 1;
             match result {
                 Ok(loaded) => kept.push(loaded),
                 Err(e) if policy.strict => return Err(e),

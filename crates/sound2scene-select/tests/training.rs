@@ -157,7 +157,7 @@ fn broken_videos_are_skipped_and_reported() {
     let config = common::tiny_model();
 
     let (data, report) =
-        SelectData::load_checked(videos, &config, &SkipPolicy::tolerating(0.5), &frames)
+        SelectData::load_checked(videos, &config, &SkipPolicy::tolerating(0.5), &frames, None)
             .expect("two of five broken are tolerated at 50 %");
     let names: Vec<&str> = data.videos().iter().map(|v| v.name.as_str()).collect();
     let want: Vec<&str> = [0, 2, 4].iter().map(|&i| videos[i].name.as_str()).collect();
@@ -181,7 +181,25 @@ fn broken_videos_are_skipped_and_reported() {
         report.skipped[1].cause
     );
 
-    let err = SelectData::load_checked(videos, &config, &SkipPolicy::default(), &frames)
+    assert_eq!((report.checked, report.recorded), (5, 0));
+
+    // Resuming with the earlier report: the same data, the broken videos neither decoded again
+    // (one is repaired, to tell) nor warned about.
+    std::fs::copy(&videos[0].frames[2].1, frame).expect("repair the frame");
+    let (again, resumed) = SelectData::load_checked(
+        videos,
+        &config,
+        &SkipPolicy::tolerating(0.5),
+        &frames,
+        Some(&report),
+    )
+    .expect("resumed load");
+    assert_eq!(again.fingerprint(), data.fingerprint());
+    assert_eq!(resumed.skipped, report.skipped);
+    assert_eq!((resumed.checked, resumed.recorded), (3, 2));
+    std::fs::write(frame, b"not an image at all").expect("break the frame again");
+
+    let err = SelectData::load_checked(videos, &config, &SkipPolicy::default(), &frames, None)
         .expect_err("two of five is over the default 5 %");
     assert!(
         matches!(
@@ -194,7 +212,7 @@ fn broken_videos_are_skipped_and_reported() {
         ),
         "{err}"
     );
-    let err = SelectData::load_checked(videos, &config, &SkipPolicy::strict(), &frames)
+    let err = SelectData::load_checked(videos, &config, &SkipPolicy::strict(), &frames, None)
         .expect_err("strict stops at the first broken video");
     assert!(!matches!(err, SelectError::Train(_)), "{err}");
 }

@@ -19,6 +19,7 @@ use sound2scene::synth::DatasetTruth;
 use sound2scene::train::align::Outcome;
 use sound2scene::train::data::read_moments;
 use sound2scene::train::progress::ProgressMode;
+use sound2scene::train::skip::{SKIPPED_FILE, SkipReport};
 
 use crate::skipped::{SkipArgs, print_skip_report, save_skip_report};
 use crate::{DeviceArgs, install_stop_handler};
@@ -161,11 +162,17 @@ pub fn train(args: TrainSelectArgs) -> Result<()> {
     let device = args.device.device.device()?;
     let videos = args.dirs.videos()?;
     eprintln!("decoding {} videos", videos.len());
+    let recorded = if args.resume {
+        SkipReport::read(&args.out.join(SKIPPED_FILE))?
+    } else {
+        None
+    };
     let (data, skipped) = SelectData::load_checked(
         &videos,
         &config.model,
         &args.skip.policy(),
         &args.dirs.frames()?,
+        recorded.as_ref(),
     )?;
     save_skip_report(&skipped, &args.out)?;
     let hooks = SelectHooks::default();
