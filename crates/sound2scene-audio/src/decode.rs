@@ -9,7 +9,7 @@ use symphonia::core::common::Limit;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::{AudioError, Result};
@@ -130,17 +130,7 @@ pub fn decode_file(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<Wavef
 /// `opts.strict_length` is set.
 pub fn decode_file_reporting(path: impl AsRef<Path>, opts: &DecodeOptions) -> Result<Decoded> {
     let path = path.as_ref();
-    if !(opts.max_duration_secs.is_finite() && opts.max_duration_secs > 0.0) {
-        return Err(AudioError::InvalidArgument(format!(
-            "max_duration_secs must be positive, got {}",
-            opts.max_duration_secs
-        )));
-    }
-    if opts.max_samples == 0 {
-        return Err(AudioError::InvalidArgument(
-            "max_samples must be positive".to_string(),
-        ));
-    }
+    check_options(opts)?;
     let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
     if !meta.is_file() {
         return Err(AudioError::Io {
@@ -154,7 +144,56 @@ pub fn decode_file_reporting(path: impl AsRef<Path>, opts: &DecodeOptions) -> Re
         });
     }
     let file = File::open(path).map_err(|e| io_error(path, e))?;
-    guard_panics(path, || decode_source(path, file, opts))
+    guard_panics(path, || decode_source(path, Box::new(file), opts))
+}
+
+/// Decode audio held in memory (e.g. an upload), as [`decode_file_reporting`] decodes a file:
+/// the same formats, limits and warnings. `name` stands for the file in errors and warnings
+/// (e.g. `upload "cow.wav"`), and its extension, if any, is a hint to the format probe; nothing
+/// is read from or written to the file system.
+///
+/// # Errors
+/// Those of [`decode_file_reporting`], naming `name`; [`AudioError::EmptyFile`] for no bytes.
+pub fn decode_bytes(bytes: Vec<u8>, name: &str, opts: &DecodeOptions) -> Result<Decoded> {
+    let path = Path::new(name);
+    check_options(opts)?;
+    if bytes.is_empty() {
+        return Err(AudioError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    guard_panics(path, || {
+        decode_source(path, Box::new(std::io::Cursor::new(bytes)), opts)
+    })
+}
+
+/// [`decode_bytes`], downmixed to mono and resampled to `sample_rate` Hz, as
+/// [`load_audio_reporting`] does for a file.
+///
+/// # Errors
+/// Those of [`decode_bytes`] and of resampling.
+pub fn load_audio_bytes(
+    bytes: Vec<u8>,
+    name: &str,
+    opts: &DecodeOptions,
+    sample_rate: u32,
+) -> Result<Decoded> {
+    to_model_input(decode_bytes(bytes, name, opts)?, sample_rate)
+}
+
+fn check_options(opts: &DecodeOptions) -> Result<()> {
+    if !(opts.max_duration_secs.is_finite() && opts.max_duration_secs > 0.0) {
+        return Err(AudioError::InvalidArgument(format!(
+            "max_duration_secs must be positive, got {}",
+            opts.max_duration_secs
+        )));
+    }
+    if opts.max_samples == 0 {
+        return Err(AudioError::InvalidArgument(
+            "max_samples must be positive".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// Run `f`, turning a panic inside it into [`AudioError::DecoderPanic`] for `path`.
@@ -200,7 +239,11 @@ pub fn load_audio_reporting(
     opts: &DecodeOptions,
     sample_rate: u32,
 ) -> Result<Decoded> {
-    let decoded = decode_file_reporting(path, opts)?;
+    to_model_input(decode_file_reporting(path, opts)?, sample_rate)
+}
+
+/// Downmix to mono and resample to `sample_rate`, keeping the warnings.
+fn to_model_input(decoded: Decoded, sample_rate: u32) -> Result<Decoded> {
     let mono = decoded.wave.to_mono();
     let wave = if mono.sample_rate == sample_rate {
         mono
@@ -287,8 +330,12 @@ fn declared_seconds(track: &Track, rate: Option<u32>) -> Option<f64> {
     Some(dur.get() as f64 * f64::from(tb.numer.get()) / f64::from(tb.denom.get()))
 }
 
-fn decode_source(path: &Path, file: File, opts: &DecodeOptions) -> Result<Decoded> {
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+fn decode_source(
+    path: &Path,
+    source: Box<dyn MediaSource>,
+    opts: &DecodeOptions,
+) -> Result<Decoded> {
+    let mss = MediaSourceStream::new(source, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);

@@ -21,13 +21,17 @@ pub mod npy;
 pub mod resample;
 pub mod spectrogram;
 pub mod waveform;
+pub mod window;
 
 pub use batch::{spectrogram_batch, spectrograms, to_tensor};
 pub use decode::{
-    DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_file,
-    decode_file_reporting, load_audio, load_audio_reporting, load_audio_with,
+    DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_bytes,
+    decode_file, decode_file_reporting, load_audio, load_audio_bytes, load_audio_reporting,
+    load_audio_with,
 };
 pub use error::{AudioError, Result};
 pub use npy::{NpyArray, read_npy_f32, write_npy_f32};
+pub use resample::StreamResampler;
 pub use spectrogram::{OFFICIAL_REPEATS, Spectrogram, SpectrogramConfig, SpectrogramPlan, Tiling};
 pub use waveform::Waveform;
+pub use window::SlidingWindow;

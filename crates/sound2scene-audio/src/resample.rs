@@ -40,9 +40,7 @@ pub fn resample(wave: &Waveform, to_hz: u32) -> Result<Waveform> {
         });
     }
 
-    let g = gcd(from_hz as usize, to_hz as usize);
-    let period_in = from_hz as usize / g;
-    let block_in = period_in * 2 * BLOCK_FRAMES.div_ceil(2 * period_in);
+    let block_in = block_frames(from_hz, to_hz);
     let mut rs = FftFixedIn::<f64>::new(from_hz as usize, to_hz as usize, block_in, 1, ch)
         .map_err(|e| err(e.to_string()))?;
     let delay = rs.output_delay();
@@ -90,6 +88,112 @@ pub fn resample(wave: &Waveform, to_hz: u32) -> Result<Waveform> {
     })
 }
 
+/// Input frames of one FFT block for `from_hz` → `to_hz` (see [`BLOCK_FRAMES`]).
+fn block_frames(from_hz: u32, to_hz: u32) -> usize {
+    let g = gcd(from_hz as usize, to_hz as usize);
+    let period_in = from_hz as usize / g;
+    period_in * 2 * BLOCK_FRAMES.div_ceil(2 * period_in)
+}
+
+/// [`resample`] for a mono stream that arrives in chunks of any length (e.g. a microphone):
+/// the output is the one [`resample`] gives for the whole stream so far, delivered a block at
+/// a time, with at most one block of input held back (2048 frames or a little more; 46 ms at
+/// 44.1 kHz). Its memory is fixed when it is made: nothing grows with the stream.
+pub struct StreamResampler {
+    resampler: FftFixedIn<f64>,
+    from_hz: u32,
+    to_hz: u32,
+    /// The block being filled (one channel), `filled` frames of it so far.
+    block: Vec<Vec<f64>>,
+    filled: usize,
+    out_block: Vec<Vec<f64>>,
+    /// Output frames still to drop: the filter's delay, as [`resample`] drops it.
+    skip: usize,
+}
+
+impl StreamResampler {
+    /// A resampler from `from_hz` to `to_hz` Hz (both positive; equal rates pass through).
+    ///
+    /// # Errors
+    /// [`AudioError::Resample`] for a rate of 0 or one rubato does not take.
+    pub fn new(from_hz: u32, to_hz: u32) -> Result<Self> {
+        let err = |detail: String| AudioError::Resample {
+            from_hz,
+            to_hz,
+            detail,
+        };
+        if from_hz == 0 || to_hz == 0 {
+            return Err(err("sample rates must be positive".into()));
+        }
+        let block_in = block_frames(from_hz, to_hz);
+        let resampler = FftFixedIn::<f64>::new(from_hz as usize, to_hz as usize, block_in, 1, 1)
+            .map_err(|e| err(e.to_string()))?;
+        let skip = resampler.output_delay();
+        let out_block = vec![vec![0.0; resampler.output_frames_max()]];
+        Ok(Self {
+            resampler,
+            from_hz,
+            to_hz,
+            block: vec![vec![0.0; block_in]],
+            filled: 0,
+            out_block,
+            skip,
+        })
+    }
+
+    /// The input rate in Hz.
+    pub fn from_hz(&self) -> u32 {
+        self.from_hz
+    }
+
+    /// The output rate in Hz.
+    pub fn to_hz(&self) -> u32 {
+        self.to_hz
+    }
+
+    /// Take `input` (mono samples at [`from_hz`](Self::from_hz)) and append to `out` the
+    /// output samples that are complete.
+    ///
+    /// # Errors
+    /// [`AudioError::Resample`] when rubato fails (it does not for valid rates).
+    pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<()> {
+        if self.from_hz == self.to_hz {
+            out.extend_from_slice(input);
+            return Ok(());
+        }
+        let mut input = input;
+        while !input.is_empty() {
+            let block = &mut self.block[0];
+            let take = (block.len() - self.filled).min(input.len());
+            for (b, &s) in block[self.filled..self.filled + take].iter_mut().zip(input) {
+                *b = f64::from(s);
+            }
+            self.filled += take;
+            input = &input[take..];
+            if self.filled < block.len() {
+                break;
+            }
+            self.filled = 0;
+            let (_, produced) = self
+                .resampler
+                .process_into_buffer(&self.block, &mut self.out_block, None)
+                .map_err(|e| AudioError::Resample {
+                    from_hz: self.from_hz,
+                    to_hz: self.to_hz,
+                    detail: e.to_string(),
+                })?;
+            let dropped = self.skip.min(produced);
+            self.skip -= dropped;
+            out.extend(
+                self.out_block[0][dropped..produced]
+                    .iter()
+                    .map(|&s| s as f32),
+            );
+        }
+        Ok(())
+    }
+}
+
 fn gcd(mut a: usize, mut b: usize) -> usize {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -106,6 +210,47 @@ mod tests {
         (0..n)
             .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / f64::from(rate)).sin() as f32)
             .collect()
+    }
+
+    /// A stream cut into uneven chunks resamples to the whole clip's output, minus the held-back
+    /// last block.
+    #[test]
+    fn streamed_chunks_give_the_offline_output() {
+        for (from, to) in [
+            (44_100, 16_000),
+            (48_000, 16_000),
+            (8_000, 16_000),
+            (16_000, 16_000),
+        ] {
+            let input: Vec<f32> = (0..3 * from as usize)
+                .map(|i| ((i as f32 * 0.013).sin() + (i as f32 * 0.0007).cos()) * 0.4)
+                .collect();
+            let offline = Waveform::mono(input.clone(), from).resample(to).unwrap();
+            let mut stream = StreamResampler::new(from, to).unwrap();
+            let mut out = Vec::new();
+            let mut at = 0;
+            for size in [1usize, 777, 4096, 13, 30_000].iter().cycle() {
+                if at >= input.len() {
+                    break;
+                }
+                let end = (at + size).min(input.len());
+                stream.push(&input[at..end], &mut out).unwrap();
+                at = end;
+            }
+            let held_back = 2 * block_frames(from, to) * to as usize / from as usize + 2;
+            assert!(
+                out.len() + held_back >= offline.samples.len(),
+                "{from}->{to}: {}",
+                out.len()
+            );
+            assert!(out.len() <= offline.samples.len());
+            let err = out
+                .iter()
+                .zip(&offline.samples)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(err < 1e-6, "{from}->{to}: max difference {err}");
+        }
     }
 
     #[test]
