@@ -4,6 +4,7 @@
 //! inference: audio → log spectrogram → z^A → G. [`SoundToScene::draw`] draws any number of
 //! pictures in batches of bounded size; [`controls`] holds the paper's feature-space controls
 //! (interpolation, composition, editing); [`visual`] turns outputs into pictures and grids;
+//! [`live`] draws a stream of sound (a microphone) a picture every hop;
 //! [`bundle`] finds the bundled model, the default of every inference command; [`limits`]
 //! holds the ranges a request may take.
 //!
@@ -27,12 +28,14 @@ pub mod controls;
 pub mod draw;
 pub mod error;
 pub mod limits;
+pub mod live;
 pub mod pipeline;
 pub mod visual;
 
 pub use controls::{Interpolation, Inversion, InversionConfig, compose, interpolate, lerp, slerp};
 pub use draw::{DrawSettings, Drawn, Noise};
 pub use error::{InferError, Result};
+pub use live::{LiveFrame, LiveSettings, LiveState, SceneStream};
 pub use pipeline::{
     ModelPaths, NoiseStream, SoundToScene, embed_spectrograms, encode_spectrograms,
     generate_best_of, l2_normalize, mix_and_gain, sample_noise,

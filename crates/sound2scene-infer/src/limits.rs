@@ -20,6 +20,10 @@ pub const MAX_STEPS: usize = 1_000;
 pub const MAX_GAIN_DB: f32 = 60.0;
 /// Most generator rows per forward pass (`--batch-size`).
 pub const MAX_BATCH_SIZE: usize = 4_096;
+/// Most pictures per hop of a live stream: every hop draws them all.
+pub const MAX_LIVE_COUNT: usize = 16;
+/// Shortest hop of a live stream in seconds: 20 pictures a second at most.
+pub const MIN_HOP_SECS: f32 = 0.05;
 
 fn out_of_range(what: &str, allowed: impl Into<String>, got: impl ToString) -> InferError {
     InferError::OutOfRange {
@@ -132,6 +136,72 @@ pub fn check_batch_size(what: &str, rows: usize) -> Result<usize> {
 pub fn default_batch_size(resolution: usize) -> usize {
     let area = resolution.max(1).saturating_mul(resolution.max(1));
     (64 * 32 * 32 / area).clamp(1, 64)
+}
+
+/// Pictures per hop of a live stream: 1 ..= [`MAX_LIVE_COUNT`].
+///
+/// # Errors
+/// [`InferError::OutOfRange`] outside that range.
+pub fn check_live_count(what: &str, count: usize) -> Result<usize> {
+    if (1..=MAX_LIVE_COUNT).contains(&count) {
+        Ok(count)
+    } else {
+        Err(out_of_range(
+            what,
+            format!("at least 1 and at most {MAX_LIVE_COUNT}"),
+            count,
+        ))
+    }
+}
+
+/// A live stream's window and hop in seconds: the window (`None`: the model's clip length)
+/// from [`MIN_HOP_SECS`] to `max_window_secs` (the model's clip length), the hop from
+/// [`MIN_HOP_SECS`] to the window.
+///
+/// # Errors
+/// [`InferError::OutOfRange`] naming `window` or `hop`.
+pub fn check_live_timing(
+    window_secs: Option<f32>,
+    hop_secs: f32,
+    max_window_secs: f64,
+) -> Result<()> {
+    let window = match window_secs {
+        Some(w) => {
+            if !(w.is_finite() && f64::from(w) <= max_window_secs && w >= MIN_HOP_SECS) {
+                return Err(out_of_range(
+                    "window",
+                    format!("from {MIN_HOP_SECS} s to {max_window_secs} s (the model's clip)"),
+                    w,
+                ));
+            }
+            f64::from(w)
+        }
+        None => max_window_secs,
+    };
+    if !(hop_secs.is_finite() && hop_secs >= MIN_HOP_SECS && f64::from(hop_secs) <= window) {
+        return Err(out_of_range(
+            "hop",
+            format!("from {MIN_HOP_SECS} s to the window ({window} s)"),
+            hop_secs,
+        ));
+    }
+    Ok(())
+}
+
+/// Temporal smoothing of a live stream's feature: in `[0, 1)`.
+///
+/// # Errors
+/// [`InferError::OutOfRange`] outside that range.
+pub fn check_smoothing(what: &str, smoothing: f32) -> Result<f32> {
+    if (0.0..1.0).contains(&smoothing) {
+        Ok(smoothing)
+    } else {
+        Err(out_of_range(
+            what,
+            "at least 0 (no smoothing) and below 1",
+            smoothing,
+        ))
+    }
 }
 
 #[cfg(test)]

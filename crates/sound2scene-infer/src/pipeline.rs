@@ -133,6 +133,21 @@ impl SoundToScene {
         self
     }
 
+    /// The spectrogram configuration the audio goes through.
+    pub fn spectrogram_config(&self) -> &SpectrogramConfig {
+        &self.spectrogram
+    }
+
+    /// The audio encoder f_A, when one is loaded.
+    pub fn audio_encoder(&self) -> Option<&AudioEncoder> {
+        self.audio.as_ref()
+    }
+
+    /// Whether the audio encoder f_A is loaded (drawing from sounds needs it).
+    pub fn has_audio_encoder(&self) -> bool {
+        self.audio.is_some()
+    }
+
     /// The device the networks run on.
     pub fn device(&self) -> &Device {
         &self.device
@@ -379,10 +394,15 @@ impl NoiseStream {
 
     /// The next `rows` rows, `[rows, dim]` on `device`.
     pub fn next_rows(&mut self, rows: usize, device: &Device) -> Tensor<2> {
-        let values: Vec<f32> = (0..rows * self.dim)
-            .map(|_| self.normal.sample(&mut self.rng))
-            .collect();
+        let values = self.next_values(rows);
         Tensor::from_data(TensorData::new(values, [rows, self.dim]), device)
+    }
+
+    /// The next `rows` rows on the host, row-major (`rows · dim` values).
+    pub fn next_values(&mut self, rows: usize) -> Vec<f32> {
+        (0..rows * self.dim)
+            .map(|_| self.normal.sample(&mut self.rng))
+            .collect()
     }
 }
 
