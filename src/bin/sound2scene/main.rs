@@ -9,7 +9,10 @@ mod eval;
 mod eval_world;
 mod generate;
 mod interpolate;
+mod live;
 mod select;
+#[cfg(feature = "serve")]
+mod serve;
 mod skipped;
 mod spectrogram;
 mod synth;
@@ -58,6 +61,11 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// One row per volume: the sound at several gains (louder → bigger sources).
     VolumeSweep(volume_sweep::VolumeSweepArgs),
+    /// The scene along a recording, a picture every hop, as an animated GIF.
+    Live(live::LiveArgs),
+    /// Serve a page, a JSON/PNG API and live pictures over HTTP (loopback by default).
+    #[cfg(feature = "serve")]
+    Serve(serve::ServeArgs),
     /// One row per step between two sounds' features, with fixed noise.
     Interpolate(interpolate::InterpolateArgs),
     /// Blend a photo's feature with a sound's (alpha 0 = photo, 1 = sound).
@@ -99,6 +107,9 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::run(args),
         Command::VolumeSweep(args) => volume_sweep::run(args),
         Command::Interpolate(args) => interpolate::run(args),
+        Command::Live(args) => live::run(args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve::run(args),
         Command::Compose(args) => compose::run(args),
         Command::Edit(args) => edit::run(args),
         Command::Synth(args) => synth::synth(args),
