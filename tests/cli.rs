@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{fixtures_dir, require, samples_dir};
+use common::{WavSamples, fixtures_dir, require, samples_dir, wav_bytes};
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sound2scene"))
@@ -130,27 +130,10 @@ fn short_clips_are_cut_as_the_official_code_cuts_them_unless_filled() {
 fn a_cut_off_file_is_used_with_a_printed_warning() {
     // The first 1000 bytes of a 10 s, 16 kHz mono 16-bit WAV: 478 samples, about 0.03 s.
     let dir = tempfile::tempdir().expect("temp dir");
-    let samples: Vec<u8> = (0..160_000)
-        .flat_map(|i| (((i as f32 * 0.17).sin() * 8_000.0) as i16).to_le_bytes())
+    let samples: Vec<f32> = (0..160_000)
+        .map(|i| (i as f32 * 0.17).sin() * 8_000.0 / 32_767.0)
         .collect();
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(b"RIFF");
-    bytes.extend_from_slice(&(36 + samples.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(b"WAVEfmt ");
-    for field in [
-        16u32.to_le_bytes().as_slice(),
-        &1u16.to_le_bytes(),
-        &1u16.to_le_bytes(),
-    ] {
-        bytes.extend_from_slice(field);
-    }
-    bytes.extend_from_slice(&16_000u32.to_le_bytes());
-    bytes.extend_from_slice(&32_000u32.to_le_bytes());
-    bytes.extend_from_slice(&2u16.to_le_bytes());
-    bytes.extend_from_slice(&16u16.to_le_bytes());
-    bytes.extend_from_slice(b"data");
-    bytes.extend_from_slice(&(samples.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&samples);
+    let bytes = wav_bytes(&samples, 16_000, WavSamples::Pcm16);
     let cut = dir.path().join("cut.wav");
     std::fs::write(&cut, &bytes[..1000]).expect("write");
     let out = run(&[
@@ -774,4 +757,62 @@ fn out_of_range_inputs_say_what_is_allowed() {
         ],
         "--rerank must be at least 1 (1 draws once) and at most 1000",
     );
+}
+
+#[test]
+fn live_writes_one_gif_frame_per_hop_and_refuses_bad_timing() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 7 s: the cow (4 s) then the engine (3 s).
+    let cow =
+        sound2scene::audio::load_audio(repo.join("assets/sounds/field_cow.wav")).expect("decodes");
+    let engine =
+        sound2scene::audio::load_audio(repo.join("assets/sounds/engine.wav")).expect("decodes");
+    let both: Vec<f32> = cow.samples.iter().chain(&engine.samples).copied().collect();
+    let long = dir.path().join("long.wav");
+    std::fs::write(&long, wav_bytes(&both, 16_000, WavSamples::Pcm16)).expect("write");
+    let gif = dir.path().join("scene.gif");
+    let stdout = ok(&[
+        "live",
+        "--audio",
+        s(&long),
+        "--hop",
+        "0.5",
+        "--window",
+        "2",
+        "--count",
+        "2",
+        "--out",
+        s(&gif),
+    ]);
+    assert!(stdout.contains("14 pictures"), "{stdout}");
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).expect("the GIF"),
+    ))
+    .expect("a GIF");
+    let frames = image::AnimationDecoder::into_frames(decoder)
+        .collect_frames()
+        .expect("frames");
+    assert_eq!(frames.len(), 14, "one frame per 0.5 s hop of 7 s");
+    let (numer, denom) = frames[0].delay().numer_denom_ms();
+    assert_eq!(numer / denom, 500, "played in real time");
+    // Two 32-pixel pictures side by side, enlarged four times.
+    assert_eq!(frames[0].buffer().dimensions(), (256, 128));
+    assert_ne!(
+        frames[5].buffer(),
+        frames[13].buffer(),
+        "the cow's scene and the engine's differ"
+    );
+
+    for (flag, value, named) in [
+        ("--hop", "0", "hop"),
+        ("--window", "30", "window"),
+        ("--smoothing", "1", "smoothing"),
+        ("--count", "17", "count"),
+    ] {
+        let out = run(&["live", "--audio", s(&long), flag, value, "--out", s(&gif)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value} accepted");
+        assert!(stderr.contains(named), "{flag} {value}: {stderr}");
+    }
 }

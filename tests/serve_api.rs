@@ -9,6 +9,8 @@
 
 #![cfg(feature = "serve")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use common::{WavSamples, wav_bytes};
 
 /// A running `sound2scene serve`, killed when dropped.
 struct Served {
@@ -316,27 +320,9 @@ fn bad_input_gets_a_4xx_naming_it_and_the_server_goes_on() {
     let server = serve(&["--max-upload-mib", "1", "--max-audio-secs", "20"]);
     let cow = std::fs::read(sound("field_cow.wav")).expect("the bundled sound");
     let addr = server.addr.as_str();
-    let long_wav = {
-        // 30 s of silence, over the 20 s limit but under the 1 MiB body limit (8 kHz 16-bit
-        // mono: 480 kB).
-        let rate = 8_000u32;
-        let data = vec![0u8; 30 * rate as usize * 2];
-        let mut wav = Vec::new();
-        wav.extend_from_slice(b"RIFF");
-        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(b"WAVEfmt ");
-        wav.extend_from_slice(&16u32.to_le_bytes());
-        wav.extend_from_slice(&1u16.to_le_bytes());
-        wav.extend_from_slice(&1u16.to_le_bytes());
-        wav.extend_from_slice(&rate.to_le_bytes());
-        wav.extend_from_slice(&(rate * 2).to_le_bytes());
-        wav.extend_from_slice(&2u16.to_le_bytes());
-        wav.extend_from_slice(&16u16.to_le_bytes());
-        wav.extend_from_slice(b"data");
-        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(&data);
-        wav
-    };
+    // 30 s of silence, over the 20 s limit but under the 1 MiB body limit (8 kHz 16-bit mono:
+    // 480 kB).
+    let long_wav = wav_bytes(&vec![0.0; 30 * 8_000], 8_000, WavSamples::Pcm16);
     let huge = vec![7u8; 2 * 1024 * 1024];
     let cases: Vec<(&str, Vec<Part<'_>>, u16, &str)> = vec![
         (
@@ -666,27 +652,8 @@ fn live_sessions_get_a_picture_every_hop_and_bad_messages_are_named() {
     // The last window is the whole two seconds: generate's picture of them.
     let dir = tempfile::tempdir().expect("temp dir");
     let clip = dir.path().join("clip.wav");
-    {
-        let mut wav = Vec::new();
-        let data: Vec<u8> = cow.samples[..32_000]
-            .iter()
-            .flat_map(|s| s.to_le_bytes())
-            .collect();
-        wav.extend_from_slice(b"RIFF");
-        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(b"WAVEfmt ");
-        wav.extend_from_slice(&16u32.to_le_bytes());
-        wav.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
-        wav.extend_from_slice(&1u16.to_le_bytes());
-        wav.extend_from_slice(&16_000u32.to_le_bytes());
-        wav.extend_from_slice(&64_000u32.to_le_bytes());
-        wav.extend_from_slice(&4u16.to_le_bytes());
-        wav.extend_from_slice(&32u16.to_le_bytes());
-        wav.extend_from_slice(b"data");
-        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(&data);
-        std::fs::write(&clip, wav).expect("write the clip");
-    }
+    let exact = wav_bytes(&cow.samples[..32_000], 16_000, WavSamples::Float32);
+    std::fs::write(&clip, exact).expect("write the clip");
     let out = dir.path().join("clip.png");
     let status = Command::new(env!("CARGO_BIN_EXE_sound2scene"))
         .args(["generate", "--count", "1"])

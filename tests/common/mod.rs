@@ -73,3 +73,42 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// How [`wav_bytes`] stores samples.
+#[derive(Clone, Copy)]
+pub enum WavSamples {
+    /// 16-bit integers (`round(s · 32767)`, clipped to `[-1, 1]` first).
+    Pcm16,
+    /// 32-bit IEEE floats, exactly the samples given.
+    Float32,
+}
+
+/// A mono WAV file of `samples` at `rate` Hz, as bytes.
+pub fn wav_bytes(samples: &[f32], rate: u32, format: WavSamples) -> Vec<u8> {
+    let (code, width): (u16, u16) = match format {
+        WavSamples::Pcm16 => (1, 2),
+        WavSamples::Float32 => (3, 4),
+    };
+    let data: Vec<u8> = match format {
+        WavSamples::Pcm16 => samples
+            .iter()
+            .flat_map(|&s| ((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes())
+            .collect(),
+        WavSamples::Float32 => samples.iter().flat_map(|s| s.to_le_bytes()).collect(),
+    };
+    let mut wav = Vec::with_capacity(44 + data.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&code.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * u32::from(width)).to_le_bytes());
+    wav.extend_from_slice(&width.to_le_bytes());
+    wav.extend_from_slice(&(8 * width).to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    wav
+}
