@@ -1,32 +1,25 @@
-//! Bytes → an audio file (extension picked by the first byte) → `decode_file` →
-//! `Spectrogram::compute`. Every outcome must be an error or a finite spectrogram.
+//! Bytes → `decode_bytes` (the format hint, an extension, picked by the first byte) →
+//! `Spectrogram::compute`. Every outcome must be an error or a finite spectrogram. The bytes are
+//! decoded from memory, as the server decodes an upload; `decode_file` reads a file and then
+//! takes the same path.
 //!
-//! libFuzzer's panic hook aborts on any panic, including one `decode_file` would catch and
-//! turn into `AudioError::DecoderPanic`, so decoder panics are reported as crashes here.
+//! libFuzzer's panic hook aborts on any panic, including one the decoder would catch and turn
+//! into `AudioError::DecoderPanic`, so decoder panics are reported as crashes here.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
-use sound2scene_audio::{DecodeOptions, Spectrogram, decode_file};
+use sound2scene_audio::{DecodeOptions, Spectrogram, decode_bytes};
 
 const EXTENSIONS: [&str; 6] = ["wav", "flac", "mp3", "ogg", "m4a", "mp4"];
-
-/// One scratch directory per fuzzing process.
-fn scratch() -> &'static tempfile::TempDir {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("scratch directory"))
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
     let ext = EXTENSIONS[usize::from(selector) % EXTENSIONS.len()];
-    let path = scratch().path().join(format!("input.{ext}"));
-    std::fs::write(&path, body).expect("write input");
-    if let Ok(wave) = decode_file(&path, &DecodeOptions::default())
-        && let Ok(spec) = Spectrogram::compute(&wave)
+    let name = format!("input.{ext}");
+    if let Ok(decoded) = decode_bytes(body.to_vec(), &name, &DecodeOptions::default())
+        && let Ok(spec) = Spectrogram::compute(&decoded.wave)
     {
         assert!(
             spec.data().iter().all(|v| v.is_finite()),

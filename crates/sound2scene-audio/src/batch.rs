@@ -1,7 +1,9 @@
-//! Spectrograms of many files at once, in parallel, as a Burn tensor `[batch, 1, bins, frames]`.
+//! Spectrograms of many files at once, in parallel, and (with the `tensor` feature) as a Burn
+//! tensor `[batch, 1, bins, frames]`.
 
 use std::path::Path;
 
+#[cfg(feature = "tensor")]
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
@@ -26,6 +28,7 @@ pub fn spectrograms<P: AsRef<Path> + Sync>(
 }
 
 /// Stack spectrograms of equal shape into a `[batch, 1, bins, frames]` tensor on `device`.
+#[cfg(feature = "tensor")]
 pub fn to_tensor(specs: &[Spectrogram], device: &Device) -> Result<Tensor<4>> {
     let Some(first) = specs.first() else {
         return Err(AudioError::InvalidArgument(
@@ -52,6 +55,7 @@ pub fn to_tensor(specs: &[Spectrogram], device: &Device) -> Result<Tensor<4>> {
 
 /// Spectrograms of `paths` (decoded with default [`DecodeOptions`]) as a tensor
 /// `[paths.len(), 1, cfg.bins(), cfg.frames()]` (`[b, 1, 257, 1004]` by default) on `device`.
+#[cfg(feature = "tensor")]
 pub fn spectrogram_batch<P: AsRef<Path> + Sync>(
     paths: &[P],
     cfg: &SpectrogramConfig,

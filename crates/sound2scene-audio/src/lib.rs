@@ -11,6 +11,9 @@
 //! assert_eq!(spec.shape(), [257, 1004]);
 //! # Ok::<(), sound2scene_audio::AudioError>(())
 //! ```
+//!
+//! The default feature `tensor` adds [`to_tensor`] and [`spectrogram_batch`] (spectrograms as a
+//! Burn tensor); without it the crate does not depend on Burn (the fuzz targets build it so).
 #![deny(missing_docs)]
 
 pub mod batch;
@@ -23,7 +26,9 @@ pub mod spectrogram;
 pub mod waveform;
 pub mod window;
 
-pub use batch::{spectrogram_batch, spectrograms, to_tensor};
+pub use batch::spectrograms;
+#[cfg(feature = "tensor")]
+pub use batch::{spectrogram_batch, to_tensor};
 pub use decode::{
     DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_bytes,
     decode_file, decode_file_reporting, load_audio, load_audio_bytes, load_audio_reporting,
