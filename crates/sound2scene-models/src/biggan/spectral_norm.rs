@@ -13,7 +13,7 @@
 //! ```
 //!
 //! where `normalize(x) = x / max(‖x‖₂, eps)` (PyTorch's `F.normalize`, here
-//! [`l2_normalize_eps`](crate::normalize::l2_normalize_eps)).
+//! [`l2_normalize_eps`]).
 //!
 //! # Training and evaluation
 //! The mode follows the device, as for Burn's `BatchNorm`: on an autodiff device
