@@ -129,6 +129,29 @@ fn classifier_load_refuses_missing_and_foreign_files() {
     );
 }
 
+#[test]
+fn classifier_save_keeps_the_writer_error_as_its_source() {
+    use std::error::Error as _;
+    let device = Device::default();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = WorldClassifierConfig::new().with_image_size(32);
+    let classifier = WorldClassifier::init(&config, 1, &device);
+    let err = classifier
+        .save(dir.path().join("missing").join("classifier.bpk"))
+        .expect_err("no such directory");
+    assert!(matches!(err, WorldEvalError::Weights { .. }), "{err}");
+    // Burn's burnpack writer reports the OS error as text (`IoError(String)`), so the chain ends
+    // at the writer's error; it is kept, not flattened into the message only.
+    let source = err.source().expect("the writer's error is kept");
+    assert!(
+        source
+            .downcast_ref::<burn::store::burn_pack::Error>()
+            .is_some(),
+        "{source:?}"
+    );
+    assert!(err.to_string().contains(&source.to_string()), "{err}");
+}
+
 /// Random-weight networks at the narrowest widths that fit together (G takes 2048-wide
 /// features, so f_V is a one-block-per-stage ResNet-50 trunk), saved in the model-directory
 /// layout, and a random classifier at 32 pixels.

@@ -430,11 +430,10 @@ pub fn mix_and_gain(
     Ok(wave)
 }
 
-/// Divide each row of `[n, d]` by its L2 norm (rows of zeros stay zero).
-pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    x / norm
-}
+/// Each row of `[n, d]` divided by its L2 norm (PyTorch `F.normalize(x, dim=1)`, as IC-GAN and
+/// Sound2Scene normalize the instance feature; rows of zeros stay zero): the workspace's one
+/// [`sound2scene_models::normalize`], re-exported under the name this crate has always used.
+pub use sound2scene_models::normalize::l2_normalize_rows as l2_normalize;
 
 /// z^A `[n, dim]` of spectrograms that may differ in width: one batch per width, rows in the
 /// order of `specs`.

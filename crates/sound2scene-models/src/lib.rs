@@ -11,6 +11,7 @@
 //! - [`weights`]: reading `.pth` files strictly, with every mismatch listed.
 //! - [`checkpoint`]: opening any network from a released file, an IC-GAN folder or burnpack.
 //! - [`burnpack`]: saving and loading any of the networks in Burn's own format (f32 or f16).
+//! - [`normalize`]: the one L2 normalization (PyTorch `F.normalize`) of the workspace.
 #![deny(missing_docs)]
 
 pub mod audio_encoder;
@@ -19,9 +20,11 @@ pub mod burnpack;
 pub mod checkpoint;
 pub mod error;
 pub mod image_encoder;
+pub mod normalize;
 pub mod pil_resize;
 pub mod resnet;
 pub mod weights;
 
 pub use error::{ModelError, Result};
+pub use normalize::{L2_NORMALIZE_EPS, l2_normalize, l2_normalize_eps, l2_normalize_rows};
 pub use weights::{LoadOptions, StateDict, StoredTensor, WeightLoader};

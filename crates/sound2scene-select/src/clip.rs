@@ -58,6 +58,7 @@ pub fn discover_videos(frames_dir: &Path, audios_dir: &Path) -> Result<VideoList
             return Err(SelectError::Data {
                 path: dir.to_path_buf(),
                 reason: format!("the {what} directory does not exist or is not a directory"),
+                source: None,
             });
         }
     }

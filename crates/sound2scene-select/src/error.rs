@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use sound2scene_audio::AudioError;
 use sound2scene_models::ModelError;
 use sound2scene_train::TrainError;
+use sound2scene_train::error::Cause;
 
 /// Everything that can go wrong while training the localizer or mining frames.
 ///
@@ -27,6 +28,9 @@ pub enum SelectError {
         path: PathBuf,
         /// What is wrong and what to do.
         reason: String,
+        /// The error that caused it, when there is one (e.g. the JSON parser's).
+        #[source]
+        source: Option<Cause>,
     },
     /// An image could not be decoded or encoded.
     #[error("image {path}: {source}")]
@@ -47,6 +51,9 @@ pub enum SelectError {
         path: PathBuf,
         /// What went wrong.
         reason: String,
+        /// The error that caused it, when there is one (e.g. the burnpack reader's or the JSON parser's).
+        #[source]
+        source: Option<Cause>,
     },
     /// A checkpoint or progress file belongs to a different run.
     #[error("{path}: cannot resume: {reason}")]
@@ -90,6 +97,19 @@ impl SelectError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SelectError {
         let path = path.into();
         move |source| SelectError::Io { path, source }
+    }
+
+    /// A [`SelectError::Weights`] whose `reason` names `source`, kept as its source.
+    pub(crate) fn weights_caused(
+        path: impl Into<PathBuf>,
+        reason: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        SelectError::Weights {
+            path: path.into(),
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
     }
 }
 

@@ -318,6 +318,7 @@ pub fn write_moments(path: &Path, moments: &BTreeMap<String, Vec<u64>>) -> Resul
     let mut json = serde_json::to_vec(moments).map_err(|e| SelectError::Data {
         path: path.to_path_buf(),
         reason: e.to_string(),
+        source: Some(e.into()),
     })?;
     json.push(b'\n');
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -364,6 +365,7 @@ fn read_progress(path: &Path, header: &ProgressHeader) -> Result<Vec<VideoResult
         reason: format!(
             "the first line is not a progress header ({e}); delete the file to start over"
         ),
+        source: Some(e.into()),
     })?;
     if &found != header {
         return Err(SelectError::ResumeMismatch {

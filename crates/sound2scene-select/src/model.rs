@@ -25,9 +25,10 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{log_softmax, sigmoid};
 use burn::tensor::{Bool, Device, Tensor};
 use sound2scene_audio::{SpectrogramConfig, Tiling};
+use sound2scene_models::normalize::l2_normalize;
 use sound2scene_models::resnet::{BlockKind, ResNet, ResNetConfig};
 
-/// Added to squared norms and weight sums before dividing.
+/// Added to the weight sums of the pooled scores before dividing.
 const NORM_EPS: f32 = 1e-6;
 /// Logit given to a frame's own pair among the easy negatives (it is the positive).
 const MASKED_LOGIT: f32 = -1e4;
@@ -175,17 +176,6 @@ pub struct Localizer {
     pub eps_neg: f32,
     /// τ_m of the configuration.
     pub tau_mask: f32,
-}
-
-/// Divides `x` by its L2 norm along `dim`.
-fn l2_normalize<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    let norm = x
-        .clone()
-        .powi_scalar(2)
-        .sum_dim(dim)
-        .add_scalar(NORM_EPS)
-        .sqrt();
-    x / norm
 }
 
 impl Localizer {

@@ -388,6 +388,7 @@ fn weights_error(path: &Path, reason: impl std::fmt::Display) -> SelectError {
     SelectError::Weights {
         path: path.to_path_buf(),
         reason: reason.to_string(),
+        source: None,
     }
 }
 
@@ -396,7 +397,8 @@ fn weights_error(path: &Path, reason: impl std::fmt::Display) -> SelectError {
 /// # Errors
 /// [`SelectError::Weights`] naming the file.
 pub fn save_localizer(model: &Localizer, config: &LocalizerConfig, path: &Path) -> Result<()> {
-    let json = serde_json::to_string(config).map_err(|e| weights_error(path, e))?;
+    let json = serde_json::to_string(config)
+        .map_err(|e| SelectError::weights_caused(path, e.to_string(), e))?;
     let mut store = BurnpackStore::from_file(path)
         .auto_extension(false)
         .overwrite(true)
@@ -404,7 +406,7 @@ pub fn save_localizer(model: &Localizer, config: &LocalizerConfig, path: &Path) 
         .metadata(CONFIG_KEY, json);
     model
         .save_into(&mut store)
-        .map_err(|e| weights_error(path, e))
+        .map_err(|e| SelectError::weights_caused(path, e.to_string(), e))
 }
 
 /// The `model.bpk` a weights path names: the file itself, the file inside a checkpoint
@@ -439,7 +441,7 @@ pub fn resolve_weights(path: &Path) -> Result<PathBuf> {
 pub fn load_localizer(path: &Path, device: &Device) -> Result<(Localizer, LocalizerConfig)> {
     let file = resolve_weights(path)?;
     let reader = burn::store::burn_pack::Reader::from_file(&file)
-        .map_err(|e| weights_error(&file, format!("not a burnpack file: {e}")))?;
+        .map_err(|e| SelectError::weights_caused(&file, format!("not a burnpack file: {e}"), e))?;
     let metadata = reader.metadata();
     if metadata.get(NETWORK_KEY).map(String::as_str) != Some(NETWORK_NAME) {
         return Err(weights_error(
@@ -450,8 +452,9 @@ pub fn load_localizer(path: &Path, device: &Device) -> Result<(Localizer, Locali
     let json = metadata
         .get(CONFIG_KEY)
         .ok_or_else(|| weights_error(&file, format!("no '{CONFIG_KEY}' entry")))?;
-    let config: LocalizerConfig = serde_json::from_str(json)
-        .map_err(|e| weights_error(&file, format!("configuration does not parse: {e}")))?;
+    let config: LocalizerConfig = serde_json::from_str(json).map_err(|e| {
+        SelectError::weights_caused(&file, format!("configuration does not parse: {e}"), e)
+    })?;
     config.check().map_err(|e| weights_error(&file, e))?;
     let mut model = {
         let _guard = sound2scene_train::init::init_lock();
@@ -460,7 +463,7 @@ pub fn load_localizer(path: &Path, device: &Device) -> Result<(Localizer, Locali
     let mut store = BurnpackStore::from_file(&file).auto_extension(false);
     let result = model
         .load_from(&mut store)
-        .map_err(|e| weights_error(&file, e))?;
+        .map_err(|e| SelectError::weights_caused(&file, e.to_string(), e))?;
     if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
         return Err(weights_error(
             &file,
@@ -656,6 +659,7 @@ fn load_checkpoint(
     let state: SelectState = serde_json::from_str(&text).map_err(|e| SelectError::Data {
         path: state_path.clone(),
         reason: format!("malformed training state: {e}"),
+        source: Some(e.into()),
     })?;
     let mismatch = |reason: &str| {
         Err(SelectError::ResumeMismatch {
@@ -858,8 +862,8 @@ impl Run<'_> {
             ));
         }
         self.state.saved_at = unix_time();
-        let state_json =
-            serde_json::to_vec_pretty(&self.state).map_err(|e| weights_error(self.out_dir, e))?;
+        let state_json = serde_json::to_vec_pretty(&self.state)
+            .map_err(|e| SelectError::weights_caused(self.out_dir, e.to_string(), e))?;
         let (model, optim, config) = (&self.model, &self.optim, &self.config.model);
         let mut failure = None;
         let dir = save_checkpoint(self.out_dir, self.state.step, |tmp| {
@@ -879,6 +883,7 @@ impl Run<'_> {
                 sound2scene_train::TrainError::Checkpoint {
                     path: tmp.to_path_buf(),
                     reason,
+                    source: None,
                 }
             })
         });

@@ -97,3 +97,26 @@ fn the_closest_relation_wins_over_a_looser_one() {
     assert_eq!(report.matched.len(), 2);
     assert_eq!(report.shared_keys, vec!["vid_1_2".to_string()]);
 }
+
+#[test]
+fn a_failed_write_keeps_the_os_error_as_its_source() {
+    use std::error::Error as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The moments file's folder is a file, so the folder cannot be made.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, b"a file").expect("blocker");
+    let moments = std::collections::BTreeMap::from([("v".to_string(), vec![1u64])]);
+    let err = sound2scene_select::mine::write_moments(&blocker.join("moments.json"), &moments)
+        .expect_err("the folder is a file");
+    let mut cause = err.source();
+    let mut found = None;
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            found = Some(io);
+            break;
+        }
+        cause = e.source();
+    }
+    let io = found.unwrap_or_else(|| panic!("the chain of {err} reaches no OS error"));
+    assert!(err.to_string().contains(&io.to_string()), "{err}");
+}

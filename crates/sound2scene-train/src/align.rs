@@ -1016,7 +1016,8 @@ impl Run {
 
 /// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
 fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes).map_err(|e| checkpoint_error(path, format!("cannot write: {e}")))
+    std::fs::write(path, bytes)
+        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 fn adam(settings: &AdamSettings) -> ModuleOptimizer {
@@ -1068,9 +1069,9 @@ fn load_checkpoint(
 ) -> Result<(AudioEncoder, ModuleOptimizer, AlignState), TrainError> {
     let state_path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| checkpoint_error(&state_path, format!("cannot read: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("cannot read: {e}"), e))?;
     let state: AlignState = serde_json::from_str(&text)
-        .map_err(|e| checkpoint_error(&state_path, format!("malformed: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("malformed: {e}"), e))?;
     let mismatch = |reason: String| {
         Err(TrainError::ResumeMismatch {
             path: dir.to_path_buf(),
@@ -1103,7 +1104,7 @@ fn load_checkpoint(
     };
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optim_path)
-        .map_err(|e| checkpoint_error(&optim_path, format!("cannot read: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&optim_path, format!("cannot read: {e}"), e))?;
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| checkpoint_error(&optim_path, format!("{e:?}")))?;

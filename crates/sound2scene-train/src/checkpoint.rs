@@ -72,10 +72,7 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
 
 /// [`TrainError::Checkpoint`] naming `path`.
 pub(crate) fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
+    TrainError::checkpoint(path, reason.to_string())
 }
 
 /// The directory name of the checkpoint of `step`: `ckpt-000123`.
@@ -98,18 +95,18 @@ pub fn parse_checkpoint_name(name: &str) -> Option<u64> {
 /// # Errors
 /// [`TrainError::Checkpoint`] naming the directory.
 pub fn fsync_dir(dir: &Path) -> Result<(), TrainError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| checkpoint_error(dir, format!("cannot sync the directory: {e}")))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| {
+        TrainError::checkpoint_caused(dir, format!("cannot sync the directory: {e}"), e)
+    })
 }
 
 /// Writes `bytes` to `path` and fsyncs it (no atomicity by itself).
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let mut file =
-        File::create(path).map_err(|e| checkpoint_error(path, format!("cannot create: {e}")))?;
+    let mut file = File::create(path)
+        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot create: {e}"), e))?;
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
-        .map_err(|e| checkpoint_error(path, format!("cannot write: {e}")))
+        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 /// Replaces `path` with `bytes` atomically: a temporary sibling is written and fsynced, renamed
@@ -128,7 +125,11 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     write_synced(&tmp, bytes)?;
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(checkpoint_error(path, format!("cannot replace: {e}")));
+        return Err(TrainError::checkpoint_caused(
+            path,
+            format!("cannot replace: {e}"),
+            e,
+        ));
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -319,31 +320,35 @@ fn write_tmp_and_rename(
     write: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     if tmp.exists() {
-        std::fs::remove_dir_all(tmp)
-            .map_err(|e| checkpoint_error(tmp, format!("cannot remove a stale directory: {e}")))?;
+        std::fs::remove_dir_all(tmp).map_err(|e| {
+            TrainError::checkpoint_caused(tmp, format!("cannot remove a stale directory: {e}"), e)
+        })?;
     }
-    std::fs::create_dir(tmp)
-        .map_err(|e| checkpoint_error(tmp, format!("cannot create the directory: {e}")))?;
+    std::fs::create_dir(tmp).map_err(|e| {
+        TrainError::checkpoint_caused(tmp, format!("cannot create the directory: {e}"), e)
+    })?;
     write(tmp)?;
 
     // fsync every file and record its size and checksum for the marker.
     let mut files = BTreeMap::new();
     let mut sha256 = BTreeMap::new();
-    let entries = std::fs::read_dir(tmp)
-        .map_err(|e| checkpoint_error(tmp, format!("cannot list the directory: {e}")))?;
+    let entries = std::fs::read_dir(tmp).map_err(|e| {
+        TrainError::checkpoint_caused(tmp, format!("cannot list the directory: {e}"), e)
+    })?;
     for entry in entries {
         let entry = entry.map_err(|e| checkpoint_error(tmp, e))?;
         let path = entry.path();
         let file = File::open(&path).map_err(|e| checkpoint_error(&path, e))?;
         file.sync_all()
-            .map_err(|e| checkpoint_error(&path, format!("cannot sync: {e}")))?;
+            .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot sync: {e}"), e))?;
         let size = file
             .metadata()
             .map_err(|e| checkpoint_error(&path, e))?
             .len();
         let name = entry.file_name().to_string_lossy().into_owned();
-        let digest = file_sha256(&path)
-            .map_err(|e| checkpoint_error(&path, format!("cannot read back: {e}")))?;
+        let digest = file_sha256(&path).map_err(|e| {
+            TrainError::checkpoint_caused(&path, format!("cannot read back: {e}"), e)
+        })?;
         files.insert(name.clone(), size);
         sha256.insert(name, digest);
     }
@@ -353,9 +358,10 @@ fn write_tmp_and_rename(
     if let Ok(meta) = std::fs::symlink_metadata(target) {
         if meta.is_dir() {
             std::fs::remove_dir_all(target).map_err(|e| {
-                checkpoint_error(
+                TrainError::checkpoint_caused(
                     target,
                     format!("cannot remove an incomplete checkpoint: {e}"),
+                    e,
                 )
             })?;
         } else {
@@ -365,8 +371,9 @@ fn write_tmp_and_rename(
             ));
         }
     }
-    std::fs::rename(tmp, target)
-        .map_err(|e| checkpoint_error(target, format!("cannot rename {}: {e}", tmp.display())))?;
+    std::fs::rename(tmp, target).map_err(|e| {
+        TrainError::checkpoint_caused(target, format!("cannot rename {}: {e}", tmp.display()), e)
+    })?;
     fsync_dir(out_dir)?;
 
     let marker = CompleteMarker {
@@ -400,8 +407,9 @@ pub fn remove_incomplete(out_dir: &Path) -> Result<usize, TrainError> {
             .is_some_and(|stem| parse_checkpoint_name(stem).is_some());
         let is_incomplete = parse_checkpoint_name(name).is_some() && read_complete(&path).is_none();
         if (is_tmp || is_incomplete) && path.is_dir() {
-            std::fs::remove_dir_all(&path)
-                .map_err(|e| checkpoint_error(&path, format!("cannot remove a leftover: {e}")))?;
+            std::fs::remove_dir_all(&path).map_err(|e| {
+                TrainError::checkpoint_caused(&path, format!("cannot remove a leftover: {e}"), e)
+            })?;
             removed += 1;
         }
     }
@@ -433,7 +441,7 @@ pub fn prune(out_dir: &Path, keep_last: usize) -> Result<Vec<PathBuf>, TrainErro
         let marker = path.join(COMPLETE_MARKER);
         std::fs::remove_file(&marker)
             .and_then(|()| std::fs::remove_dir_all(&path))
-            .map_err(|e| checkpoint_error(&path, format!("cannot remove: {e}")))?;
+            .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot remove: {e}"), e))?;
         removed.push(path);
     }
     if !removed.is_empty() {

@@ -100,6 +100,7 @@ fn require_dir(dir: &Path, what: &str) -> Result<(), TrainError> {
         Err(TrainError::Data {
             path: dir.to_path_buf(),
             reason: format!("the {what} directory does not exist or is not a directory"),
+            source: None,
         })
     }
 }
@@ -176,6 +177,7 @@ pub fn discover_official(dir: impl AsRef<Path>) -> Result<Discovery, TrainError>
                  expected images/NAME.jpg with audios/NAME.wav",
                 discovery.unpaired_images, discovery.unpaired_audio
             ),
+            source: None,
         });
     }
     Ok(discovery)
@@ -197,11 +199,13 @@ pub fn read_moments(path: impl AsRef<Path>) -> Result<HashMap<String, Vec<u64>>,
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::Data {
         path: path.to_path_buf(),
         reason: format!("the moments file is not valid JSON: {e}"),
+        source: Some(e.into()),
     })?;
     let serde_json::Value::Object(map) = value else {
         return Err(TrainError::Data {
             path: path.to_path_buf(),
             reason: "the moments file must be a JSON object {\"VIDEO\": [frame, ...]}".into(),
+            source: None,
         });
     };
     let mut moments = HashMap::with_capacity(map.len());
@@ -210,6 +214,7 @@ pub fn read_moments(path: impl AsRef<Path>) -> Result<HashMap<String, Vec<u64>>,
             return Err(TrainError::Data {
                 path: path.to_path_buf(),
                 reason: format!("entry '{video}' is not a list of frame numbers"),
+                source: None,
             });
         };
         let frames = frames
@@ -348,6 +353,7 @@ pub fn discover_vggsound(
                  audios/VIDEO.wav",
                 discovery.unpaired_images, discovery.unpaired_audio
             ),
+            source: None,
         });
     }
     Ok(discovery)

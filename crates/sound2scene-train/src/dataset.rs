@@ -71,6 +71,7 @@ fn data_error(reason: impl Into<String>) -> TrainError {
     TrainError::Data {
         path: PathBuf::from("<alignment data>"),
         reason: reason.into(),
+        source: None,
     }
 }
 
@@ -107,6 +108,7 @@ impl AlignData {
                     pair.name,
                     pair.image.display()
                 ),
+                source: None,
             })?;
             features.extend_from_slice(row);
         }

@@ -2,6 +2,11 @@
 
 use std::path::PathBuf;
 
+/// The cause kept under an error whose message already names it (an I/O, JSON, image or audio
+/// error): [`std::error::Error::source`] returns it, so a caller, or the CLI's `caused by:`
+/// lines, can walk down to the operating system's error.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong when computing a training loss or an evaluation metric.
 ///
 /// Every variant is caused by the caller's input (shapes, sample counts, arguments or files);
@@ -112,6 +117,9 @@ pub enum TrainError {
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
+        /// The error that caused it, when there is one (e.g. the image decoder's or the OS's).
+        #[source]
+        source: Option<Cause>,
     },
 
     /// The image-feature cache is unreadable or does not fit the data or encoder.
@@ -121,6 +129,9 @@ pub enum TrainError {
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
+        /// The error that caused it, when there is one (e.g. the OS's or the JSON parser's).
+        #[source]
+        source: Option<Cause>,
     },
 
     /// Writing or reading a training checkpoint failed. When a save fails, the previous
@@ -131,6 +142,9 @@ pub enum TrainError {
         path: PathBuf,
         /// What failed.
         reason: String,
+        /// The error that caused it, when there is one (e.g. the OS's or the JSON parser's).
+        #[source]
+        source: Option<Cause>,
     },
 
     /// A checkpoint cannot be resumed with the given configuration or data.
@@ -200,4 +214,72 @@ pub enum TrainError {
     /// Building, loading or running a network failed.
     #[error(transparent)]
     Model(#[from] sound2scene_models::ModelError),
+}
+
+impl TrainError {
+    /// A [`TrainError::Data`] without a further cause.
+    pub(crate) fn data(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Data {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A [`TrainError::Data`] whose `reason` names `source`, kept as its source.
+    pub(crate) fn data_caused(
+        path: impl Into<PathBuf>,
+        reason: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::Data {
+            path: path.into(),
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A [`TrainError::Cache`] without a further cause.
+    pub(crate) fn cache(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Cache {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A [`TrainError::Cache`] whose `reason` names `source`, kept as its source.
+    pub(crate) fn cache_caused(
+        path: impl Into<PathBuf>,
+        reason: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::Cache {
+            path: path.into(),
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A [`TrainError::Checkpoint`] without a further cause.
+    pub(crate) fn checkpoint(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A [`TrainError::Checkpoint`] whose `reason` names `source`, kept as its source.
+    pub(crate) fn checkpoint_caused(
+        path: impl Into<PathBuf>,
+        reason: impl Into<String>,
+        source: impl Into<Cause>,
+    ) -> Self {
+        Self::Checkpoint {
+            path: path.into(),
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
 }

@@ -157,10 +157,7 @@ pub struct FeatureCache {
 }
 
 fn cache_error(path: &Path, reason: impl Into<String>) -> TrainError {
-    TrainError::Cache {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    TrainError::cache(path, reason)
 }
 
 impl FeatureCache {
@@ -173,13 +170,15 @@ impl FeatureCache {
         let dir = dir.as_ref();
         let index_path = dir.join(INDEX_FILE);
         let text = std::fs::read_to_string(&index_path).map_err(|e| {
-            cache_error(
+            TrainError::cache_caused(
                 &index_path,
                 format!("cannot read the index ({e}); build the cache first"),
+                e,
             )
         })?;
-        let index: CacheIndex = serde_json::from_str(&text)
-            .map_err(|e| cache_error(&index_path, format!("malformed index: {e}")))?;
+        let index: CacheIndex = serde_json::from_str(&text).map_err(|e| {
+            TrainError::cache_caused(&index_path, format!("malformed index: {e}"), e)
+        })?;
         if index.format != CACHE_FORMAT {
             return Err(cache_error(
                 &index_path,
@@ -201,7 +200,7 @@ impl FeatureCache {
         for shard in index.shards {
             let path = dir.join(&shard.file);
             let array = sound2scene_audio::read_npy_f32(&path)
-                .map_err(|e| cache_error(&path, e.to_string()))?;
+                .map_err(|e| TrainError::cache_caused(&path, e.to_string(), e))?;
             if array.shape != [shard.entries.len(), index.dim] {
                 return Err(cache_error(
                     &path,
@@ -482,8 +481,9 @@ impl FeatureCache {
 
     /// Rewrites `index.json` atomically.
     fn write_index(&self) -> Result<(), TrainError> {
-        let json = serde_json::to_vec_pretty(&self.index)
-            .map_err(|e| cache_error(&self.dir, format!("cannot serialize the index: {e}")))?;
+        let json = serde_json::to_vec_pretty(&self.index).map_err(|e| {
+            TrainError::cache_caused(&self.dir, format!("cannot serialize the index: {e}"), e)
+        })?;
         write_file_atomic(&self.dir.join(INDEX_FILE), &json)
     }
 
@@ -559,6 +559,7 @@ fn broken_error(sample: &SkippedSample) -> TrainError {
             "{} (skip broken samples by leaving out --strict)",
             sample.cause
         ),
+        source: None,
     }
 }
 
@@ -651,6 +652,7 @@ fn encode_images(
                         .map_err(|e| TrainError::Cache {
                             path: PathBuf::from("<image encoder output>"),
                             reason: format!("cannot read the features: {e:?}"),
+                            source: None,
                         })?;
                 encoded.features.extend(values);
             }
@@ -676,7 +678,7 @@ fn load_sample(
             let cause = format!("cannot decode the image: {e}");
             Failure {
                 file: path.clone(),
-                error: Box::new(cache_error(path, cause.clone())),
+                error: Box::new(TrainError::cache_caused(path, cause.clone(), e)),
                 cause,
             }
         })?
@@ -704,7 +706,7 @@ fn load_sample(
 fn write_npy_atomic(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), TrainError> {
     let tmp = path.with_extension("npy.tmp");
     sound2scene_audio::write_npy_f32(&tmp, shape, data)
-        .map_err(|e| cache_error(&tmp, e.to_string()))?;
+        .map_err(|e| TrainError::cache_caused(&tmp, e.to_string(), e))?;
     let io = |source| TrainError::Io {
         path: tmp.clone(),
         source,

@@ -7,15 +7,9 @@
 //! return a scalar `[1]` tensor, and are differentiable with respect to both inputs.
 
 use burn::tensor::{Tensor, activation::log_softmax};
+use sound2scene_models::normalize::l2_normalize_rows;
 
 use crate::error::TrainError;
-
-/// Lower bound on a row's squared L2 norm before its square root is taken during normalisation.
-///
-/// Only an all-zero row reaches it; the bound keeps the normalised row at zero with a zero
-/// gradient instead of producing `0 / 0 = NaN`. `1e-24` is `(1e-12)^2`, the norm floor of
-/// `torch.nn.functional.normalize`, and is a normal `f32`.
-pub const NORM_SQUARED_EPS: f32 = 1e-24;
 
 /// Lower bound on a squared distance before its square root is taken.
 ///
@@ -122,17 +116,6 @@ fn check_pair(
         });
     }
     Ok(())
-}
-
-/// Divides every row of `x` (`[batch, dim]`) by its L2 norm.
-fn l2_normalize_rows(x: Tensor<2>) -> Tensor<2> {
-    let norm = x
-        .clone()
-        .square()
-        .sum_dim(1)
-        .clamp_min(NORM_SQUARED_EPS)
-        .sqrt();
-    x / norm
 }
 
 /// `D[i, j] = ||x_i - y_j||_2` for `x` `[n, dim]` and `y` `[m, dim]`, giving `[n, m]`.

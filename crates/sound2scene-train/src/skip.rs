@@ -171,6 +171,7 @@ impl SkipReport {
         let json = serde_json::to_vec_pretty(self).map_err(|e| TrainError::Data {
             path: path.to_path_buf(),
             reason: format!("cannot serialize the skip report: {e}"),
+            source: Some(e.into()),
         })?;
         write_file_atomic(path, &json)
     }
@@ -195,6 +196,7 @@ impl SkipReport {
             .map_err(|e| TrainError::Data {
                 path: path.to_path_buf(),
                 reason: format!("malformed skip report ({e}); delete it to check the data again"),
+                source: Some(e.into()),
             })
     }
 }

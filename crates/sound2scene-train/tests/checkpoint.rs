@@ -120,6 +120,7 @@ fn a_failed_save_names_the_path_and_keeps_the_previous_checkpoint() {
         Err(TrainError::Checkpoint {
             path: dir.join("model.bpk"),
             reason: "No space left on device".into(),
+            source: None,
         })
     })
     .expect_err("writer error");
@@ -232,4 +233,40 @@ fn markers_written_before_checksums_are_checked_by_size() {
         latest_complete(out.path()).expect("list").map(|c| c.0),
         Some(3)
     );
+}
+
+/// The operating system's error under `err`, found by walking its `source()` chain.
+fn os_error_under<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = e.source();
+    }
+    None
+}
+
+#[test]
+fn a_failed_save_keeps_the_os_error_as_its_source() {
+    let out = tempfile::tempdir().expect("tempdir");
+    // The output "directory" is a file: making the checkpoint's directory in it fails in the OS.
+    let blocker = out.path().join("not-a-directory");
+    std::fs::write(&blocker, b"a file").expect("blocker");
+    let err = save(&blocker, 1).expect_err("a directory inside a file");
+    assert!(
+        matches!(err, TrainError::Checkpoint { .. }),
+        "unexpected error {err}"
+    );
+    let io = os_error_under(&err).expect("the chain reaches the OS error");
+    // The message still names the cause itself.
+    assert!(err.to_string().contains(&io.to_string()), "{err}");
+
+    // Writing into a directory that does not exist fails the same way.
+    let missing = out.path().join("missing").join("report.json");
+    let err = sound2scene_train::SkipReport::default()
+        .write(&missing)
+        .expect_err("no such directory");
+    let io = os_error_under(&err).expect("the chain reaches the OS error");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{err}");
 }

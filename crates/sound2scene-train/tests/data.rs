@@ -71,7 +71,7 @@ fn official_layout_errors_name_the_directory() {
     touch(&dir.path().join("audios/y.wav"));
     let err = discover_official(dir.path()).expect_err("nothing pairs");
     match &err {
-        TrainError::Data { path, reason } => {
+        TrainError::Data { path, reason, .. } => {
             assert_eq!(path, dir.path());
             assert!(
                 reason.contains("1 unpaired images, 1 unpaired audio"),

@@ -39,6 +39,7 @@ use crate::{Result as EvalResult, WorldEvalError};
 use sound2scene_models::burnpack::{CONFIG_KEY, NETWORK_KEY};
 use sound2scene_models::resnet::{BlockKind, ResNet, ResNetConfig};
 use sound2scene_synth::{SoundClass, World, WorldConfig};
+use sound2scene_train::error::Cause;
 use sound2scene_train::init::seeded;
 
 /// Number of classes the classifier scores (every [`SoundClass`]).
@@ -232,12 +233,17 @@ impl WorldClassifier {
     /// [`WorldEvalError::Weights`] when the file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> EvalResult<()> {
         let path = path.as_ref();
-        let weights_error = |reason: String| WorldEvalError::Weights {
+        let caused = |reason: String, source: Cause| WorldEvalError::Weights {
             path: path.to_path_buf(),
             reason,
+            source: Some(source),
         };
-        let config_json = serde_json::to_string(&self.config)
-            .map_err(|e| weights_error(format!("the configuration does not serialize: {e}")))?;
+        let config_json = serde_json::to_string(&self.config).map_err(|e| {
+            caused(
+                format!("the configuration does not serialize: {e}"),
+                e.into(),
+            )
+        })?;
         let mut store = BurnpackStore::from_file(path)
             .auto_extension(false)
             .overwrite(true)
@@ -245,7 +251,7 @@ impl WorldClassifier {
             .metadata(CONFIG_KEY, config_json);
         self.net
             .save_into(&mut store)
-            .map_err(|e| weights_error(format!("cannot write: {e}")))
+            .map_err(|e| caused(format!("cannot write: {e}"), e.into()))
     }
 
     /// Read a classifier written by [`save`](Self::save) onto `device`; every tensor must fit.
@@ -258,6 +264,12 @@ impl WorldClassifier {
         let weights_error = |reason: String| WorldEvalError::Weights {
             path: path.to_path_buf(),
             reason,
+            source: None,
+        };
+        let caused = |reason: String, source: Cause| WorldEvalError::Weights {
+            path: path.to_path_buf(),
+            reason,
+            source: Some(source),
         };
         if !path.is_file() {
             return Err(weights_error(
@@ -267,7 +279,7 @@ impl WorldClassifier {
             ));
         }
         let reader = BurnpackReader::from_file(path)
-            .map_err(|e| weights_error(format!("not a burnpack file: {e}")))?;
+            .map_err(|e| caused(format!("not a burnpack file: {e}"), e.into()))?;
         let metadata = reader.metadata();
         let network = metadata.get(NETWORK_KEY).map(String::as_str);
         if network != Some(NETWORK_NAME) {
@@ -281,7 +293,7 @@ impl WorldClassifier {
             .ok_or_else(|| weights_error(format!("no '{CONFIG_KEY}' entry")))
             .and_then(|json| {
                 serde_json::from_str(json)
-                    .map_err(|e| weights_error(format!("configuration does not parse: {e}")))
+                    .map_err(|e| caused(format!("configuration does not parse: {e}"), e.into()))
             })?;
         let mut net = config.init_net(device);
         let mut store = BurnpackStore::from_file(path)
@@ -289,7 +301,7 @@ impl WorldClassifier {
             .with_from_adapter(FloatCastAdapter::to(DType::F32));
         let result = net
             .load_from(&mut store)
-            .map_err(|e| weights_error(e.to_string()))?;
+            .map_err(|e| caused(e.to_string(), e.into()))?;
         if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
             return Err(weights_error(format!(
                 "tensors do not fit: missing {:?}, unused {:?}, errors {:?}",

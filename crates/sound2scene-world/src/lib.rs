@@ -71,6 +71,10 @@ pub enum WorldEvalError {
         path: PathBuf,
         /// What is wrong and what to do.
         reason: String,
+        /// The error that caused it, when there is one (e.g. the burnpack reader's or the JSON
+        /// parser's).
+        #[source]
+        source: Option<sound2scene_train::error::Cause>,
     },
     /// Training stopped because the loss became NaN or infinite.
     #[error("the classifier's loss is not finite at step {step}; lower the learning rate")]

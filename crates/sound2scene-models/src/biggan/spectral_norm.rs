@@ -12,7 +12,8 @@
 //! W_sn = W / σ
 //! ```
 //!
-//! where `normalize(x) = x / max(‖x‖₂, eps)` (PyTorch's `F.normalize`).
+//! where `normalize(x) = x / max(‖x‖₂, eps)` (PyTorch's `F.normalize`, here
+//! [`l2_normalize_eps`]).
 //!
 //! # Training and evaluation
 //! The mode follows the device, as for Burn's `BatchNorm`: on an autodiff device
@@ -30,16 +31,8 @@ use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Distribution, Tensor};
 use sound2scene_kernels::Fused;
 
+use crate::normalize::l2_normalize_eps;
 use crate::weights::WeightLoader;
-
-/// `x / max(‖x‖₂, eps)` row by row, PyTorch's `F.normalize(x, dim=1, eps)`.
-///
-/// # Shapes
-/// - `x`: `[rows, n]` → `[rows, n]`
-pub fn normalize_rows(x: Tensor<2>, eps: f64) -> Tensor<2> {
-    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(eps); // [rows, 1]
-    x.div(norm)
-}
 
 /// One step of BigGAN-PyTorch's power iteration (layers.py `power_iteration`, one singular
 /// value): the new singular vector estimates and the singular value estimate.
@@ -56,9 +49,9 @@ pub fn power_iteration(
     u0: Tensor<2>,
     eps: f64,
 ) -> (Tensor<2>, Tensor<2>, Tensor<1>) {
-    let v = normalize_rows(u0.matmul(w_mat.clone()), eps); // [1, in]
+    let v = l2_normalize_eps(u0.matmul(w_mat.clone()), 1, eps); // [1, in]
     let wv = v.clone().matmul(w_mat.transpose()); // [1, out]
-    let u = normalize_rows(wv.clone(), eps); // [1, out]
+    let u = l2_normalize_eps(wv.clone(), 1, eps); // [1, out]
     let sigma = wv.mul(u.clone()).sum(); // [1]
     (u, v, sigma)
 }

@@ -26,10 +26,7 @@ pub struct GanData {
 }
 
 fn data_error(path: &Path, reason: impl Into<String>) -> TrainError {
-    TrainError::Data {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    TrainError::data(path, reason)
 }
 
 impl GanData {
@@ -85,6 +82,7 @@ impl GanData {
             let feature = cache.feature(&pair.name).ok_or_else(|| TrainError::Cache {
                 path: cache.dir().to_path_buf(),
                 reason: format!("no feature for {}; rebuild the cache", pair.image.display()),
+                source: None,
             })?;
             features.extend_from_slice(feature);
         }
@@ -92,7 +90,13 @@ impl GanData {
             .par_iter()
             .map(|pair| {
                 let image = image::open(&pair.image)
-                    .map_err(|e| data_error(&pair.image, format!("cannot decode the image: {e}")))?
+                    .map_err(|e| {
+                        TrainError::data_caused(
+                            &pair.image,
+                            format!("cannot decode the image: {e}"),
+                            e,
+                        )
+                    })?
                     .to_rgb8();
                 Ok(prepare_image(&image, resolution))
             })

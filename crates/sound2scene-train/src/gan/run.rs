@@ -606,7 +606,8 @@ impl Run {
 
 /// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
 fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes).map_err(|e| checkpoint_error(path, format!("cannot write: {e}")))
+    std::fs::write(path, bytes)
+        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 /// What [`load_checkpoint`] reads.
@@ -630,9 +631,9 @@ fn load_checkpoint(
 ) -> Result<Loaded, TrainError> {
     let state_path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| checkpoint_error(&state_path, format!("cannot read: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("cannot read: {e}"), e))?;
     let state: GanState = serde_json::from_str(&text)
-        .map_err(|e| checkpoint_error(&state_path, format!("malformed: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("malformed: {e}"), e))?;
     let mismatch = |reason: String| {
         Err(TrainError::ResumeMismatch {
             path: dir.to_path_buf(),
@@ -678,7 +679,7 @@ fn load_checkpoint(
     let read_optim = |name: &str, optim: ModuleOptimizer| {
         let path = dir.join(name);
         let bytes = std::fs::read(&path)
-            .map_err(|e| checkpoint_error(&path, format!("cannot read: {e}")))?;
+            .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot read: {e}"), e))?;
         optim
             .from_bytes(Bytes::from_bytes_vec(bytes))
             .map_err(|e| checkpoint_error(&path, format!("{e:?}")))

@@ -14,9 +14,10 @@ use ndarray::{Array2, ArrayView2, Axis, s};
 use super::{check_finite, check_non_empty};
 use crate::error::TrainError;
 
-/// Floor on a row's L2 norm during normalisation (as in `torch.nn.functional.normalize`):
+/// Floor on a row's L2 norm during normalisation (as in `torch.nn.functional.normalize` and
+/// [`sound2scene_models::L2_NORMALIZE_EPS`]):
 /// an all-zero row stays zero and has similarity `0` to every key.
-const NORM_EPS: f64 = 1e-12;
+const NORM_EPS: f64 = sound2scene_models::L2_NORMALIZE_EPS;
 
 /// Queries scored per matrix product; bounds the similarity block to `QUERY_BLOCK x N` values.
 const QUERY_BLOCK: usize = 256;
@@ -105,6 +106,10 @@ fn true_key_ranks(
 }
 
 /// Divides each row of `x` `[rows, dim]` by `max(||row||_2, NORM_EPS)`.
+///
+/// The same rule as the workspace's tensor [`sound2scene_models::normalize`] (PyTorch
+/// `F.normalize`), kept here because this metric runs on the host in `f64` `ndarray`s: going
+/// through a Burn tensor would round the features to `f32` and copy them twice.
 fn l2_normalize_rows(x: ArrayView2<'_, f64>) -> Array2<f64> {
     let norms = x
         .map_axis(Axis(1), |row| row.dot(&row).sqrt().max(NORM_EPS))

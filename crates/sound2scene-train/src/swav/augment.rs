@@ -249,6 +249,7 @@ pub fn multi_crop_batch(
             )
             .into(),
             reason: "the image has no pixels".into(),
+            source: None,
         });
     }
     let batch = images.len();

@@ -12,11 +12,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use sound2scene_models::image_encoder::ImageEncoder;
+use sound2scene_models::normalize::l2_normalize;
 
 use crate::error::TrainError;
-
-/// Norms below this are treated as this when L2-normalizing (PyTorch `F.normalize`'s eps).
-pub const NORMALIZE_EPS: f64 = 1e-12;
 
 /// Configuration of the [`SwavHead`].
 #[derive(Config, Debug)]
@@ -103,20 +101,6 @@ impl SwavHead {
         });
         self
     }
-}
-
-/// `x / max(‖x‖₂, eps)` along `dim` (PyTorch `F.normalize`).
-///
-/// # Shapes
-/// - `x`: `[a, b]`; output: the same
-pub fn l2_normalize(x: Tensor<2>, dim: usize) -> Tensor<2> {
-    let norm = x
-        .clone()
-        .square()
-        .sum_dim(dim)
-        .sqrt()
-        .clamp_min(NORMALIZE_EPS);
-    x.div(norm)
 }
 
 /// The whole SwAV network: f_V's trunk ([`ImageEncoder`]) and the [`SwavHead`].

@@ -23,7 +23,7 @@ use crate::skip::{SkipPolicy, SkipReport, SkippedSample};
 /// `path` decoded as RGB.
 fn decode_file(path: &Path) -> Result<RgbImage, TrainError> {
     let image = image::open(path)
-        .map_err(|e| data_error(path, format!("cannot decode the image: {e}")))?
+        .map_err(|e| TrainError::data_caused(path, format!("cannot decode the image: {e}"), e))?
         .to_rgb8();
     if image.width() == 0 || image.height() == 0 {
         return Err(data_error(path, "the image has no pixels"));
@@ -40,10 +40,10 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
         let entries = std::fs::read_dir(&folder)
-            .map_err(|e| data_error(&folder, format!("cannot list: {e}")))?;
+            .map_err(|e| TrainError::data_caused(&folder, format!("cannot list: {e}"), e))?;
         for entry in entries {
             let path = entry
-                .map_err(|e| data_error(&folder, format!("cannot list: {e}")))?
+                .map_err(|e| TrainError::data_caused(&folder, format!("cannot list: {e}"), e))?
                 .path();
             if path.is_dir() {
                 pending.push(path);
@@ -96,10 +96,7 @@ pub struct SwavImages {
 }
 
 fn data_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
-    TrainError::Data {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
+    TrainError::data(path, reason.to_string())
 }
 
 impl SwavImages {

@@ -533,7 +533,8 @@ pub fn load_network(
 
 /// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
 fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes).map_err(|e| checkpoint_error(path, format!("cannot write: {e}")))
+    std::fs::write(path, bytes)
+        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 /// A run in progress.
@@ -698,6 +699,7 @@ impl Run {
                 let mut crops = receiver.recv().map_err(|_| TrainError::Data {
                     path: self.out_dir.clone(),
                     reason: "the crop-making thread ended early".into(),
+                    source: None,
                 })??;
                 if let Some(hook) = hooks.on_batch.as_mut() {
                     hook(step, &mut crops);
@@ -857,9 +859,9 @@ fn load_checkpoint(
 ) -> Result<(SwavNetwork, ModuleOptimizer, SwavState), TrainError> {
     let state_path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| checkpoint_error(&state_path, format!("cannot read: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("cannot read: {e}"), e))?;
     let state: SwavState = serde_json::from_str(&text)
-        .map_err(|e| checkpoint_error(&state_path, format!("malformed: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("malformed: {e}"), e))?;
     let mismatch = |reason: &str| {
         Err(TrainError::ResumeMismatch {
             path: dir.to_path_buf(),
@@ -881,7 +883,7 @@ fn load_checkpoint(
     let network = load_network(dir, config, device)?;
     let optim_path = dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optim_path)
-        .map_err(|e| checkpoint_error(&optim_path, format!("cannot read: {e}")))?;
+        .map_err(|e| TrainError::checkpoint_caused(&optim_path, format!("cannot read: {e}"), e))?;
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| checkpoint_error(&optim_path, format!("{e:?}")))?;
