@@ -734,6 +734,42 @@ fn out_of_range_inputs_say_what_is_allowed() {
         ],
         "--steps must be at least 2 (both endpoints) and at most 1000, got 1000000",
     );
+    let photo = dir.path().join("photo.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([40, 160, 60]))
+        .save(&photo)
+        .expect("write the photo");
+    refused(
+        &[
+            "edit",
+            "--image",
+            s(&photo),
+            "--quiet",
+            s(&bell),
+            "--loud",
+            s(&bell),
+            "--steps",
+            "100000000",
+            "--out",
+            s(&out),
+        ],
+        "--steps must be at least 1 and at most 10000, got 100000000",
+    );
+    refused(
+        &[
+            "edit",
+            "--image",
+            s(&photo),
+            "--quiet",
+            s(&bell),
+            "--loud",
+            s(&bell),
+            "--strength",
+            "0,NaN",
+            "--out",
+            s(&out),
+        ],
+        "--strength must be finite numbers, got NaN",
+    );
     refused(
         &[
             "volume-sweep",

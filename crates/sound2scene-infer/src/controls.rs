@@ -12,7 +12,7 @@ use image::RgbImage;
 use image::imageops::FilterType;
 
 use crate::error::{InferError, Result};
-use crate::limits::check_steps;
+use crate::limits::{check_inversion_steps, check_steps};
 use crate::pipeline::{SoundToScene, l2_normalize};
 
 /// How to walk between two features.
@@ -210,7 +210,9 @@ impl SoundToScene {
     /// after each step with the step number and the pixel error.
     ///
     /// # Errors
-    /// [`InferError::Invalid`] for zero steps or a feature that is not `[1, d]`.
+    /// [`InferError::OutOfRange`] for steps outside 1 ..=
+    /// [`MAX_INVERSION_STEPS`](crate::limits::MAX_INVERSION_STEPS); [`InferError::Invalid`] for
+    /// a feature that is not `[1, d]`.
     pub fn invert(
         &self,
         image: &RgbImage,
@@ -218,10 +220,10 @@ impl SoundToScene {
         config: &InversionConfig,
         mut progress: impl FnMut(usize, f32),
     ) -> Result<Inversion> {
-        if config.steps == 0 || feature.dims()[0] != 1 {
+        check_inversion_steps("inversion steps", config.steps)?;
+        if feature.dims()[0] != 1 {
             return Err(InferError::Invalid(format!(
-                "inversion needs at least one step and a [1, d] feature (got {} steps, {:?})",
-                config.steps,
+                "inversion needs a [1, d] feature, got {:?}",
                 feature.dims()
             )));
         }

@@ -20,6 +20,9 @@ pub const MAX_STEPS: usize = 1_000;
 pub const MAX_GAIN_DB: f32 = 60.0;
 /// Most generator rows per forward pass (`--batch-size`).
 pub const MAX_BATCH_SIZE: usize = 4_096;
+/// Most Adam steps of a GAN inversion (`edit --steps`): each step is a forward and a backward
+/// pass of G, and the inversion keeps one error per step.
+pub const MAX_INVERSION_STEPS: usize = 10_000;
 /// Most pictures per hop of a live stream: every hop draws them all.
 pub const MAX_LIVE_COUNT: usize = 16;
 /// Shortest hop of a live stream in seconds: 20 pictures a second at most.
@@ -76,6 +79,22 @@ pub fn check_steps(what: &str, steps: usize) -> Result<usize> {
         Err(out_of_range(
             what,
             format!("at least 2 (both endpoints) and at most {MAX_STEPS}"),
+            steps,
+        ))
+    }
+}
+
+/// `steps` Adam steps of a GAN inversion: 1 ..= [`MAX_INVERSION_STEPS`].
+///
+/// # Errors
+/// [`InferError::OutOfRange`] outside that range.
+pub fn check_inversion_steps(what: &str, steps: usize) -> Result<usize> {
+    if (1..=MAX_INVERSION_STEPS).contains(&steps) {
+        Ok(steps)
+    } else {
+        Err(out_of_range(
+            what,
+            format!("at least 1 and at most {MAX_INVERSION_STEPS}"),
             steps,
         ))
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use sound2scene::infer::controls::InversionConfig;
+use sound2scene::infer::limits::{check_count, check_inversion_steps};
 use sound2scene::infer::visual::{labelled_grid, tensor_to_images};
 
 use crate::common::{PipelineArgs, load_audio_reported, open_rgb};
@@ -23,7 +24,7 @@ pub struct EditArgs {
     /// Strengths of the edit, one column each.
     #[arg(long, value_delimiter = ',', default_value = "0,0.5,1")]
     strength: Vec<f32>,
-    /// Inversion steps.
+    /// Inversion steps (at most 10000).
     #[arg(long, default_value_t = 100)]
     steps: usize,
     #[command(flatten)]
@@ -34,6 +35,11 @@ pub struct EditArgs {
 pub fn run(args: EditArgs) -> Result<()> {
     if args.strength.is_empty() {
         bail!("give at least one --strength");
+    }
+    check_inversion_steps("--steps", args.steps)?;
+    check_count("--strength values", args.strength.len())?;
+    if let Some(bad) = args.strength.iter().find(|s| !s.is_finite()) {
+        bail!("--strength must be finite numbers, got {bad}");
     }
     if args.pipeline.rerank != 1 {
         bail!("edit draws from the photo's inverted noise; --rerank does not apply to it");
