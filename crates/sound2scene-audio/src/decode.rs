@@ -1,6 +1,7 @@
 //! Decoding audio files (WAV, FLAC, MP3, Ogg Vorbis, AAC in MP4/M4A) with symphonia.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,9 @@ use crate::waveform::Waveform;
 
 /// Highest accepted sample rate in Hz (768 kHz).
 pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
+/// Most channels accepted in a WAV file's header (checked before the file is parsed further).
+pub const MAX_WAV_CHANNELS: u16 = 1024;
 
 /// Sample rate in Hz of the model's input (16 kHz).
 pub const MODEL_SAMPLE_RATE: u32 = 16_000;
@@ -143,7 +147,14 @@ pub fn decode_file_reporting(path: impl AsRef<Path>, opts: &DecodeOptions) -> Re
             path: path.to_path_buf(),
         });
     }
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut file = File::open(path).map_err(|e| io_error(path, e))?;
+    let mut head = Vec::with_capacity(HEADER_SCREEN_BYTES);
+    (&mut file)
+        .take(HEADER_SCREEN_BYTES as u64)
+        .read_to_end(&mut head)
+        .and_then(|_| file.seek(SeekFrom::Start(0)))
+        .map_err(|e| io_error(path, e))?;
+    screen_wav_header(path, &head)?;
     guard_panics(path, || decode_source(path, Box::new(file), opts))
 }
 
@@ -162,6 +173,7 @@ pub fn decode_bytes(bytes: Vec<u8>, name: &str, opts: &DecodeOptions) -> Result<
             path: path.to_path_buf(),
         });
     }
+    screen_wav_header(path, &bytes[..bytes.len().min(HEADER_SCREEN_BYTES)])?;
     guard_panics(path, || {
         decode_source(path, Box::new(std::io::Cursor::new(bytes)), opts)
     })
@@ -194,6 +206,56 @@ fn check_options(opts: &DecodeOptions) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Bytes at the start of a file that [`screen_wav_header`] reads.
+const HEADER_SCREEN_BYTES: usize = 64 * 1024;
+
+/// Refuse a WAV file whose `fmt ` chunk (found within `head`, the file's first bytes) declares
+/// no channels or more than [`MAX_WAV_CHANNELS`], before symphonia parses it: symphonia 0.6.1
+/// computes the block alignment as `channels * (bits / 8)` in `u16`, which overflows for tens
+/// of thousands of channels (a panic where overflow checks are on, found by fuzzing), and no
+/// real recording has that many. symphonia's probe looks for a format's marker anywhere in the
+/// first bytes, not only at the start, so every RIFF/WAVE header within `head` is screened.
+/// Anything else, or a `fmt ` chunk beyond `head`, is left to the decoder.
+fn screen_wav_header(path: &Path, head: &[u8]) -> Result<()> {
+    let riffs = head
+        .windows(12)
+        .enumerate()
+        .filter(|(_, w)| &w[..4] == b"RIFF" && &w[8..] == b"WAVE")
+        .map(|(at, _)| at);
+    for riff in riffs {
+        if let Some(channels) = wav_channels(&head[riff..])
+            && (channels == 0 || channels > MAX_WAV_CHANNELS)
+        {
+            return Err(AudioError::UnsupportedCodec {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "the WAV header declares {channels} channels; 1 to {MAX_WAV_CHANNELS} are \
+                     supported"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The channel count of the `fmt ` chunk of the RIFF/WAVE header at the start of `riff`, if
+/// the chunk is within `riff`.
+fn wav_channels(riff: &[u8]) -> Option<u16> {
+    let mut at = 12;
+    while at + 8 <= riff.len() {
+        let id = &riff[at..at + 4];
+        let len = u32::from_le_bytes(riff[at + 4..at + 8].try_into().ok()?);
+        if id == b"fmt " {
+            let fmt = riff.get(at + 8..at + 12)?;
+            return Some(u16::from_le_bytes([fmt[2], fmt[3]]));
+        }
+        // Chunks are padded to an even length.
+        let len = usize::try_from(len).ok()?;
+        at = at.checked_add(8)?.checked_add(len)?.checked_add(len & 1)?;
+    }
+    None
 }
 
 /// Run `f`, turning a panic inside it into [`AudioError::DecoderPanic`] for `path`.

@@ -30,9 +30,9 @@ pub use batch::spectrograms;
 #[cfg(feature = "tensor")]
 pub use batch::{spectrogram_batch, to_tensor};
 pub use decode::{
-    DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MODEL_SAMPLE_RATE, decode_bytes,
-    decode_file, decode_file_reporting, load_audio, load_audio_bytes, load_audio_reporting,
-    load_audio_with,
+    DecodeOptions, DecodeWarning, Decoded, MAX_SAMPLE_RATE, MAX_WAV_CHANNELS, MODEL_SAMPLE_RATE,
+    decode_bytes, decode_file, decode_file_reporting, load_audio, load_audio_bytes,
+    load_audio_reporting, load_audio_with,
 };
 pub use error::{AudioError, Result};
 pub use npy::{NpyArray, read_npy_f32, write_npy_f32};

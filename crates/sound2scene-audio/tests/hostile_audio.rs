@@ -691,3 +691,49 @@ fn non_finite_samples_are_refused() {
         }
     }
 }
+
+/// A WAV header declaring 65535 channels of 32-bit PCM (found by fuzzing): symphonia 0.6.1
+/// computes the block alignment `channels * 4` in `u16`, which overflows; the header screen
+/// refuses it first, from a file and from memory, naming the channel count.
+#[test]
+fn a_channel_bomb_is_refused_before_the_demuxer_sees_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fmt = [
+        &1u16.to_le_bytes()[..],
+        &u16::MAX.to_le_bytes(),
+        &16_000u32.to_le_bytes(),
+        &64_000u32.to_le_bytes(),
+        &4u16.to_le_bytes(),
+        &32u16.to_le_bytes(),
+    ]
+    .concat();
+    let bytes = riff(&[
+        chunk(b"JUNK", 4, &[0; 4]),
+        chunk(b"fmt ", 16, &fmt),
+        chunk(b"data", 8, &[0; 8]),
+    ]);
+    let path = write(dir.path(), "bomb.wav", &bytes);
+    let from_file = decode_file(&path, &DecodeOptions::default());
+    // The demuxer finds a header after leading junk too (the fuzzer's input had one byte).
+    let shifted = [&[0x1d][..], &bytes].concat();
+    let from_memory =
+        sound2scene_audio::decode_bytes(shifted, "bomb.wav", &DecodeOptions::default());
+    for result in [from_file.map(|_| ()), from_memory.map(|_| ())] {
+        match result {
+            Err(AudioError::UnsupportedCodec { detail, .. }) => {
+                assert!(detail.contains("65535 channels"), "{detail}");
+            }
+            other => panic!("a channel bomb must be refused by the header screen: {other:?}"),
+        }
+    }
+
+    // The screen leaves ordinary files alone, with the fmt chunk after other chunks too.
+    let tone = riff(&[
+        chunk(b"JUNK", 4, &[0; 4]),
+        chunk(b"fmt ", 16, &fmt_pcm16(16_000)),
+        chunk(b"data", 32_000, &tone_pcm16()),
+    ]);
+    let decoded = sound2scene_audio::decode_bytes(tone, "tone.wav", &DecodeOptions::default())
+        .expect("a WAV");
+    assert_eq!(decoded.wave.frames(), 16_000);
+}
