@@ -93,15 +93,7 @@ pub async fn generate(
             |g| g.abs() <= MAX_GAIN_DB,
             &format!("a number of dB within ±{MAX_GAIN_DB}"),
         )?;
-        let png = match form.value("format").as_deref() {
-            None | Some("json") => false,
-            Some("png") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "field \"format\" must be \"json\" or \"png\", got {other:?}"
-                )));
-            }
-        };
+        let png = form.choice("format", &[("json", false), ("png", true)])?;
         let decode = decode_options(app.config.max_audio_secs);
         let started = Instant::now();
         let pictures = app
@@ -159,15 +151,13 @@ pub async fn interpolate_sounds(
             &format!("a whole number from 2 to {max_steps}"),
         )?;
         let seed = form.number("seed", 0u64, |_| true, "a whole number from 0")?;
-        let mode = match form.value("mode").as_deref() {
-            None | Some("slerp") => Interpolation::Spherical,
-            Some("lerp") => Interpolation::Linear,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "field \"mode\" must be \"slerp\" or \"lerp\", got {other:?}"
-                )));
-            }
-        };
+        let mode = form.choice(
+            "mode",
+            &[
+                ("slerp", Interpolation::Spherical),
+                ("lerp", Interpolation::Linear),
+            ],
+        )?;
         let decode = decode_options(app.config.max_audio_secs);
         let started = Instant::now();
         let pictures = app
@@ -371,8 +361,22 @@ impl Form {
         self.files.remove(name)
     }
 
-    fn value(&self, name: &str) -> Option<String> {
-        self.values.get(name).cloned()
+    /// The option named in field `name`, one of `options` (the first when absent).
+    fn choice<T: Copy>(&self, name: &str, options: &[(&str, T)]) -> Result<T, ApiError> {
+        let Some(text) = self.values.get(name) else {
+            return Ok(options[0].1);
+        };
+        options
+            .iter()
+            .find(|(option, _)| option == text)
+            .map(|&(_, value)| value)
+            .ok_or_else(|| {
+                let names: Vec<String> = options.iter().map(|(o, _)| format!("{o:?}")).collect();
+                ApiError::bad_request(format!(
+                    "field {name:?} must be {}, got {text:?}",
+                    names.join(" or ")
+                ))
+            })
     }
 
     /// The number in field `name` (`default` when absent), refused unless `ok` holds.
