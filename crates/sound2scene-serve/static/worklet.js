@@ -1,5 +1,5 @@
-// The microphone's samples, off the audio thread: an AudioWorkletProcessor that copies the
-// first channel of each render quantum (128 frames) into a buffer and posts it to the page
+// The microphone's samples, off the audio thread: an AudioWorkletProcessor that averages the
+// channels of each render quantum (128 frames) into a mono buffer and posts it to the page
 // every ~20 ms. The page batches these (~100 ms) before it sends or keeps them. Its output is
 // left silent, so the node can sit on a path to the destination (which keeps it rendering).
 
