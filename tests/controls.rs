@@ -230,7 +230,7 @@ fn best_of_k_keeps_the_candidate_f_v_places_nearest_the_feature() {
         0,
     );
     let candidates = generator.forward(noise, repeated.clone());
-    let encoded = l2_normalize(encoder.forward_generated(candidates.clone()).expect("f_V"));
+    let encoded = l2_normalize(encoder.forward_generated(candidates.clone()));
     let cosines = values((encoded * repeated).sum_dim(1));
     let pictures = values(candidates);
     let per_picture = kept.len() / n;

@@ -204,7 +204,7 @@ fn similarities(
     features: Tensor<2>,
 ) -> Result<Vec<f32>> {
     let [n, dim] = features.dims();
-    let encoded = encoder.forward_generated(pictures)?; // [n, dim']
+    let encoded = encoder.try_forward_generated(pictures)?; // [n, dim']
     let [_, width] = encoded.dims();
     if width != dim {
         return Err(sound2scene_models::ModelError::InputShape {

@@ -209,7 +209,7 @@ impl SoundToScene {
     pub fn image_features(&self, images: &[RgbImage]) -> Result<Tensor<2>> {
         let encoder = self.image.as_ref().ok_or(InferError::NoImageEncoder)?;
         let batch = encoder.preprocess(images, &self.device)?;
-        Ok(encoder.forward(batch)?)
+        Ok(encoder.try_forward(batch)?)
     }
 
     /// Noise `[count, dim_z]` drawn from N(0, z_var²) — the official code passes `z_var` as
@@ -331,7 +331,7 @@ pub fn generate_best_of(
     if candidates == 1 {
         return Ok(pictures);
     }
-    let encoded = image_encoder.forward_generated(pictures.clone())?; // [n · k, dim']
+    let encoded = image_encoder.try_forward_generated(pictures.clone())?; // [n · k, dim']
     let [_, width] = encoded.dims();
     if width != dim {
         return Err(ModelError::InputShape {
@@ -464,12 +464,12 @@ pub fn embed_spectrograms(
     };
     if specs.iter().all(|s| s.shape() == first.shape()) {
         // [n, 1, 257, frames]
-        return Ok(encoder.forward(to_tensor(specs, device)?)?);
+        return Ok(encoder.try_forward(to_tensor(specs, device)?)?);
     }
     let mut features = Vec::with_capacity(specs.len());
     let mut pooled = Vec::with_capacity(specs.len());
     for spec in specs {
-        let out = encoder.forward(to_tensor(std::slice::from_ref(spec), device)?)?;
+        let out = encoder.try_forward(to_tensor(std::slice::from_ref(spec), device)?)?;
         features.push(out.feature);
         pooled.push(out.pooled);
     }

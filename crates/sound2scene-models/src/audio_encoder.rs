@@ -177,10 +177,22 @@ impl AudioEncoder {
     /// - output: [`AudioEmbedding`] with `feature` `[batch, out_dim]` and `pooled`
     ///   `[batch, 512]`.
     ///
+    /// # Panics
+    /// If the shapes do not fit; [`try_forward`](Self::try_forward) returns an error instead.
+    pub fn forward(&self, spectrogram: Tensor<4>) -> AudioEmbedding {
+        match self.try_forward(spectrogram) {
+            Ok(out) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`forward`](Self::forward), with mis-shaped inputs reported as
+    /// [`ModelError::InputShape`].
+    ///
     /// # Errors
-    /// [`ModelError::InputShape`] when the input does not have one channel or has an empty
-    /// axis.
-    pub fn forward(&self, spectrogram: Tensor<4>) -> crate::Result<AudioEmbedding> {
+    /// [`ModelError::InputShape`] unless `spectrogram` is `[batch, 1, freq, frames]` with no
+    /// empty axis.
+    pub fn try_forward(&self, spectrogram: Tensor<4>) -> crate::Result<AudioEmbedding> {
         let dims = spectrogram.dims();
         let [_, in_channels, _, _] = self.audnet.conv1.weight.dims();
         if dims[1] != in_channels || dims.contains(&0) {

@@ -200,10 +200,22 @@ impl ImageEncoder {
     /// - `images`: `[batch, 3, 224, 224]` (any height and width are accepted)
     /// - output: z^V, `[batch, 2048]`
     ///
+    /// # Panics
+    /// If the shapes do not fit; [`try_forward`](Self::try_forward) returns an error instead.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self.try_forward(images) {
+            Ok(features) => features,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`forward`](Self::forward), with mis-shaped inputs reported as
+    /// [`ModelError::InputShape`].
+    ///
     /// # Errors
-    /// [`ModelError::InputShape`] when the input does not have three channels or has an empty
+    /// [`ModelError::InputShape`] unless `images` is `[batch, 3, height, width]` with no empty
     /// axis.
-    pub fn forward(&self, images: Tensor<4>) -> crate::Result<Tensor<2>> {
+    pub fn try_forward(&self, images: Tensor<4>) -> crate::Result<Tensor<2>> {
         let dims = images.dims();
         let [_, in_channels, _, _] = self.resnet.conv1.weight.dims();
         if dims[1] != in_channels || dims.contains(&0) {
@@ -223,10 +235,23 @@ impl ImageEncoder {
     /// - `images`: `[batch, 3, h, w]` in `[-1, 1]`
     /// - output: z^V, `[batch, dim]`
     ///
+    /// # Panics
+    /// If the shapes do not fit; [`try_forward_generated`](Self::try_forward_generated)
+    /// returns an error instead.
+    pub fn forward_generated(&self, images: Tensor<4>) -> Tensor<2> {
+        match self.try_forward_generated(images) {
+            Ok(features) => features,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`forward_generated`](Self::forward_generated), with mis-shaped inputs reported as
+    /// [`ModelError::InputShape`].
+    ///
     /// # Errors
-    /// As [`forward`](Self::forward).
-    pub fn forward_generated(&self, images: Tensor<4>) -> crate::Result<Tensor<2>> {
-        self.forward(generated_input(images, self.input_side()))
+    /// [`ModelError::InputShape`] unless `images` is `[batch, 3, h, w]` with no empty axis.
+    pub fn try_forward_generated(&self, images: Tensor<4>) -> crate::Result<Tensor<2>> {
+        self.try_forward(generated_input(images, self.input_side()))
     }
 }
 

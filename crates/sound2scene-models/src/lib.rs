@@ -12,6 +12,15 @@
 //! - [`checkpoint`]: opening any network from a released file, an IC-GAN folder or burnpack.
 //! - [`burnpack`]: saving and loading any of the networks in Burn's own format (f32 or f16).
 //! - [`normalize`]: the one L2 normalization (PyTorch `F.normalize`) of the workspace.
+//!
+//! Every network ([`AudioEncoder`](audio_encoder::AudioEncoder),
+//! [`ImageEncoder`](image_encoder::ImageEncoder), [`Generator`](biggan::Generator),
+//! [`Discriminator`](biggan::Discriminator)) has the same two entry points: `forward` is
+//! infallible and panics with the [`ModelError::InputShape`] message when the input shapes do
+//! not fit, for code whose shapes are fixed by construction (training loops, benchmarks);
+//! `try_forward` checks the shapes first and returns that error instead, for inputs that come
+//! from outside. The image encoder's path for G's pictures is the same pair,
+//! `forward_generated` and `try_forward_generated`.
 #![deny(missing_docs)]
 
 pub mod audio_encoder;

@@ -71,7 +71,7 @@ fn features(net: &SwavNetwork, images: &[RgbImage], device: &Device) -> Vec<Vec<
     let mut out = Vec::new();
     for chunk in images.chunks(100) {
         let x = net.encoder.preprocess(chunk, device).expect("preprocess");
-        let f = net.encoder.forward(x).expect("forward");
+        let f = net.encoder.forward(x);
         let [n, c] = f.dims();
         let v = f.into_data().try_into_vec_as::<f32>().expect("f32");
         for i in 0..n {

@@ -902,7 +902,7 @@ impl Run {
                 );
                 let features =
                     Tensor::<2>::from_data(TensorData::new(batch.features, [n, batch.dim]), device);
-                let audio = eval.forward(spectrograms)?.feature;
+                let audio = eval.try_forward(spectrograms)?.feature;
                 let value = loss.compute(audio, features)?.into_scalar::<f32>();
                 total += f64::from(value) * n as f64;
                 count += n;

@@ -645,7 +645,7 @@ fn encode_images(
                 let images =
                     Tensor::<4>::from_data(TensorData::new(pixels, [count, 3, side, side]), device);
                 // [count, dim]
-                let z = encoder.forward(images)?;
+                let z = encoder.try_forward(images)?;
                 let values =
                     z.into_data()
                         .try_into_vec::<f32>()

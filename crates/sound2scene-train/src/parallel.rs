@@ -90,10 +90,10 @@ pub fn forward_backward(
             device,
         );
         let feature = if i == 0 {
-            model.forward(input)?.feature
+            model.try_forward(input)?.feature
         } else {
             let copy = model.clone().fork(device);
-            let feature = copy.forward(input)?.feature.to_device(main);
+            let feature = copy.try_forward(input)?.feature.to_device(main);
             copies.push(copy);
             feature
         };

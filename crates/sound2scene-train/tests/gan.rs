@@ -539,7 +539,7 @@ fn feature_consistency_is_zero_on_own_features_and_its_gradient_reaches_the_pict
     let plain =
         Tensor::<4>::from_data(TensorData::new(values.clone(), [n, 3, RES, RES]), &device());
     // f_V in inference mode, as the feature cache runs it.
-    let own = f_v.valid().forward_generated(plain).expect("encoded"); // [n, 32]
+    let own = f_v.valid().forward_generated(plain); // [n, 32]
     let own = Tensor::<2>::from_data(
         (own.clone() / own.square().sum_dim(1).sqrt()).into_data(),
         &ad,
@@ -627,7 +627,7 @@ fn encoded_data(f_v: &ImageEncoder, n: usize, device: &Device) -> (GanData, Tens
     let input = f_v
         .preprocess(&images, &Device::flex())
         .expect("preprocessed");
-    let features = f_v.valid().forward(input).expect("encoded"); // [n, width]
+    let features = f_v.valid().forward(input); // [n, width]
     let features = features.clone() / features.square().sum_dim(1).sqrt();
     let width = features.dims()[1];
     let values = features.try_into_vec_as::<f32>().expect("readable");

@@ -53,7 +53,7 @@ pub fn audio(args: EmbedAudioArgs) -> Result<()> {
                     path.display()
                 ),
             };
-            encoder.forward(Tensor::from_data(
+            encoder.try_forward(Tensor::from_data(
                 TensorData::new(array.data, dims),
                 &device,
             ))?
@@ -124,7 +124,7 @@ pub fn image(args: EmbedImageArgs) -> Result<()> {
             encoder.preprocess(&images, &device)?
         }
     };
-    let features = encoder.forward(batch)?;
+    let features = encoder.try_forward(batch)?;
     let [n, d] = features.dims();
     write_matrix(&args.out, features)?;
     println!("wrote {} ({n} x {d} image features)", args.out.display());

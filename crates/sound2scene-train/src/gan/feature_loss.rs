@@ -12,7 +12,7 @@
 //! the weight unset or 0 the loop is IC-GAN's.
 //!
 //! G's pictures go through f_V's preprocessing as tensor operations, so that gradients reach G
-//! ([`ImageEncoder::forward_generated`]).
+//! ([`ImageEncoder::try_forward_generated`]).
 
 use burn::tensor::Tensor;
 use sound2scene_models::image_encoder::ImageEncoder;
@@ -34,7 +34,7 @@ pub fn feature_consistency(
     features: Tensor<2>,
 ) -> Result<Tensor<1>, TrainError> {
     let [_, dim] = features.dims();
-    let encoded = f_v.forward_generated(images)?; // [batch, dim']
+    let encoded = f_v.try_forward_generated(images)?; // [batch, dim']
     let [_, width] = encoded.dims();
     if width != dim {
         return Err(TrainError::Config(format!(

@@ -132,17 +132,17 @@ impl SwavNetwork {
     /// - output: [`SwavOutput`] with `V = L + N` crops
     ///
     /// # Errors
-    /// Those of [`ImageEncoder::forward`] (wrong channel count, empty axis).
+    /// Those of [`ImageEncoder::try_forward`] (wrong channel count, empty axis).
     pub fn forward(
         &self,
         large: Tensor<4>,
         small: Option<Tensor<4>>,
     ) -> Result<SwavOutput, TrainError> {
         // [L·B, C]
-        let mut features = self.encoder.forward(large)?;
+        let mut features = self.encoder.try_forward(large)?;
         if let Some(small) = small {
             // [L·B + N·B, C]
-            features = Tensor::cat(vec![features, self.encoder.forward(small)?], 0);
+            features = Tensor::cat(vec![features, self.encoder.try_forward(small)?], 0);
         }
         let (embedding, scores) = self.head.forward(features);
         Ok(SwavOutput { embedding, scores })
