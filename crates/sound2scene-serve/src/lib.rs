@@ -16,7 +16,9 @@
 //! - `POST /api/generate` (multipart: `audio`, `mix`, `mix_weight`, `count`, `seed`,
 //!   `gain_db`, `format`): pictures as PNG data URLs in JSON, or the grid as one PNG;
 //! - `POST /api/interpolate` (multipart: `a`, `b`, `steps`, `seed`, `mode`);
-//! - `GET /api/live`: a WebSocket, sound in, a picture every hop out (see [`live`]).
+//! - `GET /api/live`: a WebSocket: one text message of settings (`{"sample_rate": 48000}`),
+//!   then little-endian `f32` PCM; a `{"type": "frame", ...}` message with the pictures every
+//!   hop, `{"gain_db": 6}` to change the volume while streaming.
 //!
 //! Limits hold under abuse ([`ServeConfig`]): loopback by default, a cap on the body, on the
 //! sound's length, on counts and steps; one inference thread with a bounded queue (503 when
@@ -24,13 +26,13 @@
 //! memory, so no client input reaches the file system.
 #![deny(missing_docs)]
 
-pub mod api;
+mod api;
 pub mod config;
 pub mod error;
-pub mod live;
-pub mod page;
-pub mod state;
-pub mod worker;
+mod live;
+mod page;
+mod state;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
