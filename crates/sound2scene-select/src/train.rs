@@ -32,12 +32,13 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sound2scene_train::align::{Control, Outcome};
 use sound2scene_train::checkpoint::{
     BEST_POINTER, LATEST_POINTER, best_checkpoint, latest_complete, prune, read_complete,
     read_pointer, remove_incomplete, save_checkpoint, write_file_atomic, write_pointer,
 };
+use sound2scene_train::control::{Control, Outcome};
 use sound2scene_train::finite::all_finite;
+use sound2scene_train::init::splitmix;
 use sound2scene_train::progress::{
     METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, unix_time,
 };
@@ -491,14 +492,6 @@ pub fn epoch_batches(videos: usize, size: usize, seed: u64, epoch: u64) -> Vec<V
         }
     }
     batches
-}
-
-/// The SplitMix64 finalizer: decorrelates nearby seeds.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Input of one step: frames `[n, 3, S, S]` and audio windows `[n, 1, bins, W]`.

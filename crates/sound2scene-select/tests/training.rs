@@ -12,7 +12,7 @@ use sound2scene_select::mine::score_video;
 use sound2scene_select::train::{
     SelectData, SelectHooks, SelectTrainConfig, load_localizer, train_select,
 };
-use sound2scene_train::align::Outcome;
+use sound2scene_train::control::Outcome;
 use sound2scene_train::progress::{MetricsLog, ProgressMode};
 
 fn data(dir: &std::path::Path, clips: usize) -> SelectData {
@@ -33,7 +33,7 @@ fn run(
     let hooks = SelectHooks {
         on_step: Some(Box::new(move |r| {
             sink.borrow_mut().push(r.loss);
-            sound2scene_train::align::Control::Continue
+            sound2scene_train::control::Control::Continue
         })),
         ..SelectHooks::default()
     };

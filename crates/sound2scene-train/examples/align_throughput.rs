@@ -20,7 +20,8 @@ use rand_distr::{Distribution, StandardNormal};
 use sound2scene_audio::Spectrogram;
 use sound2scene_models::audio_encoder::AudioEncoderConfig;
 use sound2scene_models::resnet::ResNetConfig;
-use sound2scene_train::align::{AlignConfig, AlignHooks, AlignSession, Control};
+use sound2scene_train::align::{AlignConfig, AlignHooks, AlignSession};
+use sound2scene_train::control::Control;
 use sound2scene_train::dataset::AlignData;
 use sound2scene_train::progress::ProgressMode;
 

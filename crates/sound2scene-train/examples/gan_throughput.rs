@@ -18,7 +18,7 @@ use burn::tensor::Device;
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sound2scene_train::align::Control;
+use sound2scene_train::control::Control;
 use sound2scene_train::gan::{GanConfig, GanData, GanHooks, GanSession};
 use sound2scene_train::progress::ProgressMode;
 

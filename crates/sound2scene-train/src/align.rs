@@ -61,15 +61,17 @@ use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 use sound2scene_models::checkpoint::open_audio_encoder;
 
-use crate::checkpoint::checkpoint_error;
 use crate::checkpoint::{
     BEST_POINTER, best_checkpoint, latest_complete, prune, read_pointer, remove_incomplete,
     save_checkpoint, write_file_atomic, write_pointer,
 };
+use crate::checkpoint::{checkpoint_error, write_plain};
+use crate::control::{Control, Outcome};
 use crate::data::{Split, split_validation};
 use crate::dataset::{AlignData, Batch, Fnv};
 use crate::error::TrainError;
 use crate::finite::all_finite;
+use crate::init::splitmix;
 use crate::loss::ContrastiveLoss;
 use crate::parallel::{self, ShardedStep};
 use crate::progress::{
@@ -260,19 +262,6 @@ pub struct AlignState {
     pub saved_at: f64,
 }
 
-/// What a hook asks the loop to do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Control {
-    /// Go on.
-    #[default]
-    Continue,
-    /// Write a checkpoint and return (as Ctrl-C does).
-    Stop,
-    /// Return at once without writing anything, as if the process were killed (for tests of
-    /// crash recovery).
-    Abort,
-}
-
 /// Sent to [`AlignHooks::on_step`] after every optimizer step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
@@ -348,19 +337,6 @@ impl AlignHooks {
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.stop)
     }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// All epochs done.
-    Finished,
-    /// `max_steps` reached.
-    MaxSteps,
-    /// The stop flag was set or a hook returned [`Control::Stop`]; a checkpoint was written.
-    Stopped,
-    /// A hook returned [`Control::Abort`]; nothing was written after the last checkpoint.
-    Aborted,
 }
 
 /// The result of a run.
@@ -545,14 +521,6 @@ pub fn epoch_batches(train: &[usize], batch_size: usize, seed: u64, epoch: u64) 
         }
     }
     batches
-}
-
-/// The SplitMix64 finalizer: decorrelates nearby seeds.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// A run in progress.
@@ -1012,12 +980,6 @@ impl Run {
         self.last_checkpoint = Some(dir.clone());
         Ok(dir)
     }
-}
-
-/// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
-fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes)
-        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 fn adam(settings: &AdamSettings) -> ModuleOptimizer {

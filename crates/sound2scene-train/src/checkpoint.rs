@@ -138,6 +138,16 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     fsync_dir(parent)
 }
 
+/// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once by
+/// [`save_checkpoint`]).
+///
+/// # Errors
+/// [`TrainError::Checkpoint`] naming the file, with the I/O error as its source.
+pub fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    std::fs::write(path, bytes)
+        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
+}
+
 /// Reads a pointer file (`latest` or `best`) of `out_dir`: the checkpoint directory it names,
 /// if the file exists and names one.
 pub fn read_pointer(out_dir: &Path, pointer: &str) -> Option<PathBuf> {

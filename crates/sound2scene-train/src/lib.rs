@@ -23,6 +23,7 @@
 
 pub mod align;
 pub mod checkpoint;
+pub mod control;
 pub mod data;
 pub mod dataset;
 pub mod error;
@@ -37,9 +38,8 @@ pub mod progress;
 pub mod skip;
 pub mod swav;
 
-pub use align::{
-    AlignConfig, AlignHooks, AlignSession, AlignSummary, Control, Outcome, train_align,
-};
+pub use align::{AlignConfig, AlignHooks, AlignSession, AlignSummary, train_align};
+pub use control::{Control, Outcome};
 pub use data::{Discovery, Pair, discover_official, discover_vggsound};
 pub use dataset::{AlignData, AudioInput, Batch};
 pub use feature_cache::{CacheBuild, CacheOptions, FeatureCache};

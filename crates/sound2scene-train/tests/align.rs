@@ -16,12 +16,13 @@ use sound2scene_models::burnpack::{self, NetworkKind, Precision};
 use sound2scene_models::checkpoint::{open_audio_encoder, open_image_encoder};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::align::{
-    AdamSettings, AlignConfig, AlignHooks, AlignState, CONFIG_FILE, Control, MODEL_FILE,
-    OPTIMIZER_FILE, Outcome, STATE_FILE, init_encoder,
+    AdamSettings, AlignConfig, AlignHooks, AlignState, CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE,
+    STATE_FILE, init_encoder,
 };
 use sound2scene_train::checkpoint::{
     BEST_POINTER, COMPLETE_MARKER, best_checkpoint, latest_complete, list_complete, read_pointer,
 };
+use sound2scene_train::control::{Control, Outcome};
 use sound2scene_train::progress::{METRICS_FILE, MetricsLog, ProgressMode, RecordKind};
 use sound2scene_train::{
     AlignData, AlignSession, ContrastiveLoss, FeatureCache, TrainError, discover_official,

@@ -14,8 +14,8 @@ use sound2scene_models::checkpoint::open_generator;
 use sound2scene_models::image_encoder::{ImageEncoder, ImageEncoderConfig};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::TrainError;
-use sound2scene_train::align::{Control, Outcome};
 use sound2scene_train::checkpoint::{COMPLETE_MARKER, latest_complete};
+use sound2scene_train::control::{Control, Outcome};
 use sound2scene_train::gan::{
     AugmentDraw, Augmentation, CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, G_OPTIMIZER_FILE,
     GENERATOR_EMA_FILE, GENERATOR_FILE, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession,

@@ -16,7 +16,7 @@ use sound2scene::select::{
     SelectData, discover_videos, load_localizer, mine, remap_moments, train_select,
 };
 use sound2scene::synth::DatasetTruth;
-use sound2scene::train::align::Outcome;
+use sound2scene::train::control::Outcome;
 use sound2scene::train::data::read_moments;
 use sound2scene::train::progress::ProgressMode;
 use sound2scene::train::skip::{SKIPPED_FILE, SkipReport};

@@ -6,7 +6,8 @@ use anyhow::{Context, Result, bail};
 use burn::config::Config;
 use sound2scene::models::LoadOptions;
 use sound2scene::models::checkpoint::open_image_encoder;
-use sound2scene::train::align::{AlignConfig, AlignHooks, AlignSession, CONFIG_FILE, Outcome};
+use sound2scene::train::align::{AlignConfig, AlignHooks, AlignSession, CONFIG_FILE};
+use sound2scene::train::control::Outcome;
 use sound2scene::train::data::{Discovery, discover_official, discover_vggsound};
 use sound2scene::train::{AlignData, CacheOptions, ContrastiveLoss, FeatureCache};
 

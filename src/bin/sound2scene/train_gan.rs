@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use burn::config::Config;
 use sound2scene::models::LoadOptions;
 use sound2scene::models::checkpoint::open_image_encoder;
-use sound2scene::train::align::Outcome;
+use sound2scene::train::control::Outcome;
 use sound2scene::train::gan::{
     CONFIG_FILE, GENERATOR_EMA_FILE, GanConfig, GanData, GanHooks, GanSession, discover_images,
 };

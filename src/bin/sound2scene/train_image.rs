@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::config::Config;
 use sound2scene::models::resnet::ResNetConfig;
-use sound2scene::train::align::Outcome;
+use sound2scene::train::control::Outcome;
 use sound2scene::train::progress::ProgressMode;
 use sound2scene::train::skip::SKIPPED_FILE;
 use sound2scene::train::swav::augment::MultiCropConfig;

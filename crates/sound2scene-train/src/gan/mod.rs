@@ -87,7 +87,7 @@ pub use feature_loss::feature_consistency;
 pub use hinge::{hinge_d_loss, hinge_g_loss};
 pub use knn::{KnnIndex, knn_cosine};
 
-use crate::align::{Control, Outcome};
+use crate::control::{Control, Outcome};
 use crate::error::TrainError;
 use crate::progress::ProgressMode;
 use run::Run;

@@ -24,22 +24,15 @@ use super::{
     SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, feature_consistency, hinge_d_loss,
     hinge_g_loss, init_networks, knn_cosine,
 };
-use crate::align::{Control, Outcome};
-use crate::checkpoint::checkpoint_error;
+use crate::checkpoint::{checkpoint_error, write_plain};
 use crate::checkpoint::{
     latest_complete, prune, remove_incomplete, save_checkpoint, write_file_atomic,
 };
+use crate::control::{Control, Outcome};
 use crate::error::TrainError;
 use crate::finite::all_finite;
+use crate::init::splitmix;
 use crate::progress::{ProgressMode, StepBar, unix_time};
-
-/// The SplitMix64 finalizer: decorrelates nearby seeds.
-fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// Salt of the sample grids' noise stream (distinct from every step's).
 const SAMPLE_SALT: u64 = 0x5a3e_9d1c_0b7f_4e21;
@@ -602,12 +595,6 @@ impl Run {
         self.last_checkpoint = Some(dir.clone());
         Ok(dir)
     }
-}
-
-/// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
-fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes)
-        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 /// What [`load_checkpoint`] reads.

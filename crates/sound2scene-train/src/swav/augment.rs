@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use sound2scene_models::image_encoder::{IMAGENET_MEAN, IMAGENET_STD};
 
 use crate::error::TrainError;
+use crate::init::splitmix;
 
 /// Crop side of SwAV's large crops at ImageNet resolution.
 pub const OFFICIAL_LARGE: usize = 224;
@@ -201,14 +202,6 @@ impl CropBatch {
     pub fn batch(&self) -> usize {
         self.indices.len()
     }
-}
-
-/// The SplitMix64 finalizer: decorrelates nearby seeds.
-pub(crate) fn splitmix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The seed of the random stream of crop `crop` of the image at batch position `position` in

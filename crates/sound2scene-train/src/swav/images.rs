@@ -15,9 +15,10 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::augment::{CropBatch, MultiCropConfig, multi_crop_batch, splitmix};
+use super::augment::{CropBatch, MultiCropConfig, multi_crop_batch};
 use crate::dataset::Fnv;
 use crate::error::TrainError;
+use crate::init::splitmix;
 use crate::skip::{SkipPolicy, SkipReport, SkippedSample};
 
 /// `path` decoded as RGB.

@@ -85,10 +85,10 @@ use self::head::{SwavHead, SwavHeadConfig, SwavNetwork};
 use self::images::SwavImages;
 use self::optim::SwavOptimizerConfig;
 use self::sinkhorn::{SwavLossSettings, swapped_prediction_loss};
-use crate::align::{Control, Outcome};
-use crate::checkpoint::checkpoint_error;
 use crate::checkpoint::write_file_atomic;
+use crate::checkpoint::{checkpoint_error, write_plain};
 use crate::checkpoint::{latest_complete, prune, remove_incomplete, save_checkpoint};
+use crate::control::{Control, Outcome};
 use crate::dataset::Fnv;
 use crate::error::TrainError;
 use crate::finite::all_finite;
@@ -529,12 +529,6 @@ pub fn load_network(
     };
     let head = load_head(&dir.join(HEAD_FILE), &config.head_config(), device)?;
     Ok(SwavNetwork { encoder, head })
-}
-
-/// Writes a file inside a checkpoint's temporary directory (fsynced later, all at once).
-fn write_plain(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    std::fs::write(path, bytes)
-        .map_err(|e| TrainError::checkpoint_caused(path, format!("cannot write: {e}"), e))
 }
 
 /// A run in progress.
