@@ -305,6 +305,20 @@ fn eval_world_runs_end_to_end_on_random_networks() {
             .values()
             .all(|r| (-1.0..=1.0).contains(r))
     );
+    assert!(
+        (-1.0..=1.0).contains(&report.volume_spearman_waveform),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.volume_spearman_waveform_by_class.len(),
+        SoundClass::ALL.len()
+    );
+    assert!(
+        report
+            .volume_spearman_waveform_by_class
+            .values()
+            .all(|r| (-1.0..=1.0).contains(r))
+    );
 }
 
 #[test]

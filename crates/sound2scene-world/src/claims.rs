@@ -21,7 +21,11 @@
 //!    number of pixels of the class's colour ([`measure_class_area`]), averaged over the
 //!    realisations; `volume_spearman` is Spearman's ρ between gain and that mean area, per class,
 //!    averaged over the eight classes. A class whose area does not change at all has no rank
-//!    correlation and counts as 0.
+//!    correlation and counts as 0. `volume_spearman_waveform` asks the same of the operation
+//!    users run (`volume-sweep`, `generate --gain-db`, the paper's volume control): each
+//!    realisation is made once, at the middle of the gain range, and the whole waveform goes
+//!    through `Waveform::gain_db` at [`WAVEFORM_GAINS_DB`] (−12 … +12 dB), so the background
+//!    and noise get louder with the source.
 //! 4. **Mixing.** Every pair of distinct classes sounds at once (gains drawn in the world's
 //!    range), `mix_samples` times per pair. `mix_both_fraction` is the fraction of mixes whose
 //!    picture the classifier judges to show both classes (each probability above
@@ -68,7 +72,7 @@ use sound2scene_train::metrics::{
 };
 
 /// The report keys the issue requires, in the order they are printed.
-pub const REQUIRED_KEYS: [&str; 8] = [
+pub const REQUIRED_KEYS: [&str; 9] = [
     "r_at_1",
     "r_at_10",
     "class_accuracy",
@@ -76,11 +80,16 @@ pub const REQUIRED_KEYS: [&str; 8] = [
     "class_accuracy_random_feature",
     "fid",
     "volume_spearman",
+    "volume_spearman_waveform",
     "mix_both_fraction",
 ];
 
+/// Gains in dB applied to whole waveforms for `volume_spearman_waveform`: the range the
+/// README's `volume-sweep` example uses.
+pub const WAVEFORM_GAINS_DB: [f32; 5] = [-12.0, -6.0, 0.0, 6.0, 12.0];
+
 /// The other keys of the JSON report.
-pub const EXTRA_KEYS: [&str; 26] = [
+pub const EXTRA_KEYS: [&str; 27] = [
     "seed",
     "clips",
     "z_var",
@@ -100,6 +109,7 @@ pub const EXTRA_KEYS: [&str; 26] = [
     "volume_gains",
     "volume_samples",
     "volume_spearman_by_class",
+    "volume_spearman_waveform_by_class",
     "mix_pairs",
     "mix_both_fraction_area",
     "mix_exact_fraction",
@@ -214,6 +224,10 @@ pub struct WorldReport {
     pub fid: f64,
     /// Spearman ρ between gain and drawn area, averaged over the classes.
     pub volume_spearman: f64,
+    /// The same with the gain applied to the whole waveform ([`WAVEFORM_GAINS_DB`]), as the
+    /// volume control does (absent from reports written before it existed: 0).
+    #[serde(default)]
+    pub volume_spearman_waveform: f64,
     /// Fraction of two-source mixes whose picture shows both classes (classifier).
     pub mix_both_fraction: f64,
     /// The world seed evaluated.
@@ -254,6 +268,9 @@ pub struct WorldReport {
     pub volume_samples: usize,
     /// Spearman ρ per class (0 where the area never changes).
     pub volume_spearman_by_class: BTreeMap<String, f64>,
+    /// `volume_spearman_waveform` per class.
+    #[serde(default)]
+    pub volume_spearman_waveform_by_class: BTreeMap<String, f64>,
     /// Number of two-source mixes.
     pub mix_pairs: usize,
     /// Fraction of mixes in which both colours cover at least `mix_min_area_px` pixels.
@@ -329,6 +346,11 @@ impl WorldReport {
             (
                 "volume_spearman",
                 self.volume_spearman,
+                "target >= 0.8, chance 0".into(),
+            ),
+            (
+                "volume_spearman_waveform",
+                self.volume_spearman_waveform,
                 "target >= 0.8, chance 0".into(),
             ),
             (
@@ -649,6 +671,8 @@ pub fn eval_world(
 
     // 3. Volume.
     let (volume_spearman, volume_spearman_by_class) = volume(pipeline, config)?;
+    let (volume_spearman_waveform, volume_spearman_waveform_by_class) =
+        volume_waveform(pipeline, config)?;
 
     // 4. Mixing.
     let mix = mixing(pipeline, classifier, config)?;
@@ -661,6 +685,7 @@ pub fn eval_world(
         class_accuracy_random_feature: class_accuracy(&from_random, &clips),
         fid: fid(&from_audio)?,
         volume_spearman,
+        volume_spearman_waveform,
         mix_both_fraction: mix.both,
         seed: wc.seed,
         clips: n,
@@ -681,6 +706,7 @@ pub fn eval_world(
         volume_gains: config.volume_gains,
         volume_samples: config.volume_samples,
         volume_spearman_by_class,
+        volume_spearman_waveform_by_class,
         mix_pairs: mix.count,
         mix_both_fraction_area: mix.both_area,
         mix_exact_fraction: mix.exact,
@@ -732,6 +758,69 @@ fn volume(
     }
     let features = audio_features(pipeline, &waves, config.batch_size)?;
     let pictures = draw(pipeline, features, &noise, rerank, config.batch_size)?;
+    let gains: Vec<f64> = gains.iter().map(|&g| f64::from(g)).collect();
+    Ok(area_rank_correlation(&pictures, &gains, samples))
+}
+
+/// Claim 3 as users run it: each (class, realisation) made once at the middle of the gain
+/// range, then the whole waveform through `Waveform::gain_db` at [`WAVEFORM_GAINS_DB`]; mean
+/// over classes of Spearman ρ(gain, mean drawn area), and ρ per class. The noise rows are
+/// those of [`volume`].
+fn volume_waveform(
+    pipeline: &SoundToScene,
+    config: &WorldEvalConfig,
+) -> Result<(f64, BTreeMap<String, f64>)> {
+    let wc = &config.world;
+    let (lo, hi) = wc.gain_db_range;
+    let middle = (lo + hi) / 2.0;
+    let gains = WAVEFORM_GAINS_DB;
+    let steps = gains.len();
+    let samples = config.volume_samples;
+    let classes = SoundClass::ALL;
+    let rerank = config.rerank;
+    let base = noise_rows(
+        pipeline,
+        classes.len() * samples * rerank,
+        derive(config.noise_seed, 2),
+        config.z_var,
+    )?;
+    let row_len = pipeline.dim_z() * rerank;
+    let mut waves = Vec::with_capacity(classes.len() * samples * steps);
+    let mut noise = Vec::with_capacity(waves.capacity() * row_len);
+    for (c, &class) in classes.iter().enumerate() {
+        for s in 0..samples {
+            let seed = derive(wc.seed, 1000 + (c * samples + s) as u64);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (start, end) = interval(wc, &mut rng);
+            let background = Background::ALL[s % Background::ALL.len()];
+            let source = SourceSpec::new(class, middle).during(start, end);
+            let wave = sound(&[source], background, wc, seed)?;
+            let row = &base[(c * samples + s) * row_len..(c * samples + s + 1) * row_len];
+            for &gain in &gains {
+                waves.push(
+                    wave.gain_db(gain)
+                        .map_err(sound2scene_infer::InferError::from)?,
+                );
+                noise.extend_from_slice(row);
+            }
+        }
+    }
+    let features = audio_features(pipeline, &waves, config.batch_size)?;
+    let pictures = draw(pipeline, features, &noise, rerank, config.batch_size)?;
+    let gains: Vec<f64> = gains.iter().map(|&g| f64::from(g)).collect();
+    Ok(area_rank_correlation(&pictures, &gains, samples))
+}
+
+/// Spearman ρ between `gains` and the class's drawn area averaged over `samples`
+/// realisations, per class and its mean over the classes; `pictures` are in (class, sample,
+/// gain) order.
+fn area_rank_correlation(
+    pictures: &[RgbImage],
+    gains: &[f64],
+    samples: usize,
+) -> (f64, BTreeMap<String, f64>) {
+    let steps = gains.len();
+    let classes = SoundClass::ALL;
     let mut by_class = BTreeMap::new();
     let mut total = 0.0;
     for (c, &class) in classes.iter().enumerate() {
@@ -743,12 +832,11 @@ fn volume(
                     / samples as f64
             })
             .collect();
-        let gains: Vec<f64> = gains.iter().map(|&g| f64::from(g)).collect();
-        let rho = spearman(&gains, &mean_area).unwrap_or(0.0);
+        let rho = spearman(gains, &mean_area).unwrap_or(0.0);
         by_class.insert(class.name().to_string(), rho);
         total += rho;
     }
-    Ok((total / classes.len() as f64, by_class))
+    (total / classes.len() as f64, by_class)
 }
 
 /// Results of claim 4.
