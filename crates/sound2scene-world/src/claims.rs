@@ -717,7 +717,8 @@ pub fn eval_world(
     })
 }
 
-/// Claim 3: mean over classes of Spearman ρ(gain, mean drawn area), and ρ per class.
+/// Claim 3: mean over classes of Spearman ρ(gain, mean drawn area), and ρ per class, the
+/// source's gain swept over the world's gain range.
 fn volume(
     pipeline: &SoundToScene,
     config: &WorldEvalConfig,
@@ -728,44 +729,24 @@ fn volume(
     let gains: Vec<f32> = (0..steps)
         .map(|j| lo + (hi - lo) * j as f32 / (steps - 1) as f32)
         .collect();
-    let samples = config.volume_samples;
-    let classes = SoundClass::ALL;
-    // Rows in (class, sample, gain) order; `rerank` noise rows (the candidates) per (class,
-    // sample), the same at every gain.
-    let mut waves = Vec::with_capacity(classes.len() * samples * steps);
-    let rerank = config.rerank;
-    let base = noise_rows(
+    gain_sweep(
         pipeline,
-        classes.len() * samples * rerank,
-        derive(config.noise_seed, 2),
-        config.z_var,
-    )?;
-    let row_len = pipeline.dim_z() * rerank;
-    let mut noise = Vec::with_capacity(waves.capacity() * row_len);
-    for (c, &class) in classes.iter().enumerate() {
-        for s in 0..samples {
-            let seed = derive(wc.seed, 1000 + (c * samples + s) as u64);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let (start, end) = interval(wc, &mut rng);
-            let background = Background::ALL[s % Background::ALL.len()];
-            let row = &base[(c * samples + s) * row_len..(c * samples + s + 1) * row_len];
-            for &gain in &gains {
-                let source = SourceSpec::new(class, gain).during(start, end);
-                waves.push(sound(&[source], background, wc, seed)?);
-                noise.extend_from_slice(row);
-            }
-        }
-    }
-    let features = audio_features(pipeline, &waves, config.batch_size)?;
-    let pictures = draw(pipeline, features, &noise, rerank, config.batch_size)?;
-    let gains: Vec<f64> = gains.iter().map(|&g| f64::from(g)).collect();
-    Ok(area_rank_correlation(&pictures, &gains, samples))
+        config,
+        &gains,
+        |class, (start, end), background, seed| {
+            gains
+                .iter()
+                .map(|&gain| {
+                    let source = SourceSpec::new(class, gain).during(start, end);
+                    sound(&[source], background, wc, seed)
+                })
+                .collect()
+        },
+    )
 }
 
 /// Claim 3 as users run it: each (class, realisation) made once at the middle of the gain
-/// range, then the whole waveform through `Waveform::gain_db` at [`WAVEFORM_GAINS_DB`]; mean
-/// over classes of Spearman ρ(gain, mean drawn area), and ρ per class. The noise rows are
-/// those of [`volume`].
+/// range, then the whole waveform through `Waveform::gain_db` at [`WAVEFORM_GAINS_DB`].
 fn volume_waveform(
     pipeline: &SoundToScene,
     config: &WorldEvalConfig,
@@ -773,10 +754,40 @@ fn volume_waveform(
     let wc = &config.world;
     let (lo, hi) = wc.gain_db_range;
     let middle = (lo + hi) / 2.0;
-    let gains = WAVEFORM_GAINS_DB;
-    let steps = gains.len();
+    gain_sweep(
+        pipeline,
+        config,
+        &WAVEFORM_GAINS_DB,
+        |class, (start, end), background, seed| {
+            let source = SourceSpec::new(class, middle).during(start, end);
+            let wave = sound(&[source], background, wc, seed)?;
+            WAVEFORM_GAINS_DB
+                .iter()
+                .map(|&gain| {
+                    wave.gain_db(gain)
+                        .map_err(|e| sound2scene_infer::InferError::from(e).into())
+                })
+                .collect()
+        },
+    )
+}
+
+/// Each class alone in `config.volume_samples` realisations (the same interval, background,
+/// noise and seed at every gain of a realisation), `realise` making one waveform per gain of
+/// `gains` from the class, the interval in seconds, the background and the seed; drawn with
+/// the same noise rows at every gain. Returns Spearman ρ(gain, mean drawn area) averaged over
+/// the classes, and per class.
+fn gain_sweep(
+    pipeline: &SoundToScene,
+    config: &WorldEvalConfig,
+    gains: &[f32],
+    realise: impl Fn(SoundClass, (f32, f32), Background, u64) -> Result<Vec<Waveform>>,
+) -> Result<(f64, BTreeMap<String, f64>)> {
+    let wc = &config.world;
     let samples = config.volume_samples;
     let classes = SoundClass::ALL;
+    // Rows in (class, sample, gain) order; `rerank` noise rows (the candidates) per (class,
+    // sample), the same at every gain.
     let rerank = config.rerank;
     let base = noise_rows(
         pipeline,
@@ -785,22 +796,17 @@ fn volume_waveform(
         config.z_var,
     )?;
     let row_len = pipeline.dim_z() * rerank;
-    let mut waves = Vec::with_capacity(classes.len() * samples * steps);
+    let mut waves = Vec::with_capacity(classes.len() * samples * gains.len());
     let mut noise = Vec::with_capacity(waves.capacity() * row_len);
     for (c, &class) in classes.iter().enumerate() {
         for s in 0..samples {
             let seed = derive(wc.seed, 1000 + (c * samples + s) as u64);
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let (start, end) = interval(wc, &mut rng);
+            let interval = interval(wc, &mut rng);
             let background = Background::ALL[s % Background::ALL.len()];
-            let source = SourceSpec::new(class, middle).during(start, end);
-            let wave = sound(&[source], background, wc, seed)?;
             let row = &base[(c * samples + s) * row_len..(c * samples + s + 1) * row_len];
-            for &gain in &gains {
-                waves.push(
-                    wave.gain_db(gain)
-                        .map_err(sound2scene_infer::InferError::from)?,
-                );
+            for wave in realise(class, interval, background, seed)? {
+                waves.push(wave);
                 noise.extend_from_slice(row);
             }
         }
