@@ -17,21 +17,15 @@ const BLOCK_FRAMES: usize = 2048;
 /// gives). Work is done in `f64`.
 pub fn resample(wave: &Waveform, to_hz: u32) -> Result<Waveform> {
     let from_hz = wave.sample_rate;
-    let err = |detail: String| AudioError::Resample {
-        from_hz,
-        to_hz,
-        detail,
-    };
-    if from_hz == 0 || to_hz == 0 {
-        return Err(err("sample rates must be positive".into()));
-    }
+    check_rates(from_hz, to_hz)?;
     if from_hz == to_hz {
         return Ok(wave.clone());
     }
     let ch = usize::from(wave.channels.max(1));
     let frames_in = wave.frames();
     let frames_out = (frames_in as u128 * u128::from(to_hz)).div_ceil(u128::from(from_hz));
-    let frames_out = usize::try_from(frames_out).map_err(|_| err("output too long".into()))?;
+    let frames_out = usize::try_from(frames_out)
+        .map_err(|_| resample_error(from_hz, to_hz, "output too long"))?;
     if frames_in == 0 {
         return Ok(Waveform {
             samples: Vec::new(),
@@ -41,8 +35,7 @@ pub fn resample(wave: &Waveform, to_hz: u32) -> Result<Waveform> {
     }
 
     let block_in = block_frames(from_hz, to_hz);
-    let mut rs = FftFixedIn::<f64>::new(from_hz as usize, to_hz as usize, block_in, 1, ch)
-        .map_err(|e| err(e.to_string()))?;
+    let mut rs = fft_resampler(from_hz, to_hz, ch)?;
     let delay = rs.output_delay();
     let wanted = delay + frames_out;
 
@@ -69,7 +62,7 @@ pub fn resample(wave: &Waveform, to_hz: u32) -> Result<Waveform> {
         pos += block_in;
         let (_, produced) = rs
             .process_into_buffer(&in_block, &mut out_block, None)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| resample_error(from_hz, to_hz, e.to_string()))?;
         for (o, b) in out.iter_mut().zip(&out_block) {
             o.extend_from_slice(&b[..produced]);
         }
@@ -86,6 +79,35 @@ pub fn resample(wave: &Waveform, to_hz: u32) -> Result<Waveform> {
         sample_rate: to_hz,
         channels: wave.channels,
     })
+}
+
+/// [`AudioError::Resample`] for `from_hz` → `to_hz`.
+fn resample_error(from_hz: u32, to_hz: u32, detail: impl Into<String>) -> AudioError {
+    AudioError::Resample {
+        from_hz,
+        to_hz,
+        detail: detail.into(),
+    }
+}
+
+/// Both rates must be positive.
+fn check_rates(from_hz: u32, to_hz: u32) -> Result<()> {
+    if from_hz == 0 || to_hz == 0 {
+        return Err(resample_error(
+            from_hz,
+            to_hz,
+            "sample rates must be positive",
+        ));
+    }
+    Ok(())
+}
+
+/// rubato's FFT resampler for `channels` channels, one block of [`block_frames`] input frames
+/// at a time.
+fn fft_resampler(from_hz: u32, to_hz: u32, channels: usize) -> Result<FftFixedIn<f64>> {
+    let block_in = block_frames(from_hz, to_hz);
+    FftFixedIn::<f64>::new(from_hz as usize, to_hz as usize, block_in, 1, channels)
+        .map_err(|e| resample_error(from_hz, to_hz, e.to_string()))
 }
 
 /// Input frames of one FFT block for `from_hz` → `to_hz` (see [`BLOCK_FRAMES`]).
@@ -117,17 +139,9 @@ impl StreamResampler {
     /// # Errors
     /// [`AudioError::Resample`] for a rate of 0 or one rubato does not take.
     pub fn new(from_hz: u32, to_hz: u32) -> Result<Self> {
-        let err = |detail: String| AudioError::Resample {
-            from_hz,
-            to_hz,
-            detail,
-        };
-        if from_hz == 0 || to_hz == 0 {
-            return Err(err("sample rates must be positive".into()));
-        }
+        check_rates(from_hz, to_hz)?;
         let block_in = block_frames(from_hz, to_hz);
-        let resampler = FftFixedIn::<f64>::new(from_hz as usize, to_hz as usize, block_in, 1, 1)
-            .map_err(|e| err(e.to_string()))?;
+        let resampler = fft_resampler(from_hz, to_hz, 1)?;
         let skip = resampler.output_delay();
         let out_block = vec![vec![0.0; resampler.output_frames_max()]];
         Ok(Self {
@@ -177,11 +191,7 @@ impl StreamResampler {
             let (_, produced) = self
                 .resampler
                 .process_into_buffer(&self.block, &mut self.out_block, None)
-                .map_err(|e| AudioError::Resample {
-                    from_hz: self.from_hz,
-                    to_hz: self.to_hz,
-                    detail: e.to_string(),
-                })?;
+                .map_err(|e| resample_error(self.from_hz, self.to_hz, e.to_string()))?;
             let dropped = self.skip.min(produced);
             self.skip -= dropped;
             out.extend(

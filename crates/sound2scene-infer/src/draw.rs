@@ -217,9 +217,9 @@ fn similarities(
 }
 
 /// The values of a tensor on the host.
-fn host<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+pub(crate) fn host<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
         .into_data()
         .try_into_vec_as::<f32>()
-        .map_err(|e| InferError::Invalid(format!("cannot read the pictures back: {e:?}")))
+        .map_err(|e| InferError::Invalid(format!("cannot read a tensor back: {e:?}")))
 }

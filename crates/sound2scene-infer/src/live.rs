@@ -40,7 +40,7 @@ use burn::tensor::{Tensor, TensorData};
 use image::RgbImage;
 use sound2scene_audio::{SlidingWindow, SpectrogramPlan};
 
-use crate::draw::{DrawSettings, Noise};
+use crate::draw::{DrawSettings, Noise, host};
 use crate::error::{InferError, Result};
 use crate::limits::{check_gain_db, check_live_count, check_live_timing, check_smoothing};
 use crate::pipeline::{NoiseStream, SoundToScene, encode_spectrograms};
@@ -291,12 +291,4 @@ fn unit(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
     v.iter_mut().for_each(|x| *x /= norm);
     v
-}
-
-/// The values of a tensor on the host.
-fn host(tensor: Tensor<2>) -> Result<Vec<f32>> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| InferError::Invalid(format!("cannot read the feature back: {e:?}")))
 }
