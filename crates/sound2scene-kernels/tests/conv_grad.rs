@@ -10,6 +10,7 @@ use sound2scene_kernels::cpu::conv_grad::{
     weight_grad_with,
 };
 use sound2scene_kernels::cpu::simd::Isa;
+use sound2scene_kernels::cpu::winograd::{weight_grad_winograd, weight_grad_winograd_with};
 
 /// f32 sums of up to a few thousand products of N(0, 1) values.
 const TOL: f64 = 5e-4;
@@ -45,6 +46,8 @@ fn shapes() -> Vec<ConvGeometry> {
         geometry(3, 6, 13, [9, 12], 1, 2, 0),
         geometry(1, 1, 8, [21, 40], 7, 2, 3),
         geometry(2, 3, 2, [4, 4], 3, 1, 1),
+        // Enough channels for `weight_grad` to take Winograd.
+        geometry(2, 40, 36, [12, 13], 3, 1, 1),
     ]
 }
 
@@ -174,4 +177,73 @@ fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
         err < 5e-3,
         "{g:?}: weight gradient max relative error {err}"
     );
+}
+
+/// 3 × 3 stride-1 shapes for Winograd's weight gradient: odd and even sizes (a last tile row
+/// or column half outside the map), tiny maps, padding 0 to 2, batch 1 and 3, channel counts
+/// that are not a multiple of any vector, and enough tiles for many blocks per thread.
+fn winograd_shapes() -> Vec<ConvGeometry> {
+    vec![
+        geometry(1, 3, 5, [7, 9], 3, 1, 1),
+        geometry(3, 5, 4, [8, 8], 3, 1, 1),
+        geometry(1, 16, 13, [11, 29], 3, 1, 0),
+        geometry(3, 70, 13, [9, 11], 3, 1, 1),
+        geometry(2, 3, 9, [6, 10], 3, 1, 2),
+        geometry(1, 2, 3, [1, 1], 3, 1, 1),
+        geometry(3, 33, 40, [5, 4], 3, 1, 1),
+        geometry(6, 24, 20, [45, 47], 3, 1, 1),
+    ]
+}
+
+#[test]
+fn weight_gradient_by_winograd_matches_its_definition() {
+    for (i, g) in winograd_shapes().into_iter().enumerate() {
+        let x = normal(g.input_len(), 70 + 3 * i as u64);
+        let w = normal(g.weight_len(), 71 + 3 * i as u64);
+        let dy = normal(g.output_len(), 72 + 3 * i as u64);
+        let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
+        for isa in Isa::available() {
+            let mut dw = vec![f32::NAN; g.weight_len()];
+            assert!(
+                weight_grad_winograd_with(isa, &x, &dy, &g, &mut dw),
+                "{g:?}"
+            );
+            let err = max_rel_diff(&dw, &dw_ref);
+            assert!(
+                err < TOL,
+                "{isa:?} {g:?}: Winograd weight gradient max relative error {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn winograd_weight_gradient_refuses_non_finite_values_and_weight_grad_stays_exact() {
+    // The transforms mix a tile's values, so a NaN or an infinity would reach weights whose
+    // windows never read it: Winograd refuses, and `weight_grad` takes the exact kernel.
+    let g = geometry(2, 40, 40, [20, 22], 3, 1, 0);
+    let w = normal(g.weight_len(), 82);
+    for (at_input, value) in [(true, f32::NAN), (false, f32::INFINITY)] {
+        let mut x = normal(g.input_len(), 80);
+        let mut dy = normal(g.output_len(), 81);
+        if at_input {
+            x[5 * 22] = value; // image 0, channel 0, row 5, column 0
+        } else {
+            dy[3 * 20 + 7] = value; // image 0, channel 0, row 3, column 7
+        }
+        let mut dw = vec![0.0; g.weight_len()];
+        assert!(!weight_grad_winograd(&x, &dy, &g, &mut dw));
+        weight_grad(&x, &dy, &g, &mut dw);
+        let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
+        for (i, (&ours, &reference)) in dw.iter().zip(&dw_ref).enumerate() {
+            let err = (ours as f64 - reference).abs() / reference.abs().max(1.0);
+            let same = if reference.is_finite() {
+                err < TOL
+            } else {
+                reference.is_nan() == ours.is_nan() && ours.is_finite() == reference.is_finite()
+            };
+            assert!(same, "{value}: weight {i} is {ours}, expected {reference}");
+        }
+        assert!(dw.iter().any(|v| !v.is_finite()) && dw.iter().any(|v| v.is_finite()));
+    }
 }

@@ -5,10 +5,12 @@
 //!   the stride (zeros between its rows and columns), with padding `k − 1 − p`: the forward
 //!   kernel computes it.
 //! - Weight gradient: `dW[o, i, ky, kx] = Σ_{n, y, x} dY[n, o, y, x] · X̃[n, i, y·s + ky,
-//!   x·s + kx]` over the padded input `X̃`. For stride 1 and enough channels it is nine
-//!   matrix products (one per tap, by the `gemm` crate), see [`weight_grad`]; otherwise a
-//!   register tile holds [`WMR`] output channels × [`WNT`] taps, each a vector of partial sums
-//!   over eight outputs of a row, folded into the result at the end of a run of rows.
+//!   x·s + kx]` over the padded input `X̃`. For 3 × 3 stride-1 layers with enough channels it
+//!   goes through Winograd's transforms ([`super::winograd`]); for stride 1, enough channels
+//!   and narrow outputs it is nine matrix products (one per tap, by the `gemm` crate);
+//!   otherwise a register tile holds [`WMR`] output channels × [`WNT`] taps, each a vector of
+//!   partial sums over eight outputs of a row, folded into the result at the end of a run of
+//!   rows. [`weight_grad`] says which it takes when.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -16,6 +18,7 @@ use rayon::prelude::*;
 use super::Scratch;
 use super::conv::{ConvGeometry, Epilogue, PaddedInput, Prologue, conv2d};
 use super::simd::{Isa, LANES, Lanes, Portable};
+use super::winograd::{self, weight_grad_winograd_with};
 
 /// Output channels per weight-gradient register tile.
 pub const WMR: usize = 4;
@@ -102,13 +105,20 @@ pub fn input_grad(w: &[f32], dy: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
 /// `dW` (`[c_out, c_in, kh, kw]`) of `conv2d(x, w)` from `x` (`[batch, c_in, h_in, w_in]`)
 /// and `dY` (`[batch, c_out, h_out, w_out]`).
 ///
-/// Stride-1 convolutions with at least [`GEMM_MIN_CHANNELS`] input and output channels and
-/// outputs narrower than a vector are matrix products ([`weight_grad_gemm`]) unless an input
-/// or output gradient is not finite; the others, and those, take the register-tile kernel
-/// ([`weight_grad_direct_with`]), which lets a NaN or infinity reach exactly the weights whose
-/// windows read it. Measured (`weight_grad_layers`, batch 32, 64 channels, 3 × 3): on 4 × 4
-/// maps the kernel, all masked partial vectors, takes 25 ms and the products 1–2 ms; from
-/// 8 × 8 on the two are within noise of each other, the kernel ahead on 16 × 16 and 1 × 1.
+/// Three ways, unless an input or output gradient is not finite:
+/// - where [`winograd::prefers_for_weight_grad`] (3 × 3, stride 1, enough channels, outputs at
+///   least a vector wide): Winograd F(2×2, 3×3) ([`weight_grad_winograd_with`]);
+/// - stride-1 convolutions with at least [`GEMM_MIN_CHANNELS`] channels and outputs narrower
+///   than a vector: matrix products ([`weight_grad_gemm`]);
+/// - the others, and any with a NaN or infinity: the register-tile kernel
+///   ([`weight_grad_direct_with`]), which lets a NaN or infinity reach exactly the weights
+///   whose windows read it.
+///
+/// Measured (`weight_grad_layers`, batch 32, 3 × 3, this 2-core AVX2 machine): on 4 × 4 maps
+/// the kernel, all masked partial vectors, takes 25 ms at 64 channels and the products
+/// 1–2 ms; at 64 channels Winograd takes 0.55–0.7× the time of the better of the two others
+/// from 8 × 8 on (0.3–0.5× at 32 × 32), at 32 channels 0.65–0.95×, at 16 channels 1.1–1.5×
+/// (so the kernel keeps those).
 ///
 /// # Panics
 /// When a length does not match `g`.
@@ -120,8 +130,11 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &ConvGeometry, dw: &mut [f32]) {
 /// available one; the matrix products pick their own).
 pub fn weight_grad_with(isa: Isa, x: &[f32], dy: &[f32], g: &ConvGeometry, dw: &mut [f32]) {
     check_weight_grad(x, dy, g, dw);
+    let winograd = winograd::prefers_for_weight_grad(g);
     let gemm = g.stride == [1, 1] && g.c_in.min(g.c_out) >= GEMM_MIN_CHANNELS && g.w_out() < LANES;
-    if !(gemm && weight_grad_gemm(x, dy, g, dw)) {
+    let done = (winograd && weight_grad_winograd_with(isa, x, dy, g, dw))
+        || (gemm && weight_grad_gemm(x, dy, g, dw));
+    if !done {
         weight_grad_direct_with(isa, x, dy, g, dw);
     }
 }

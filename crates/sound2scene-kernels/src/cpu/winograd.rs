@@ -45,6 +45,10 @@ use super::conv::{ConvGeometry, Epilogue, PaddedInput, Prologue, check_arguments
 use super::simd::{Isa, LANES, Lanes, Portable};
 use super::{Scratch, SendPtr};
 
+mod weight_grad;
+
+pub use weight_grad::{weight_grad_winograd, weight_grad_winograd_with};
+
 /// Points of the 4 × 4 transformed tile: one matrix product each.
 pub const POINTS: usize = 16;
 
@@ -66,9 +70,18 @@ pub fn prefers(g: &ConvGeometry) -> bool {
         && !disabled()
 }
 
-/// Fewest input and output channels for which [`prefers`] chooses Winograd. Measured with
-/// the `conv_layers` example on a 65 × 251 map (2-core AVX2 machine): 16 channels in and out
-/// run at 0.9× the direct kernel's speed, 24 at 1.0×, 32 at 1.2×, 64 at 1.5–2×.
+/// Whether [`super::conv_grad::weight_grad`] takes the Winograd path
+/// ([`weight_grad_winograd`]) for `g`: when it [`supports`] it, has at least [`MIN_CHANNELS`]
+/// input and output channels and outputs at least a vector wide (narrower ones go to matrix
+/// products), unless `SOUND2SCENE_NO_WINOGRAD` is `1`.
+pub fn prefers_for_weight_grad(g: &ConvGeometry) -> bool {
+    supports(g) && g.c_in.min(g.c_out) >= MIN_CHANNELS && g.w_out() >= LANES && !disabled()
+}
+
+/// Fewest input and output channels for which [`prefers`] and [`prefers_for_weight_grad`]
+/// choose Winograd. Measured with the `conv_layers` example on a 65 × 251 map (2-core AVX2
+/// machine): 16 channels in and out run at 0.9× the direct kernel's speed, 24 at 1.0×, 32 at
+/// 1.2×, 64 at 1.5–2×; the weight gradient (`weight_grad_layers`) likewise.
 pub const MIN_CHANNELS: usize = 32;
 
 /// Fewest tiles for which [`prefers`] chooses Winograd: with few tiles the transformed
@@ -218,16 +231,22 @@ enum Schedule {
 
 impl Tiling {
     fn new(g: &ConvGeometry) -> Self {
-        let across = g.w_out().div_ceil(2);
-        let down = g.h_out().div_ceil(2);
-        let total = g.batch * across * down;
-        let threads = rayon::current_num_threads();
-        let schedule = if total < STEPS_BELOW * threads {
+        let total = g.batch * g.w_out().div_ceil(2) * g.h_out().div_ceil(2);
+        let schedule = if total < STEPS_BELOW * rayon::current_num_threads() {
             Schedule::Steps
         } else {
             Schedule::Workers
         };
-        let block = block_tiles(g, total, schedule);
+        Self::with(g, schedule, MIN_BLOCK)
+    }
+
+    /// The tiles of `g` on `schedule`, at least `min_block` tiles a block (where there are so
+    /// many per thread).
+    fn with(g: &ConvGeometry, schedule: Schedule, min_block: usize) -> Self {
+        let across = g.w_out().div_ceil(2);
+        let down = g.h_out().div_ceil(2);
+        let total = g.batch * across * down;
+        let block = block_tiles(g, total, schedule, min_block);
         Self {
             across,
             down,
@@ -270,15 +289,15 @@ impl Tiling {
 }
 
 /// Tiles per block: as many as keep a block's `V` and `M` (`16 · (c_in + c_out)` floats per
-/// tile) within [`BLOCK_BYTES`], at least [`MIN_BLOCK`], and few enough that every thread gets
+/// tile) within [`BLOCK_BYTES`], at least `min_block`, and few enough that every thread gets
 /// blocks.
-fn block_tiles(g: &ConvGeometry, total: usize, schedule: Schedule) -> usize {
+fn block_tiles(g: &ConvGeometry, total: usize, schedule: Schedule, min_block: usize) -> usize {
     let per_tile = POINTS * (g.c_in + g.c_out) * 4;
     let threads = match schedule {
         Schedule::Workers => rayon::current_num_threads(),
         Schedule::Steps => 1,
     };
-    let fit = (BLOCK_BYTES / per_tile).max(MIN_BLOCK);
+    let fit = (BLOCK_BYTES / per_tile).max(min_block);
     let even = total.div_ceil(threads).max(1);
     let tiles = fit.min(even);
     tiles.div_ceil(LANES) * LANES
@@ -368,14 +387,14 @@ impl Job<'_> {
         }
     }
 
-    /// [`Self::input_on`] on the instruction set `isa`.
+    /// [`transform_input`] of this job's padded input.
     fn transform_input(&self, isa: Isa, segments: &[Segment], c0: usize, v: &mut [f32]) {
-        match isa {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::Avx2Fma` is only produced when the CPU has AVX2 and FMA.
-            Isa::Avx2Fma => unsafe { transform_input_avx2(self, segments, c0, v) },
-            _ => self.input_on::<Portable>(segments, c0, v),
-        }
+        let windows = Windows {
+            g: self.g,
+            padded: self.padded,
+            stride: self.tiling.stride,
+        };
+        transform_input(isa, &windows, segments, c0, v);
     }
 
     /// [`Self::output_on`] on the instruction set `isa`.
@@ -418,40 +437,6 @@ impl Job<'_> {
                     false,
                     parallelism,
                 );
-            }
-        }
-    }
-
-    /// `V = Bᵀ d B` of every window of `segments`, for the input channels from `c0`, into
-    /// `v[channel][ξ][stride]`.
-    #[inline(always)]
-    fn input_on<L: TileLanes>(&self, segments: &[Segment], c0: usize, v: &mut [f32]) {
-        let (g, padded, stride) = (self.g, self.padded, self.tiling.stride);
-        for (c, v) in (c0..).zip(v.chunks_exact_mut(POINTS * stride)) {
-            for s in segments {
-                let start = s.image * padded.image_len(g.c_in) + c * padded.channel_len();
-                let plane = &padded.data[start..start + padded.channel_len()];
-                for k in (0..s.len).step_by(LANES) {
-                    let n = (s.len - k).min(LANES);
-                    let window = Window {
-                        plane,
-                        row_len: padded.row_len,
-                        top: 2 * s.ty,
-                        left: 2 * (s.tx + k),
-                        tiles: n,
-                    };
-                    // SAFETY: the ISA of `L` is the caller's.
-                    let points = unsafe { input_points::<L>(&window) };
-                    let at = s.at + k;
-                    for (point, value) in points.into_iter().enumerate() {
-                        // A whole vector, also when fewer tiles are left: the lanes past them
-                        // are overwritten by the next segment or lie past the block's tiles,
-                        // and `at + LANES ≤ stride`.
-                        let dst = &mut v[point * stride + at..point * stride + at + LANES];
-                        // SAFETY: `dst` holds `LANES` floats; the ISA of `L` is the caller's.
-                        unsafe { value.store(dst.as_mut_ptr()) };
-                    }
-                }
             }
         }
     }
@@ -539,10 +524,65 @@ impl Job<'_> {
     }
 }
 
+/// The padded input of a convolution, read as the 4 × 4 windows of its tiles.
+struct Windows<'a> {
+    g: &'a ConvGeometry,
+    padded: &'a PaddedInput,
+    /// Floats between consecutive points of a channel in the transformed buffer.
+    stride: usize,
+}
+
+impl Windows<'_> {
+    /// `V = Bᵀ d B` of every window of `segments`, for the input channels from `c0`, into
+    /// `v[channel][ξ][stride]`.
+    #[inline(always)]
+    fn input_on<L: TileLanes>(&self, segments: &[Segment], c0: usize, v: &mut [f32]) {
+        let (g, padded, stride) = (self.g, self.padded, self.stride);
+        for (c, v) in (c0..).zip(v.chunks_exact_mut(POINTS * stride)) {
+            for s in segments {
+                let start = s.image * padded.image_len(g.c_in) + c * padded.channel_len();
+                let plane = &padded.data[start..start + padded.channel_len()];
+                for k in (0..s.len).step_by(LANES) {
+                    let n = (s.len - k).min(LANES);
+                    let window = Window {
+                        plane,
+                        row_len: padded.row_len,
+                        top: 2 * s.ty,
+                        left: 2 * (s.tx + k),
+                        tiles: n,
+                    };
+                    // SAFETY: the ISA of `L` is the caller's.
+                    let points = unsafe { input_points::<L>(&window) };
+                    let at = s.at + k;
+                    for (point, value) in points.into_iter().enumerate() {
+                        // A whole vector, also when fewer tiles are left: the lanes past them
+                        // are overwritten by the next segment or lie past the block's tiles,
+                        // and `at + LANES ≤ stride`.
+                        let dst = &mut v[point * stride + at..point * stride + at + LANES];
+                        // SAFETY: `dst` holds `LANES` floats; the ISA of `L` is the caller's.
+                        unsafe { value.store(dst.as_mut_ptr()) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`Windows::input_on`] on the instruction set `isa`: `V = Bᵀ d B` of every window of
+/// `segments`, for the input channels from `c0`, into `v[channel][ξ][stride]`.
+fn transform_input(isa: Isa, windows: &Windows, segments: &[Segment], c0: usize, v: &mut [f32]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2Fma` is only produced when the CPU has AVX2 and FMA.
+        Isa::Avx2Fma => unsafe { transform_input_avx2(windows, segments, c0, v) },
+        _ => windows.input_on::<Portable>(segments, c0, v),
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn transform_input_avx2(job: &Job, segments: &[Segment], c0: usize, v: &mut [f32]) {
-    job.input_on::<super::simd::Avx2>(segments, c0, v);
+fn transform_input_avx2(windows: &Windows, segments: &[Segment], c0: usize, v: &mut [f32]) {
+    windows.input_on::<super::simd::Avx2>(segments, c0, v);
 }
 
 #[cfg(target_arch = "x86_64")]
