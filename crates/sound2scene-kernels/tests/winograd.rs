@@ -66,6 +66,9 @@ fn shapes() -> Vec<ConvGeometry> {
         // threads share each block).
         geometry(3, 3, 5, [62, 67], 1),
         geometry(1, 70, 7, [65, 75], 1),
+        // Few tiles and 16 · 400 · 400 transformed weights (10 MB): `U` is transformed for two
+        // groups of output channels in turn.
+        geometry(1, 400, 400, [6, 7], 1),
     ]
 }
 

@@ -127,9 +127,17 @@ pub fn conv2d_winograd_with(
         "Winograd F(2×2, 3×3) needs a 3 × 3 kernel of stride 1: {g:?}"
     );
     check_arguments(x, w, g, prologue, epilogue, out);
-    let u = transform_weights(w, g);
     let padded = PaddedInput::new(x, g, prologue);
     let tiling = Tiling::new(g);
+    // With many tiles every worker multiplies by all of `U`, transformed once. With few (the
+    // layers of many channels), `U` is transformed a group of output channels at a time, so
+    // that it never holds more than `U_GROUP_BYTES` (a network's largest layer would
+    // otherwise add 16/9 of its weights to the peak memory).
+    let group = match tiling.schedule {
+        Schedule::Workers => g.c_out,
+        Schedule::Steps => (U_GROUP_BYTES / (4 * POINTS * g.c_in)).clamp(1, g.c_out),
+    };
+    let u = (group == g.c_out).then(|| transform_weights(w, g.c_in));
     assert!(
         padded.phases == 1 && 2 * tiling.across + 2 <= padded.row_len,
         "padded rows too short for the windows of the last tiles"
@@ -137,7 +145,9 @@ pub fn conv2d_winograd_with(
     let job = Job {
         g,
         padded: &padded,
-        u: &u,
+        w,
+        u: u.as_deref(),
+        group,
         epilogue,
         out: SendPtr(out.as_mut_ptr()),
         tiling,
@@ -145,12 +155,15 @@ pub fn conv2d_winograd_with(
     job.run(isa);
 }
 
+/// Bytes of `U` a convolution with few tiles holds at a time.
+const U_GROUP_BYTES: usize = 8 << 20;
+
 /// `U = G g Gᵀ` for every (output, input) channel pair: `[c_out][ξ][c_in]` from the weights
-/// `[c_out, c_in, 3, 3]`. Per output channel, the taps are first gathered into nine rows of
-/// `c_in` floats, so that both products with `G` run along rows (vectorized).
-fn transform_weights(w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    let c_in = g.c_in;
-    let len = g.c_out * POINTS * c_in;
+/// `[c_out, c_in, 3, 3]` (or the rows of some output channels). Per output channel, the taps
+/// are first gathered into nine rows of `c_in` floats, so that both products with `G` run
+/// along rows (vectorized).
+fn transform_weights(w: &[f32], c_in: usize) -> Vec<f32> {
+    let len = w.len() / 9 * POINTS;
     // Written in full below, so not zeroed first (that would be another pass over `U`).
     let mut u = Vec::with_capacity(len);
     u.spare_capacity_mut()[..len]
@@ -325,8 +338,12 @@ struct Segment {
 struct Job<'a> {
     g: &'a ConvGeometry,
     padded: &'a PaddedInput,
-    /// The transformed weights, `[c_out][ξ][c_in]`.
-    u: &'a [f32],
+    /// The weights, `[c_out, c_in, 3, 3]`.
+    w: &'a [f32],
+    /// The transformed weights, `[c_out][ξ][c_in]`, when transformed once for all blocks.
+    u: Option<&'a [f32]>,
+    /// Output channels per group when `u` is transformed a group at a time.
+    group: usize,
     epilogue: &'a Epilogue<'a>,
     out: SendPtr,
     tiling: Tiling,
@@ -360,7 +377,8 @@ impl Job<'_> {
                 let tiles = self.tiling.tiles(b);
                 let segments = self.tiling.segments(tiles.clone());
                 self.transform_input(isa, &segments, 0, v);
-                self.multiply(tiles.len(), v, m, Parallelism::None);
+                let u = self.u.expect("the workers' weights are transformed once");
+                self.multiply(u, tiles.len(), v, m, Parallelism::None);
                 self.transform_output(isa, &segments, 0, m);
             }
         });
@@ -368,22 +386,37 @@ impl Job<'_> {
 
     /// Every block in turn, each step on every thread: the input transform split over input
     /// channels, the products over output channels (by `gemm`), the output transform over
-    /// output channels.
+    /// output channels; by groups of output channels, each with its `U` transformed anew,
+    /// when `U` is not transformed once.
     fn run_steps(&self, isa: Isa, v_len: usize, per_block: usize) {
         let mut buffers = Scratch::zeroed(per_block);
         let (v, m) = buffers.split_at_mut(v_len);
         let channel = POINTS * self.tiling.stride;
         let threads = rayon::current_num_threads();
+        let (c_in, c_out) = (self.g.c_in, self.g.c_out);
         for b in 0..self.tiling.blocks() {
             let tiles = self.tiling.tiles(b);
             let segments = self.tiling.segments(tiles.clone());
             v.par_chunks_mut(channel)
                 .enumerate()
                 .for_each(|(c, v)| self.transform_input(isa, &segments, c, v));
-            self.multiply(tiles.len(), v, m, Parallelism::Rayon(threads));
-            m.par_chunks(channel)
-                .enumerate()
-                .for_each(|(co, m)| self.transform_output(isa, &segments, co, m));
+            for start in (0..c_out).step_by(self.group) {
+                let end = (start + self.group).min(c_out);
+                let group_u;
+                let u = match self.u {
+                    Some(u) => u,
+                    None => {
+                        group_u =
+                            transform_weights(&self.w[start * c_in * 9..end * c_in * 9], c_in);
+                        &group_u
+                    }
+                };
+                let m = &mut m[..(end - start) * channel];
+                self.multiply(u, tiles.len(), v, m, Parallelism::Rayon(threads));
+                m.par_chunks(channel)
+                    .enumerate()
+                    .for_each(|(j, m)| self.transform_output(isa, &segments, start + j, m));
+            }
         }
     }
 
@@ -407,9 +440,12 @@ impl Job<'_> {
         }
     }
 
-    /// `M_ξ = U_ξ V_ξ` for the 16 points, on `n` tiles.
-    fn multiply(&self, n: usize, v: &[f32], m: &mut [f32], parallelism: Parallelism) {
-        let (c_in, c_out, stride) = (self.g.c_in, self.g.c_out, self.tiling.stride);
+    /// `M_ξ = U_ξ V_ξ` for the 16 points, on `n` tiles, for the output channels of `u`
+    /// (`[c_out][ξ][c_in]`, all or a group of them).
+    fn multiply(&self, u: &[f32], n: usize, v: &[f32], m: &mut [f32], parallelism: Parallelism) {
+        let (c_in, stride) = (self.g.c_in, self.tiling.stride);
+        let c_out = u.len() / (POINTS * c_in);
+        debug_assert!(m.len() >= c_out * POINTS * stride);
         let row = (POINTS * stride) as isize;
         for point in 0..POINTS {
             // SAFETY: `M_ξ` (`c_out × n`, rows `16 · stride` apart from `point · stride`) lies
@@ -424,7 +460,7 @@ impl Job<'_> {
                     1,
                     row,
                     false,
-                    self.u.as_ptr().add(point * c_in),
+                    u.as_ptr().add(point * c_in),
                     1,
                     (POINTS * c_in) as isize,
                     v.as_ptr().add(point * stride),
