@@ -365,7 +365,10 @@ impl Job<'_> {
     fn run_workers(&self, isa: Isa, v_len: usize, per_block: usize) {
         let blocks = self.tiling.blocks();
         let workers = rayon::current_num_threads().min(blocks);
-        let mut buffers = Scratch::zeroed(workers * per_block);
+        // Unzeroed: the products read only the tiles the input transform wrote, and the output
+        // transform stores only the tiles the products wrote (the other lanes of its last
+        // vector are computed from whatever the buffer held, and dropped).
+        let mut buffers = Scratch::reused(workers * per_block);
         let next = AtomicUsize::new(0);
         buffers.par_chunks_mut(per_block).for_each(|buffers| {
             let (v, m) = buffers.split_at_mut(v_len);
@@ -389,7 +392,8 @@ impl Job<'_> {
     /// output channels; by groups of output channels, each with its `U` transformed anew,
     /// when `U` is not transformed once.
     fn run_steps(&self, isa: Isa, v_len: usize, per_block: usize) {
-        let mut buffers = Scratch::zeroed(per_block);
+        // Unzeroed, as in `run_workers`.
+        let mut buffers = Scratch::reused(per_block);
         let (v, m) = buffers.split_at_mut(v_len);
         let channel = POINTS * self.tiling.stride;
         let threads = rayon::current_num_threads();
