@@ -53,8 +53,6 @@ struct Mapping {
     len: usize,
     start: *mut f32,
     capacity: usize,
-    /// Whether no buffer has used it yet (so it holds zeros).
-    fresh: bool,
 }
 
 // SAFETY: a mapping is plain memory owned by whoever holds the `Mapping`.
@@ -71,25 +69,6 @@ unsafe impl Send for Scratch {}
 unsafe impl Sync for Scratch {}
 
 impl Scratch {
-    /// `len` zeros: huge-page backed when at least one huge page large (on Linux).
-    pub(crate) fn zeroed(len: usize) -> Self {
-        let mut buffer = Self::reused(len);
-        if !buffer.is_fresh() {
-            buffer.fill(0.0);
-        }
-        buffer
-    }
-
-    /// Whether the buffer is known to hold zeros: a heap buffer, or a mapping no buffer has
-    /// used before.
-    fn is_fresh(&self) -> bool {
-        match &self.backing {
-            Backing::Heap { .. } => true,
-            #[cfg(target_os = "linux")]
-            Backing::Mapped(mapping) => mapping.fresh,
-        }
-    }
-
     /// `len` floats of unspecified values (zeros, or what an earlier buffer left), for a
     /// caller that writes every one before reading it: huge-page backed when at least one
     /// huge page large (on Linux), taken from the pool when a mapping there fits.
@@ -144,7 +123,6 @@ impl Mapping {
             len: map_len,
             start: start.cast(),
             capacity: bytes / 4,
-            fresh: true,
         })
     }
 
@@ -159,8 +137,7 @@ impl Mapping {
 
     /// Back into the pool; the smallest mappings are unmapped while the pool holds more than
     /// [`POOL_MAPPINGS`] mappings or [`POOL_BYTES`] bytes.
-    fn give_back(mut self) {
-        self.fresh = false;
+    fn give_back(self) {
         let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
         pool.push(self);
         while pool.len() > POOL_MAPPINGS || pool.iter().map(|m| m.len).sum::<usize>() > POOL_BYTES {
@@ -214,28 +191,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_and_large_buffers_are_zeroed_and_writable() {
+    fn small_and_large_buffers_are_writable() {
         for len in [0, 7, HUGE_PAGE / 4 + 3, 3 * HUGE_PAGE / 4] {
-            let mut buffer = Scratch::zeroed(len);
+            let mut buffer = Scratch::reused(len);
             assert_eq!(buffer.len(), len);
-            assert!(buffer.iter().all(|&v| v == 0.0));
             if len > 0 {
                 buffer[len - 1] = 1.5;
                 buffer[0] = -2.0;
                 assert_eq!((buffer[0], buffer[len - 1]), (-2.0, 1.5));
             }
-        }
-    }
-
-    #[test]
-    fn a_reused_mapping_is_zeroed_again() {
-        for round in 0..3 {
-            let len = HUGE_PAGE / 4 + 100 * round;
-            let mut buffer = Scratch::reused(len);
-            buffer.fill(f32::NAN);
-            drop(buffer);
-            let buffer = Scratch::zeroed(len - 50);
-            assert!(buffer.iter().all(|&v| v == 0.0), "round {round}");
         }
     }
 
