@@ -67,7 +67,7 @@ fn shapes() -> Vec<ConvGeometry> {
         geometry(3, 3, 5, [62, 67], 1),
         geometry(1, 70, 7, [65, 75], 1),
         // Few tiles and 16 · 400 · 400 transformed weights (10 MB): `U` is transformed for two
-        // groups of output channels in turn.
+        // groups of output channels in turn, once for the one block.
         geometry(1, 400, 400, [6, 7], 1),
     ]
 }
@@ -97,6 +97,25 @@ fn winograd_matches_the_definition() {
             assert!(err < TOL, "{isa:?} {g:?}: error {err}");
         }
     }
+}
+
+#[test]
+fn few_tiles_of_many_channels_take_several_blocks_and_weight_groups() {
+    // 120 tiles of 1100 channels in and out: the threads share each block, the blocks'
+    // buffers (17 MB) are more than one block may hold, and `U` (77 MB) is transformed ten
+    // groups of output channels at a time, anew for every block. Against the direct kernel
+    // (the definition in f64 would take minutes at this size).
+    let g = geometry(1, 1100, 1100, [12, 40], 1);
+    let isa = Isa::detect();
+    let x = normal(g.input_len(), 140);
+    let w = normal(g.weight_len(), 141);
+    let none = (&Prologue::default(), &Epilogue::default());
+    let out = run_winograd(isa, &x, &w, &g, none.0, none.1);
+    let mut direct = vec![f32::NAN; g.output_len()];
+    conv2d_direct_with(isa, &x, &w, &g, none.0, none.1, &mut direct);
+    let want: Vec<f64> = direct.iter().map(|&d| d as f64).collect();
+    let err = scaled_error(&out, &want);
+    assert!(err < TOL, "{g:?}: {err} from the direct kernel");
 }
 
 /// The prologue by its definition, `up?(relu?(x · scale + shift))`, on `[batch, c_in, h, w]`

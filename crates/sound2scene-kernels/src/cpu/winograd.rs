@@ -245,12 +245,18 @@ enum Schedule {
 impl Tiling {
     fn new(g: &ConvGeometry) -> Self {
         let total = g.batch * g.w_out().div_ceil(2) * g.h_out().div_ceil(2);
-        let schedule = if total < STEPS_BELOW * rayon::current_num_threads() {
-            Schedule::Steps
+        if total >= STEPS_BELOW * rayon::current_num_threads() {
+            return Self::with(g, Schedule::Workers, MIN_BLOCK);
+        }
+        // Few tiles: one block if its buffers fit `STEPS_BLOCK_BYTES`, so that `U`, when it
+        // is transformed a group at a time, is transformed once.
+        let per_tile = POINTS * (g.c_in + g.c_out) * 4;
+        let min_block = if total * per_tile <= STEPS_BLOCK_BYTES {
+            total
         } else {
-            Schedule::Workers
+            MIN_BLOCK
         };
-        Self::with(g, schedule, MIN_BLOCK)
+        Self::with(g, Schedule::Steps, min_block)
     }
 
     /// The tiles of `g` on `schedule`, at least `min_block` tiles a block (where there are so
@@ -318,6 +324,10 @@ fn block_tiles(g: &ConvGeometry, total: usize, schedule: Schedule, min_block: us
 
 /// Tiles per thread below which the threads share each block ([`Schedule::Steps`]).
 const STEPS_BELOW: usize = 128;
+
+/// Most bytes of transformed input and products of the single block of a convolution with
+/// few tiles.
+const STEPS_BLOCK_BYTES: usize = 16 << 20;
 
 /// Bytes of transformed input and products a block keeps (in the L2 cache and beyond).
 const BLOCK_BYTES: usize = 2 << 20;
