@@ -78,7 +78,7 @@ use sound2scene_models::biggan::{Discriminator, Generator};
 use sound2scene_models::image_encoder::ImageEncoder;
 
 pub use augment::{AugmentDraw, Augmentation};
-pub use config::GanConfig;
+pub use config::{GanConfig, icgan_adam};
 pub use data::{GanData, discover_images, prepare_image};
 pub use ema::ema_update;
 pub use feature_loss::feature_consistency;
