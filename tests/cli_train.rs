@@ -58,6 +58,7 @@ fn train_gan_runs_resumes_and_writes_an_openable_ema_generator() {
         "32",
         "--width",
         "4",
+        // The old spelling of --batch-size, still read.
         "--batch",
         "4",
         "--seed",

@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use burn::config::Config;
 use burn::tensor::Device;
 use sound2scene::infer::bundle;
 use sound2scene::models::audio_encoder::AudioEncoderConfig;
@@ -14,6 +13,7 @@ use sound2scene::models::image_encoder::ImageEncoderConfig;
 use sound2scene::models::resnet::{BlockKind, ResNetConfig};
 use sound2scene::synth::{SoundClass, World};
 use sound2scene::train::gan::GanConfig;
+use sound2scene::train::run::read_config;
 use sound2scene::train::swav::SwavConfig;
 use sound2scene::world::{
     ClassifierTrainConfig, EXTRA_KEYS, REQUIRED_KEYS, WorldClassifier, WorldClassifierConfig,
@@ -402,17 +402,17 @@ fn eval_world_cli_names_the_missing_model_files() {
 #[test]
 fn the_bundle_recipe_files_load_and_fit_together() {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    let swav = SwavConfig::load(scripts.join("tiny_swav.json")).expect("a SwAV config");
-    let gan = GanConfig::load(scripts.join("tiny_gan.json")).expect("a GAN config");
+    let swav: SwavConfig = read_config(scripts.join("tiny_swav.json")).expect("a SwAV config");
+    let gan: GanConfig = read_config(scripts.join("tiny_gan.json")).expect("a GAN config");
 
     let feature = swav.encoder.resnet.out_channels();
     assert_eq!(gan.generator.instance_size(), feature);
     assert_eq!(gan.discriminator.instance_size(), feature);
     assert!(
-        gan.ema_start < gan.max_steps,
+        gan.ema_start < gan.steps,
         "{} >= {}",
         gan.ema_start,
-        gan.max_steps
+        gan.steps
     );
     let crops = &swav.crops;
     assert_eq!(

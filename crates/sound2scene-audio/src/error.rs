@@ -191,5 +191,8 @@ pub enum AudioError {
         path: PathBuf,
         /// What went wrong and what to do.
         detail: String,
+        /// The reader's, writer's or ndarray's error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
 }

@@ -23,6 +23,20 @@ fn npy_err(path: &Path, detail: String) -> AudioError {
     AudioError::Npy {
         path: path.to_path_buf(),
         detail,
+        source: None,
+    }
+}
+
+/// An [`AudioError::Npy`] whose `detail` names `source`, kept as its source.
+fn npy_caused(
+    path: &Path,
+    detail: String,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> AudioError {
+    AudioError::Npy {
+        path: path.to_path_buf(),
+        detail,
+        source: Some(Box::new(source)),
     }
 }
 
@@ -34,20 +48,22 @@ pub fn read_npy_f32(path: impl AsRef<Path>) -> Result<NpyArray> {
         Ok(a) => a,
         Err(ReadNpyError::WrongDescriptor(_)) => read_npy::<_, ArrayD<f64>>(path)
             .map_err(|e| {
-                npy_err(
-                    path,
-                    format!("{e}; expected a float32 or float64 array, re-save it with np.save"),
-                )
+                let detail =
+                    format!("{e}; expected a float32 or float64 array, re-save it with np.save");
+                npy_caused(path, detail, e)
             })?
             .mapv(|v| v as f32),
         Err(ReadNpyError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(npy_err(path, "file does not exist; check the path".into()));
+            return Err(npy_caused(
+                path,
+                "file does not exist; check the path".into(),
+                e,
+            ));
         }
         Err(e) => {
-            return Err(npy_err(
-                path,
-                format!("{e}; the file is not a valid float32 .npy, re-save it with np.save"),
-            ));
+            let detail =
+                format!("{e}; the file is not a valid float32 .npy, re-save it with np.save");
+            return Err(npy_caused(path, detail, e));
         }
     };
     let shape = array.shape().to_vec();
@@ -74,12 +90,10 @@ pub fn write_npy_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> R
         ));
     }
     let array = ArrayD::from_shape_vec(IxDyn(shape), data.to_vec())
-        .map_err(|e| npy_err(path, e.to_string()))?;
+        .map_err(|e| npy_caused(path, e.to_string(), e))?;
     write_npy(path, &array).map_err(|e| {
-        npy_err(
-            path,
-            format!("{e}; check that the directory exists and is writable"),
-        )
+        let detail = format!("{e}; check that the directory exists and is writable");
+        npy_caused(path, detail, e)
     })
 }
 

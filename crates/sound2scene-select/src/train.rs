@@ -16,31 +16,26 @@
 //! `best` pointers (lowest mean epoch loss).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sound2scene_train::checkpoint::{
-    BEST_POINTER, LATEST_POINTER, best_checkpoint, latest_complete, prune, read_complete,
-    read_pointer, remove_incomplete, save_checkpoint, write_file_atomic, write_pointer,
-};
+use sound2scene_train::checkpoint::{best_checkpoint, latest_complete};
 use sound2scene_train::control::{Control, Outcome};
 use sound2scene_train::finite::all_finite;
 use sound2scene_train::init::splitmix;
-use sound2scene_train::progress::{
-    METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, unix_time,
+use sound2scene_train::progress::{MetricsRecord, ProgressMode, StepBar};
+use sound2scene_train::run::{
+    AdamSettings, Fnv, Hooks, RunConfig, RunDir, RunState, epoch_batches, read_optimizer,
+    read_state, write_optimizer,
 };
 use sound2scene_train::skip::{SkipPolicy, SkipReport, SkippedSample};
 
@@ -48,14 +43,12 @@ use crate::clip::{LoadedVideo, Video};
 use crate::error::{Result, SelectError};
 use crate::model::{Localizer, LocalizerConfig};
 
-/// File name of the configuration in the output directory.
-pub const CONFIG_FILE: &str = "config.json";
+pub use sound2scene_train::run::{CONFIG_FILE, STATE_FILE};
+
 /// File name of the localizer inside a checkpoint.
 pub const MODEL_FILE: &str = "model.bpk";
 /// File name of the optimizer state inside a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
-/// File name of the training state inside a checkpoint.
-pub const STATE_FILE: &str = "state.json";
 /// Version of [`SelectState`] written by this crate.
 pub const STATE_FORMAT: u32 = 1;
 /// Metadata key naming the network in `model.bpk`, with the value [`NETWORK_NAME`].
@@ -65,7 +58,15 @@ pub const CONFIG_KEY: &str = "sound2scene.config";
 /// The network name stored in `model.bpk`.
 pub const NETWORK_NAME: &str = "localizer";
 
-/// Everything that defines a localizer training run. Saved as `config.json`.
+/// The selector's Adam: Burn's defaults (betas 0.9 and 0.999, epsilon 1e-5), learning rate
+/// 1e-3 and weight decay 1e-5.
+pub fn select_adam() -> AdamSettings {
+    AdamSettings::new().with_epsilon(1e-5)
+}
+
+/// Everything that defines a localizer training run. Saved as `config.json`. Files written
+/// before the optimizer was one setting hold `lr` and `weight_decay` at the top level;
+/// [`read_config`](sound2scene_train::run::read_config) reads them into `optimizer`.
 #[derive(Config, Debug)]
 pub struct SelectTrainConfig {
     /// The network.
@@ -74,12 +75,9 @@ pub struct SelectTrainConfig {
     /// Frames per second of the frame folders (frame `i` is at `i / fps` s).
     #[config(default = 10.0)]
     pub fps: f32,
-    /// Adam learning rate (constant).
-    #[config(default = 1e-3)]
-    pub lr: f64,
-    /// L2 penalty added to the gradient.
-    #[config(default = 1e-5)]
-    pub weight_decay: f64,
+    /// The optimizer ([`select_adam`]; the learning rate is constant).
+    #[config(default = "select_adam()")]
+    pub optimizer: AdamSettings,
     /// Videos per step (at least 2 unless `frames_per_clip` is 2 or more). A final remainder
     /// of one video joins the previous batch.
     #[config(default = 32)]
@@ -109,20 +107,37 @@ pub struct SelectTrainConfig {
     pub log_every: u64,
 }
 
+impl RunConfig for SelectTrainConfig {
+    const RENAMED: &'static [(&'static str, &'static str)] = &[
+        ("lr", "optimizer.lr"),
+        ("weight_decay", "optimizer.weight_decay"),
+    ];
+
+    fn defaults() -> Self {
+        Self::new()
+    }
+}
+
 impl SelectTrainConfig {
     /// A 64-bit FNV-1a fingerprint (hex) of the settings a resumed run must share with the run
-    /// that wrote the checkpoint (all but epochs, step limit, checkpoint and log cadence).
+    /// that wrote the checkpoint (all but epochs, step limit, checkpoint and log cadence). The
+    /// Adam betas and epsilon count only when they differ from [`select_adam`]'s, so that runs
+    /// from before they were settings keep their fingerprint.
     pub fn fingerprint(&self) -> String {
-        let identity = serde_json::json!({
+        let mut identity = serde_json::json!({
             "model": serde_json::to_value(&self.model).unwrap_or_default(),
             "fps": self.fps,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
+            "lr": self.optimizer.lr,
+            "weight_decay": self.optimizer.weight_decay,
             "clips_per_batch": self.clips_per_batch,
             "frames_per_clip": self.frames_per_clip,
             "seed": self.seed,
             "temperature": self.temperature,
         });
+        let (opt, fixed) = (&self.optimizer, select_adam());
+        if (opt.beta_1, opt.beta_2, opt.epsilon) != (fixed.beta_1, fixed.beta_2, fixed.epsilon) {
+            identity["adam"] = serde_json::json!([opt.beta_1, opt.beta_2, opt.epsilon]);
+        }
         fnv_hex(identity.to_string().as_bytes())
     }
 
@@ -138,18 +153,7 @@ impl SelectTrainConfig {
         if self.epochs == 0 && self.max_steps.is_none() {
             return bad("epochs must be at least 1".into());
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!(
-                "the learning rate must be positive, got {}",
-                self.lr
-            ));
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!(
-                "weight decay must be non-negative, got {}",
-                self.weight_decay
-            ));
-        }
+        self.optimizer.check("the optimizer")?;
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return bad(format!(
                 "temperature must be positive, got {}",
@@ -172,16 +176,16 @@ impl SelectTrainConfig {
     }
 }
 
-/// 64-bit FNV-1a of `bytes`, as 16 hex digits.
+/// 64-bit FNV-1a of `bytes`, as 16 hex digits ([`Fnv`]).
 pub fn fnv_hex(bytes: &[u8]) -> String {
-    format!("{:016x}", fnv(bytes))
+    Fnv::hex_of(bytes)
 }
 
-/// 64-bit FNV-1a of `bytes`.
+/// 64-bit FNV-1a of `bytes` ([`Fnv`]).
 pub fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    let mut hash = Fnv::new();
+    hash.write(bytes);
+    hash.finish()
 }
 
 /// The decoded training videos, held in memory (frames as bytes at the model's size).
@@ -323,7 +327,32 @@ pub struct SelectState {
     pub saved_at: f64,
 }
 
-/// Sent to [`SelectHooks::on_step`] after every step.
+impl RunState for SelectState {
+    const FORMAT: u32 = STATE_FORMAT;
+    const SETTINGS: &'static str = "model, fps, optimizer, batch, seed";
+    const DATA: &'static str = "set of videos";
+
+    fn step(&self) -> u64 {
+        self.step
+    }
+    fn format(&self) -> u32 {
+        self.format
+    }
+    fn config_hash(&self) -> &str {
+        &self.config_hash
+    }
+    fn data_hash(&self) -> &str {
+        &self.data_hash
+    }
+    fn best_step(&self) -> Option<u64> {
+        self.best_step
+    }
+    fn set_saved_at(&mut self, unix_seconds: f64) {
+        self.saved_at = unix_seconds;
+    }
+}
+
+/// Sent to [`Hooks::on_step`] after every step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectStepReport {
     /// Steps done, this one included.
@@ -336,27 +365,10 @@ pub struct SelectStepReport {
     pub samples_per_sec: f64,
 }
 
-/// A hook run after each step.
-pub type SelectStepHook = Box<dyn FnMut(&SelectStepReport) -> Control>;
-
-/// Ways for the caller to watch and steer a run.
-#[derive(Default)]
-pub struct SelectHooks {
-    /// Set it (e.g. from a Ctrl-C handler) to save a checkpoint after the current step and
-    /// return [`Outcome::Stopped`].
-    pub stop: Arc<AtomicBool>,
-    /// Called after every step; [`Control::Abort`] returns without saving (crash tests).
-    pub on_step: Option<SelectStepHook>,
-}
-
-impl std::fmt::Debug for SelectHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SelectHooks")
-            .field("stop", &self.stop.load(Ordering::Relaxed))
-            .field("on_step", &self.on_step.is_some())
-            .finish()
-    }
-}
+/// Ways for the caller to watch and steer a run: its batches and [`SelectStepReport`]s (see
+/// [`Hooks`]; the selector has no epoch hook). [`Control::Abort`] returns without saving
+/// (crash tests).
+pub type SelectHooks = Hooks<SelectBatch, SelectStepReport>;
 
 /// The result of a run.
 #[derive(Debug)]
@@ -477,28 +489,16 @@ pub fn load_localizer(path: &Path, device: &Device) -> Result<(Localizer, Locali
     Ok((model, config))
 }
 
-/// The batches of epoch `epoch`: video indices shuffled by a stream of `(seed, epoch)`, cut
-/// into `size` pieces, a final piece of one video joining the previous batch.
-pub fn epoch_batches(videos: usize, size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..videos).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(splitmix(
-        seed ^ splitmix(epoch),
-    )));
-    let mut batches: Vec<Vec<usize>> = order.chunks(size.max(1)).map(<[usize]>::to_vec).collect();
-    if batches.len() > 1 && batches.last().is_some_and(|b| b.len() == 1) {
-        let last = batches.pop().unwrap_or_default();
-        if let Some(previous) = batches.last_mut() {
-            previous.extend(last);
-        }
-    }
-    batches
-}
-
-/// Input of one step: frames `[n, 3, S, S]` and audio windows `[n, 1, bins, W]`.
-struct StepBatch {
-    frames: Vec<f32>,
-    windows: Vec<f32>,
-    count: usize,
+/// Input of one step: `count` frames `[count, 3, S, S]` and the audio windows centred on them
+/// `[count, 1, bins, W]`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectBatch {
+    /// The frames, RGB in `[0, 1]` at the model's image size.
+    pub frames: Vec<f32>,
+    /// The log-spectrogram windows.
+    pub windows: Vec<f32>,
+    /// Frames in the batch.
+    pub count: usize,
 }
 
 fn make_batch(
@@ -506,9 +506,9 @@ fn make_batch(
     config: &SelectTrainConfig,
     videos: &[usize],
     rng: &mut ChaCha8Rng,
-) -> StepBatch {
+) -> SelectBatch {
     let width = config.model.window_columns();
-    let mut batch = StepBatch {
+    let mut batch = SelectBatch {
         frames: Vec::new(),
         windows: Vec::new(),
         count: 0,
@@ -528,15 +528,22 @@ fn make_batch(
     batch
 }
 
+/// The batches of epoch `epoch`: the `videos` indices shuffled by `(seed, epoch)` and cut as
+/// every epoch loop does ([`epoch_batches`]).
+fn video_batches(videos: usize, size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+    let all: Vec<usize> = (0..videos).collect();
+    epoch_batches(&all, size, seed, epoch)
+}
+
 /// Trains a localizer with `config` on `data`, writing to `out_dir`. With `resume`, continues
 /// from the newest complete checkpoint there (reaching the weights of an uninterrupted run);
 /// without it, a directory that already holds checkpoints is refused.
 ///
 /// # Errors
-/// [`SelectError::Config`] for invalid settings or an occupied output directory;
-/// [`SelectError::NonFiniteLoss`] / [`SelectError::NonFiniteGradient`] (nothing of that step
-/// is applied; earlier checkpoints stay); [`SelectError::ResumeMismatch`] for a checkpoint of
-/// other settings or data; checkpoint errors naming the path.
+/// [`SelectError::Config`] for invalid settings; [`SelectError::Train`] for an occupied output
+/// directory, a checkpoint of other settings or data (`ResumeMismatch`) or one that cannot be
+/// written or read; [`SelectError::NonFiniteLoss`] / [`SelectError::NonFiniteGradient`]
+/// (nothing of that step is applied; earlier checkpoints stay).
 pub fn train_select(
     config: &SelectTrainConfig,
     data: &SelectData,
@@ -547,8 +554,7 @@ pub fn train_select(
     mut hooks: SelectHooks,
 ) -> Result<SelectSummary> {
     config.check(data)?;
-    std::fs::create_dir_all(out_dir).map_err(SelectError::io(out_dir))?;
-    remove_incomplete(out_dir)?;
+    let start = RunDir::prepare(out_dir, resume)?;
     let device = device.clone().inner();
     let fresh = SelectState {
         format: STATE_FORMAT,
@@ -562,66 +568,30 @@ pub fn train_select(
         data_hash: data.fingerprint(),
         saved_at: 0.0,
     };
-    let optim = adam(config);
-    let existing = latest_complete(out_dir)?;
-    let (model, optim, state, resumed_from) = match (existing, resume) {
-        (Some((_, dir)), true) => {
-            let (model, optim, state) = load_checkpoint(&dir, &fresh, optim, &device)?;
-            (model, optim, state, Some(dir))
-        }
-        (Some((_, dir)), false) => {
-            return Err(SelectError::Config(format!(
-                "{} already holds checkpoint {}; resume it or choose an empty output directory",
-                out_dir.display(),
-                dir.display()
-            )));
-        }
-        (None, _) => (
+    let optim = config.optimizer.init();
+    let (model, optim, state) = match start.checkpoint() {
+        Some(dir) => load_checkpoint(dir, &fresh, optim, &device)?,
+        None => (
             init_localizer(&config.model, config.seed, &device),
             optim,
             fresh,
-            None,
         ),
     };
-    if let Some(best_step) = state.best_step {
-        let dir = out_dir.join(sound2scene_train::checkpoint::checkpoint_name(best_step));
-        if read_pointer(out_dir, BEST_POINTER).as_deref() != Some(dir.as_path())
-            && read_complete(&dir).is_some()
-        {
-            write_pointer(out_dir, BEST_POINTER, &dir)?;
-        }
-    }
-    let json = serde_json::to_vec_pretty(config)
-        .map_err(|e| SelectError::Config(format!("the configuration does not serialize: {e}")))?;
-    write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
+    let out = start.open(config, &state, config.keep_last, config.log_every)?;
     let mut run = Run {
         config,
         data,
-        out_dir,
         model: model.train(),
         optim,
         state,
-        last_checkpoint: resumed_from.clone(),
-        metrics: MetricsLog::open(out_dir.join(METRICS_FILE))?,
+        out,
         ad_device: device.clone().autodiff(),
     };
-    let per_epoch = epoch_batches(data.len(), config.clips_per_batch, 0, 0).len() as u64;
+    let per_epoch = video_batches(data.len(), config.clips_per_batch, 0, 0).len() as u64;
     let total = (per_epoch * config.epochs as u64).min(config.max_steps.unwrap_or(u64::MAX));
-    let bar = progress.enabled().then(|| {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_position(run.state.step);
-        bar
-    });
-    let outcome = run.train(&mut hooks, bar.as_ref(), per_epoch);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let bar = StepBar::new(progress, run.state.step, total);
+    let outcome = run.train(&mut hooks, &bar, per_epoch);
+    bar.finish();
     let outcome = outcome?;
     Ok(SelectSummary {
         outcome,
@@ -629,16 +599,10 @@ pub fn train_select(
         epochs_completed: run.state.epoch,
         best_loss: run.state.best_loss,
         best_checkpoint: best_checkpoint(out_dir),
-        last_checkpoint: run.last_checkpoint,
-        resumed_from,
+        last_checkpoint: run.out.last_checkpoint().map(Path::to_path_buf),
+        resumed_from: run.out.resumed_from().map(Path::to_path_buf),
         model: run.model.valid(),
     })
-}
-
-fn adam(config: &SelectTrainConfig) -> ModuleOptimizer {
-    let decay =
-        (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
-    AdamConfig::new().with_weight_decay(decay).init()
 }
 
 fn load_checkpoint(
@@ -647,73 +611,33 @@ fn load_checkpoint(
     optim: ModuleOptimizer,
     device: &Device,
 ) -> Result<(Localizer, ModuleOptimizer, SelectState)> {
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path).map_err(SelectError::io(&state_path))?;
-    let state: SelectState = serde_json::from_str(&text).map_err(|e| SelectError::Data {
-        path: state_path.clone(),
-        reason: format!("malformed training state: {e}"),
-        source: Some(e.into()),
-    })?;
-    let mismatch = |reason: &str| {
-        Err(SelectError::ResumeMismatch {
-            path: dir.to_path_buf(),
-            reason: reason.to_string(),
-        })
-    };
-    if state.format != STATE_FORMAT {
-        return mismatch("its state format is not this version's");
-    }
-    if state.config_hash != fresh.config_hash {
-        return mismatch(
-            "it was written with different settings (model, fps, optimizer, batch, seed)",
-        );
-    }
-    if state.data_hash != fresh.data_hash {
-        return mismatch("it was written for a different set of videos");
-    }
+    let state = read_state(dir, fresh)?;
     let (model, _) = load_localizer(&dir.join(MODEL_FILE), device)?;
-    let optim_path = dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&optim_path).map_err(SelectError::io(&optim_path))?;
-    let optim = optim
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| weights_error(&optim_path, format!("{e:?}")))?;
+    let optim = read_optimizer(&dir.join(OPTIMIZER_FILE), optim)?;
     Ok((model, optim, state))
 }
 
 struct Run<'a> {
     config: &'a SelectTrainConfig,
     data: &'a SelectData,
-    out_dir: &'a Path,
     model: Localizer,
     optim: ModuleOptimizer,
     state: SelectState,
-    last_checkpoint: Option<PathBuf>,
-    metrics: MetricsLog,
+    out: RunDir,
     ad_device: Device,
 }
 
 impl Run<'_> {
     fn stop_requested(&self, hooks: &SelectHooks) -> Option<Outcome> {
-        if hooks.stop.load(Ordering::SeqCst) {
-            return Some(Outcome::Stopped);
-        }
-        match self.config.max_steps {
-            Some(max) if self.state.step >= max => Some(Outcome::MaxSteps),
-            _ => None,
-        }
+        hooks.stop_requested(self.state.step, self.config.max_steps)
     }
 
-    fn train(
-        &mut self,
-        hooks: &mut SelectHooks,
-        bar: Option<&ProgressBar>,
-        per_epoch: u64,
-    ) -> Result<Outcome> {
+    fn train(&mut self, hooks: &mut SelectHooks, bar: &StepBar, per_epoch: u64) -> Result<Outcome> {
         let config = self.config;
         while self.state.epoch < config.epochs as u64 {
             let epoch = self.state.epoch;
             let batches =
-                epoch_batches(self.data.len(), config.clips_per_batch, config.seed, epoch);
+                video_batches(self.data.len(), config.clips_per_batch, config.seed, epoch);
             let started = Instant::now();
             let mut frames_seen = 0usize;
             for (index, videos) in batches
@@ -730,7 +654,8 @@ impl Run<'_> {
                     config.seed ^ splitmix(epoch ^ splitmix(index as u64)),
                 ));
                 let step_start = Instant::now();
-                let batch = make_batch(self.data, config, videos, &mut rng);
+                let mut batch = make_batch(self.data, config, videos, &mut rng);
+                hooks.before_batch(step, &mut batch);
                 frames_seen += batch.count;
                 let loss = self.step(batch, step)?;
                 let samples_per_sec = (videos.len() * config.frames_per_clip) as f64
@@ -738,37 +663,19 @@ impl Run<'_> {
                 self.state.step = step;
                 self.state.batch_in_epoch += 1;
                 self.state.epoch_loss_sum += loss;
-                if step.is_multiple_of(config.log_every) {
-                    self.metrics.append(&MetricsRecord {
-                        kind: RecordKind::Step,
-                        step,
-                        epoch,
-                        loss: Some(loss),
-                        val_loss: None,
-                        samples_per_sec: Some(samples_per_sec),
-                        lr: config.lr,
-                        time: unix_time(),
-                        best: None,
-                    })?;
-                }
-                if let Some(bar) = bar {
-                    bar.set_position(step);
-                    bar.set_message(format!("epoch {} loss {loss:.4}", epoch + 1));
-                }
+                let lr = config.optimizer.lr;
+                self.out.log_step(step, || {
+                    MetricsRecord::step(step, epoch, loss, samples_per_sec, lr)
+                })?;
+                bar.update(step, format!("epoch {} loss {loss:.4}", epoch + 1));
                 let report = SelectStepReport {
                     step,
                     epoch,
                     loss,
                     samples_per_sec,
                 };
-                match hooks
-                    .on_step
-                    .as_mut()
-                    .map_or(Control::Continue, |h| h(&report))
-                {
-                    Control::Abort => return Ok(Outcome::Aborted),
-                    Control::Stop => hooks.stop.store(true, Ordering::SeqCst),
-                    Control::Continue => {}
+                if hooks.after_step(&report) == Control::Abort {
+                    return Ok(Outcome::Aborted);
                 }
                 let last_of_epoch = index + 1 == batches.len();
                 if !last_of_epoch {
@@ -789,25 +696,21 @@ impl Run<'_> {
             }
             self.save(is_best)?;
             let rate = frames_seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            self.metrics.append(&MetricsRecord {
-                kind: RecordKind::Epoch,
-                step: self.state.step,
+            self.out.log(&MetricsRecord::epoch(
+                self.state.step,
                 epoch,
-                loss: Some(mean),
-                val_loss: None,
-                samples_per_sec: Some(rate),
-                lr: config.lr,
-                time: unix_time(),
-                best: Some(is_best),
-            })?;
-            if let Some(bar) = bar {
-                bar.println(format!(
-                    "epoch {} step {}: loss {mean:.4}{}",
-                    epoch + 1,
-                    self.state.step,
-                    if is_best { " (best)" } else { "" }
-                ));
-            }
+                mean,
+                None,
+                rate,
+                config.optimizer.lr,
+                is_best,
+            ))?;
+            bar.println(format!(
+                "epoch {} step {}: loss {mean:.4}{}",
+                epoch + 1,
+                self.state.step,
+                if is_best { " (best)" } else { "" }
+            ));
             if let Some(outcome) = self.stop_requested(hooks) {
                 return Ok(outcome);
             }
@@ -815,7 +718,7 @@ impl Run<'_> {
         Ok(Outcome::Finished)
     }
 
-    fn step(&mut self, batch: StepBatch, step: u64) -> Result<f64> {
+    fn step(&mut self, batch: SelectBatch, step: u64) -> Result<f64> {
         let m = &self.config.model;
         let n = batch.count;
         let frames = Tensor::<4>::from_data(
@@ -838,58 +741,19 @@ impl Run<'_> {
             return Err(SelectError::NonFiniteGradient { step });
         }
         let model = self.model.clone();
-        self.model = self.optim.step(self.config.lr, model, grads);
+        self.model = self.optim.step(self.config.optimizer.lr, model, grads);
         Ok(value)
     }
 
     fn save(&mut self, is_best: bool) -> Result<PathBuf> {
         // Fold pending BatchNorm statistics into the shared state (see align.rs).
         drop(self.model.valid());
-        if !all_finite(&self.model, None) {
-            return Err(weights_error(
-                self.out_dir,
-                format!(
-                    "the weights at step {} are not finite; not saving them",
-                    self.state.step
-                ),
-            ));
-        }
-        self.state.saved_at = unix_time();
-        let state_json = serde_json::to_vec_pretty(&self.state)
-            .map_err(|e| SelectError::weights_caused(self.out_dir, e.to_string(), e))?;
+        let finite = all_finite(&self.model, None);
         let (model, optim, config) = (&self.model, &self.optim, &self.config.model);
-        let mut failure = None;
-        let dir = save_checkpoint(self.out_dir, self.state.step, |tmp| {
-            let result = (|| -> Result<()> {
-                save_localizer(&model.valid(), config, &tmp.join(MODEL_FILE))?;
-                let path = tmp.join(OPTIMIZER_FILE);
-                let bytes = optim
-                    .into_bytes()
-                    .map_err(|e| weights_error(&path, format!("{e:?}")))?;
-                std::fs::write(&path, &*bytes).map_err(SelectError::io(&path))?;
-                let path = tmp.join(STATE_FILE);
-                std::fs::write(&path, &state_json).map_err(SelectError::io(&path))
-            })();
-            result.map_err(|e| {
-                let reason = e.to_string();
-                failure = Some(e);
-                sound2scene_train::TrainError::Checkpoint {
-                    path: tmp.to_path_buf(),
-                    reason,
-                    source: None,
-                }
-            })
-        });
-        let dir = match dir {
-            Ok(dir) => dir,
-            Err(e) => return Err(failure.unwrap_or(SelectError::Train(e))),
-        };
-        if is_best {
-            write_pointer(self.out_dir, BEST_POINTER, &dir)?;
-        }
-        prune(self.out_dir, self.config.keep_last)?;
-        debug_assert!(read_pointer(self.out_dir, LATEST_POINTER).is_some());
-        self.last_checkpoint = Some(dir.clone());
-        Ok(dir)
+        self.out.save(&mut self.state, finite, is_best, |tmp| {
+            save_localizer(&model.valid(), config, &tmp.join(MODEL_FILE))?;
+            write_optimizer(&tmp.join(OPTIMIZER_FILE), optim)?;
+            Ok::<(), SelectError>(())
+        })
     }
 }

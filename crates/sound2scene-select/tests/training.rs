@@ -55,7 +55,8 @@ fn run(
 fn a_tiny_run_lowers_the_loss() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = data(dir.path(), 8);
-    let config = common::tiny_training().with_epochs(20).with_lr(3e-3);
+    let mut config = common::tiny_training().with_epochs(20);
+    config.optimizer.lr = 3e-3;
     let out = dir.path().join("run");
     let (outcome, losses) = run(&config, &data, &out, false);
     assert_eq!(outcome, Outcome::Finished);
@@ -215,4 +216,46 @@ fn broken_videos_are_skipped_and_reported() {
     let err = SelectData::load_checked(videos, &config, &SkipPolicy::strict(), &frames, None)
         .expect_err("strict stops at the first broken video");
     assert!(!matches!(err, SelectError::Train(_)), "{err}");
+}
+
+/// A `config.json` written when the learning rate and weight decay were top-level settings
+/// (`lr`, `weight_decay`) reads into `optimizer`, with the fingerprint of its runs unchanged, so
+/// they resume (issue #24, item 4).
+#[test]
+fn configs_with_top_level_lr_read_and_keep_their_fingerprint() {
+    use sound2scene_select::train::fnv_hex;
+    use sound2scene_train::run::read_config;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SelectTrainConfig::new().with_seed(5);
+    let mut old = serde_json::to_value(&config).expect("json");
+    let object = old.as_object_mut().expect("an object");
+    object.remove("optimizer");
+    object.insert("lr".into(), serde_json::json!(3e-4));
+    object.insert("weight_decay".into(), serde_json::json!(0.0));
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, old.to_string()).expect("write");
+    let read: SelectTrainConfig = read_config(&path).expect("an old configuration");
+    assert_eq!(read.optimizer.lr, 3e-4);
+    assert_eq!(read.optimizer.weight_decay, 0.0);
+    assert_eq!(
+        read.optimizer.epsilon, 1e-5,
+        "Burn's Adam epsilon, as before"
+    );
+
+    // The fingerprint as runs before the rename computed it.
+    let before = serde_json::json!({
+        "model": serde_json::to_value(&read.model).expect("json"),
+        "fps": read.fps,
+        "lr": 3e-4,
+        "weight_decay": 0.0,
+        "clips_per_batch": read.clips_per_batch,
+        "frames_per_clip": read.frames_per_clip,
+        "seed": read.seed,
+        "temperature": read.temperature,
+    });
+    assert_eq!(read.fingerprint(), fnv_hex(before.to_string().as_bytes()));
+    let mut other = read.clone();
+    other.optimizer.beta_1 = 0.5;
+    assert_ne!(other.fingerprint(), read.fingerprint());
 }

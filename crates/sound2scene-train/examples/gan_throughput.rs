@@ -13,7 +13,6 @@
 
 use std::time::Instant;
 
-use burn::config::Config;
 use burn::tensor::Device;
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
@@ -21,6 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use sound2scene_train::control::Control;
 use sound2scene_train::gan::{GanConfig, GanData, GanHooks, GanSession};
 use sound2scene_train::progress::ProgressMode;
+use sound2scene_train::run::read_config;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     sound2scene_kernels::keep_freed_memory();
@@ -29,8 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .unwrap_or_else(|| "scripts/tiny_gan.json".into());
     let steps: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let config = GanConfig::load(&path)?
-        .with_max_steps(steps + 1)
+    let config = read_config::<GanConfig>(&path)?
+        .with_steps(steps + 1)
         .with_checkpoint_every(0)
         .with_sample_every(0);
     let resolution = config.generator.resolution;

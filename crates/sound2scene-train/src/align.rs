@@ -44,72 +44,40 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sound2scene_audio::{SpectrogramConfig, Tiling};
 use sound2scene_models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
-use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+use sound2scene_models::burnpack::NetworkKind;
 use sound2scene_models::checkpoint::open_audio_encoder;
 
-use crate::checkpoint::{
-    BEST_POINTER, best_checkpoint, latest_complete, prune, read_pointer, remove_incomplete,
-    save_checkpoint, write_file_atomic, write_pointer,
-};
-use crate::checkpoint::{checkpoint_error, write_plain};
+use crate::checkpoint::best_checkpoint;
 use crate::control::{Control, Outcome};
 use crate::data::{Split, split_validation};
-use crate::dataset::{AlignData, Batch, Fnv};
+use crate::dataset::{AlignData, Batch};
 use crate::error::TrainError;
 use crate::finite::all_finite;
-use crate::init::splitmix;
 use crate::loss::ContrastiveLoss;
 use crate::parallel::{self, ShardedStep};
-use crate::progress::{
-    METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
+use crate::progress::{MetricsRecord, ProgressMode, StepBar};
+use crate::run::{
+    Fnv, Hooks, RunConfig, RunDir, RunState, batches, epoch_batches, load_network, read_optimizer,
+    read_state, save_network, write_optimizer,
 };
 
-/// File name of the configuration in the output directory.
-pub const CONFIG_FILE: &str = "config.json";
+pub use crate::run::{AdamSettings, CONFIG_FILE, STATE_FILE};
+
 /// File name of the audio encoder inside a checkpoint.
 pub const MODEL_FILE: &str = "model.bpk";
 /// File name of the optimizer state inside a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
-/// File name of the training state inside a checkpoint.
-pub const STATE_FILE: &str = "state.json";
 /// Version of [`AlignState`] written by this crate.
 pub const STATE_FORMAT: u32 = 1;
-
-/// Adam settings; the defaults are the official `torch.optim.Adam(lr=1e-3, weight_decay=1e-5)`
-/// with PyTorch's betas and epsilon. Weight decay is L2 added to the gradient (PyTorch Adam),
-/// not AdamW's decoupled decay.
-#[derive(Config, Debug)]
-pub struct AdamSettings {
-    /// Learning rate (constant, as in the official script).
-    #[config(default = 1e-3)]
-    pub lr: f64,
-    /// L2 penalty coefficient added to the gradient.
-    #[config(default = 1e-5)]
-    pub weight_decay: f64,
-    /// Exponential decay of the first moment.
-    #[config(default = 0.9)]
-    pub beta_1: f32,
-    /// Exponential decay of the second moment.
-    #[config(default = 0.999)]
-    pub beta_2: f32,
-    /// Added to the root of the second moment.
-    #[config(default = 1e-8)]
-    pub epsilon: f32,
-}
 
 /// Everything that defines an alignment run. Saved as `config.json` in the output directory.
 #[derive(Config, Debug)]
@@ -118,7 +86,8 @@ pub struct AlignConfig {
     /// image-feature width.
     #[config(default = "AudioEncoderConfig::new()")]
     pub encoder: AudioEncoderConfig,
-    /// The optimizer.
+    /// The optimizer: the official `torch.optim.Adam(lr=1e-3, weight_decay=1e-5)` with
+    /// PyTorch's betas and epsilon (the learning rate is constant, as in the official script).
     #[config(default = "AdamSettings::new()")]
     pub optimizer: AdamSettings,
     /// Examples per optimizer step (at least 2: the loss contrasts the examples of a batch).
@@ -194,7 +163,7 @@ impl AlignConfig {
     }
 
     fn check(&self, data: &AlignData) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
+        let bad = |m: String| Err(TrainError::config(m));
         if self.batch_size < 2 {
             return bad(format!(
                 "batch_size must be at least 2 (the loss contrasts examples), got {}",
@@ -204,19 +173,7 @@ impl AlignConfig {
         if self.epochs == 0 && self.max_steps.is_none() {
             return bad("epochs must be at least 1".into());
         }
-        let opt = &self.optimizer;
-        if !(opt.lr.is_finite() && opt.lr > 0.0) {
-            return bad(format!(
-                "the learning rate must be positive, got {}",
-                opt.lr
-            ));
-        }
-        if !(opt.weight_decay.is_finite() && opt.weight_decay >= 0.0) {
-            return bad(format!(
-                "weight decay must be non-negative, got {}",
-                opt.weight_decay
-            ));
-        }
+        self.optimizer.check("the optimizer")?;
         if self.keep_last == 0 || self.log_every == 0 {
             return bad("keep_last and log_every must be at least 1".into());
         }
@@ -228,6 +185,12 @@ impl AlignConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl RunConfig for AlignConfig {
+    fn defaults() -> Self {
+        Self::new()
     }
 }
 
@@ -262,7 +225,33 @@ pub struct AlignState {
     pub saved_at: f64,
 }
 
-/// Sent to [`AlignHooks::on_step`] after every optimizer step.
+impl RunState for AlignState {
+    const FORMAT: u32 = STATE_FORMAT;
+    const SETTINGS: &'static str =
+        "encoder, optimizer, batch size, seed, loss, validation fraction or clip length";
+    const DATA: &'static str = "data set";
+
+    fn step(&self) -> u64 {
+        self.step
+    }
+    fn format(&self) -> u32 {
+        self.format
+    }
+    fn config_hash(&self) -> &str {
+        &self.config_hash
+    }
+    fn data_hash(&self) -> &str {
+        &self.data_hash
+    }
+    fn best_step(&self) -> Option<u64> {
+        self.best_step
+    }
+    fn set_saved_at(&mut self, unix_seconds: f64) {
+        self.saved_at = unix_seconds;
+    }
+}
+
+/// Sent to [`Hooks::on_step`] after every optimizer step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepReport {
     /// Optimizer steps done, this one included (1-based).
@@ -281,8 +270,8 @@ pub struct StepReport {
     pub lr: f64,
 }
 
-/// Sent to [`AlignHooks::on_epoch_end`] after each epoch's validation and checkpoint.
-#[derive(Debug, Clone, PartialEq)]
+/// Sent to [`Hooks::on_epoch_end`] after each epoch's validation and checkpoint.
+#[derive(Debug, Clone)]
 pub struct EpochReport {
     /// The epoch that ended (0-based).
     pub epoch: u64,
@@ -296,48 +285,14 @@ pub struct EpochReport {
     pub is_best: bool,
     /// The checkpoint written at the epoch's end.
     pub checkpoint: PathBuf,
+    /// The encoder after the epoch, in inference mode on the plain device (e.g. to render a
+    /// sample grid).
+    pub model: AudioEncoder,
 }
 
-/// A hook run on each batch before it enters the model, with the step it is for (1-based).
-pub type BatchHook = Box<dyn FnMut(u64, &mut Batch)>;
-/// A hook run after each optimizer step.
-pub type StepHook = Box<dyn FnMut(&StepReport) -> Control>;
-/// A hook run after each epoch with the encoder (in inference mode, on the plain device), e.g.
-/// to render a sample grid.
-pub type EpochHook = Box<dyn FnMut(&EpochReport, &AudioEncoder) -> Control>;
-
-/// Ways for the caller to watch and steer a run.
-#[derive(Default)]
-pub struct AlignHooks {
-    /// Set it (e.g. from a Ctrl-C handler) to make the loop write a checkpoint after the
-    /// current step and return [`Outcome::Stopped`].
-    pub stop: Arc<AtomicBool>,
-    /// Inspect or modify each batch before the model sees it (tests poison it with NaN).
-    pub on_batch: Option<BatchHook>,
-    /// Called after every optimizer step.
-    pub on_step: Option<StepHook>,
-    /// Called after every epoch.
-    pub on_epoch_end: Option<EpochHook>,
-}
-
-impl std::fmt::Debug for AlignHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlignHooks")
-            .field("stop", &self.stop.load(Ordering::Relaxed))
-            .field("on_batch", &self.on_batch.is_some())
-            .field("on_step", &self.on_step.is_some())
-            .field("on_epoch_end", &self.on_epoch_end.is_some())
-            .finish()
-    }
-}
-
-impl AlignHooks {
-    /// A clone of the stop flag, to hand to a signal handler (e.g.
-    /// `ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))`).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
-    }
-}
+/// Ways for the caller to watch and steer an alignment run: its batches, [`StepReport`]s and
+/// [`EpochReport`]s (see [`Hooks`]).
+pub type AlignHooks = Hooks<Batch, StepReport, EpochReport>;
 
 /// The result of a run.
 #[derive(Debug)]
@@ -503,32 +458,12 @@ pub fn train_align(
     .run(resume, hooks)
 }
 
-/// The examples of epoch `epoch` as batches: the training indices shuffled by a ChaCha8 stream
-/// seeded from `(seed, epoch)`, cut into `batch_size` pieces, a final piece of one example
-/// joining the previous batch.
-pub fn epoch_batches(train: &[usize], batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut order = train.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(splitmix(seed ^ splitmix(epoch)));
-    order.shuffle(&mut rng);
-    let mut batches: Vec<Vec<usize>> = order
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    if batches.len() > 1 && batches.last().is_some_and(|b| b.len() == 1) {
-        let last = batches.pop().unwrap_or_default();
-        if let Some(previous) = batches.last_mut() {
-            previous.extend(last);
-        }
-    }
-    batches
-}
-
 /// A run in progress.
 struct Run {
     config: AlignConfig,
     /// Shared with the loader threads.
     data: Arc<AlignData>,
-    out_dir: PathBuf,
+    out: RunDir,
     progress: ProgressMode,
     /// The plain device (validation, optimizer-free work).
     device: Device,
@@ -541,9 +476,6 @@ struct Run {
     model: AudioEncoder,
     optim: ModuleOptimizer,
     state: AlignState,
-    resumed_from: Option<PathBuf>,
-    last_checkpoint: Option<PathBuf>,
-    metrics: MetricsLog,
 }
 
 /// How an epoch's step loop ended.
@@ -564,14 +496,10 @@ impl Run {
             replicas,
             progress,
         } = session;
-        std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
-            path: out_dir.clone(),
-            source,
-        })?;
-        remove_incomplete(&out_dir)?;
+        let start = RunDir::prepare(out_dir, resume)?;
         let (split, validation_note) = plan_validation(data.len(), &config)?;
         if split.train.len() < 2 {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::config(format!(
                 "{} examples leave {} for training (validation fraction {}); at least 2 are needed",
                 data.len(),
                 split.train.len(),
@@ -583,7 +511,7 @@ impl Run {
             .chain(replicas)
             .map(|d| d.inner().autodiff())
             .collect();
-        let fresh_state = AlignState {
+        let fresh = AlignState {
             format: STATE_FORMAT,
             step: 0,
             epoch: 0,
@@ -598,48 +526,20 @@ impl Run {
             val_size: split.val.len(),
             saved_at: 0.0,
         };
-        let optim = adam(&config.optimizer);
-
-        let existing = latest_complete(&out_dir)?;
-        let (model, optim, state, resumed_from) = match (existing, resume) {
-            (Some((_, dir)), true) => {
-                let (model, optim, state) = load_checkpoint(&dir, &fresh_state, optim, &device)?;
-                (model, optim, state, Some(dir))
-            }
-            (Some((_, dir)), false) => {
-                return Err(TrainError::Config(format!(
-                    "{} already holds checkpoint {}; resume it or choose an empty output \
-                     directory",
-                    out_dir.display(),
-                    dir.display()
-                )));
-            }
-            (None, _) => (init_model(&config, &device)?, optim, fresh_state, None),
+        let optim = config.optimizer.init();
+        let (model, optim, state) = match start.checkpoint() {
+            Some(dir) => load_checkpoint(dir, &fresh, optim, &device)?,
+            None => (init_model(&config, &device)?, optim, fresh),
         };
-        // Re-point `best` if a crash came between saving the best checkpoint and its pointer.
-        if let Some(best_step) = state.best_step {
-            let dir = out_dir.join(crate::checkpoint::checkpoint_name(best_step));
-            if read_pointer(&out_dir, BEST_POINTER).as_deref() != Some(dir.as_path())
-                && crate::checkpoint::read_complete(&dir).is_some()
-            {
-                write_pointer(&out_dir, BEST_POINTER, &dir)?;
-            }
-        }
-
-        let json = serde_json::to_vec_pretty(&config).map_err(|e| {
-            TrainError::Config(format!("the configuration does not serialize: {e}"))
-        })?;
-        write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
-        let metrics = MetricsLog::open(out_dir.join(METRICS_FILE))?;
+        let out = start.open(&config, &state, config.keep_last, config.log_every)?;
         Ok(Self {
             // `train` moves the parameters to the autodiff backend, tracked (a `fork` would keep
             // them untracked, as they are on the plain device), with the ids the optimizer state
             // refers to.
             model: model.train(),
-            last_checkpoint: resumed_from.clone(),
             config,
             data: Arc::new(data),
-            out_dir,
+            out,
             progress,
             device,
             devices,
@@ -647,8 +547,6 @@ impl Run {
             validation_note,
             optim,
             state,
-            resumed_from,
-            metrics,
         })
     }
 
@@ -671,21 +569,15 @@ impl Run {
             best_val_loss: self.state.best_val_loss,
             validation_clips: self.split.val.len(),
             validation_note: self.validation_note,
-            best_checkpoint: best_checkpoint(&self.out_dir),
-            last_checkpoint: self.last_checkpoint,
-            resumed_from: self.resumed_from,
+            best_checkpoint: best_checkpoint(self.out.path()),
+            last_checkpoint: self.out.last_checkpoint().map(Path::to_path_buf),
+            resumed_from: self.out.resumed_from().map(Path::to_path_buf),
             model: self.model.valid(),
         })
     }
 
     fn stop_requested(&self, hooks: &AlignHooks) -> Option<Outcome> {
-        if hooks.stop.load(Ordering::SeqCst) {
-            return Some(Outcome::Stopped);
-        }
-        match self.config.max_steps {
-            Some(max) if self.state.step >= max => Some(Outcome::MaxSteps),
-            _ => None,
-        }
+        hooks.stop_requested(self.state.step, self.config.max_steps)
     }
 
     fn train_epochs(
@@ -746,9 +638,7 @@ impl Run {
             for (i, batch) in receiver.iter().enumerate() {
                 let mut batch = batch?;
                 let step = self.state.step + 1;
-                if let Some(hook) = hooks.on_batch.as_mut() {
-                    hook(step, &mut batch);
-                }
+                hooks.before_batch(step, &mut batch);
                 let examples = batch.len();
                 let loss = self.step(batch, step)?;
                 let now = Instant::now();
@@ -758,45 +648,30 @@ impl Run {
                 self.state.batch_in_epoch += 1;
                 self.state.epoch_loss_sum += loss;
 
-                let report = StepReport {
-                    step,
-                    epoch: self.state.epoch,
-                    batch_in_epoch: self.state.batch_in_epoch,
-                    batches_per_epoch,
-                    loss,
-                    samples_per_sec,
-                    lr: self.config.optimizer.lr,
-                };
-                if step.is_multiple_of(self.config.log_every) {
-                    self.metrics.append(&MetricsRecord {
-                        kind: RecordKind::Step,
-                        step,
-                        epoch: self.state.epoch,
-                        loss: Some(loss),
-                        val_loss: None,
-                        samples_per_sec: Some(samples_per_sec),
-                        lr: self.config.optimizer.lr,
-                        time: unix_time(),
-                        best: None,
-                    })?;
-                }
+                let (epoch, lr) = (self.state.epoch, self.config.optimizer.lr);
+                self.out.log_step(step, || {
+                    MetricsRecord::step(step, epoch, loss, samples_per_sec, lr)
+                })?;
                 bar.update(
                     step,
                     format!(
                         "epoch {} loss {loss:.4} {samples_per_sec:.1} samples/s",
-                        self.state.epoch + 1
+                        epoch + 1
                     ),
                 );
-                let control = match hooks.on_step.as_mut() {
-                    Some(hook) => hook(&report),
-                    None => Control::Continue,
+                let report = StepReport {
+                    step,
+                    epoch,
+                    batch_in_epoch: self.state.batch_in_epoch,
+                    batches_per_epoch,
+                    loss,
+                    samples_per_sec,
+                    lr,
                 };
-                let epoch_done = i + 1 == count;
-                match control {
-                    Control::Abort => return Ok(EpochEnd::Return(Outcome::Aborted)),
-                    Control::Stop => hooks.stop.store(true, Ordering::SeqCst),
-                    Control::Continue => {}
+                if hooks.after_step(&report) == Control::Abort {
+                    return Ok(EpochEnd::Return(Outcome::Aborted));
                 }
+                let epoch_done = i + 1 == count;
                 if !epoch_done {
                     if let Some(outcome) = self.stop_requested(hooks) {
                         return Ok(EpochEnd::Return(outcome));
@@ -843,18 +718,7 @@ impl Run {
             return Ok(None);
         }
         let eval = self.model.valid();
-        let mut batches: Vec<Vec<usize>> = self
-            .split
-            .val
-            .chunks(self.config.batch_size)
-            .map(<[usize]>::to_vec)
-            .collect();
-        if batches.len() > 1 && batches.last().is_some_and(|b| b.len() == 1) {
-            let last = batches.pop().unwrap_or_default();
-            if let Some(previous) = batches.last_mut() {
-                previous.extend(last);
-            }
-        }
+        let batches = batches(&self.split.val, self.config.batch_size);
         let data = &self.data;
         let device = &self.device;
         let loss = self.config.loss;
@@ -901,17 +765,15 @@ impl Run {
             self.state.best_step = Some(self.state.step);
         }
         let checkpoint = self.save(is_best)?;
-        self.metrics.append(&MetricsRecord {
-            kind: RecordKind::Epoch,
-            step: self.state.step,
+        self.out.log(&MetricsRecord::epoch(
+            self.state.step,
             epoch,
-            loss: Some(train_loss),
+            train_loss,
             val_loss,
-            samples_per_sec: Some(samples_per_sec),
-            lr: self.config.optimizer.lr,
-            time: unix_time(),
-            best: Some(is_best),
-        })?;
+            samples_per_sec,
+            self.config.optimizer.lr,
+            is_best,
+        ))?;
         bar.println(format!(
             "epoch {} step {}: train loss {train_loss:.4}, val loss {}{}",
             epoch + 1,
@@ -919,22 +781,16 @@ impl Run {
             val_loss.map_or("-".to_string(), |v| format!("{v:.4}")),
             if is_best { " (best)" } else { "" }
         ));
-        let report = EpochReport {
+        let step = self.state.step;
+        Ok(hooks.after_epoch(|| EpochReport {
             epoch,
-            step: self.state.step,
+            step,
             train_loss,
             val_loss,
             is_best,
             checkpoint,
-        };
-        let control = match hooks.on_epoch_end.as_mut() {
-            Some(hook) => hook(&report, &self.model.valid()),
-            None => Control::Continue,
-        };
-        if control == Control::Stop {
-            hooks.stop.store(true, Ordering::SeqCst);
-        }
-        Ok(control)
+            model: self.model.valid(),
+        }))
     }
 
     /// Writes the checkpoint of the current step (model, optimizer, state), points `best` at it
@@ -945,52 +801,18 @@ impl Run {
         // `self.model`), so the file gets the current values. Training itself folds pending
         // updates in the same way, so this changes nothing in the run.
         drop(self.model.valid());
-        if !all_finite(&self.model, None) {
-            return Err(checkpoint_error(
-                &self.out_dir,
-                format!(
-                    "the weights at step {} are not finite; not saving them",
-                    self.state.step
-                ),
-            ));
-        }
-        self.state.saved_at = unix_time();
-        let state_json = serde_json::to_vec_pretty(&self.state)
-            .map_err(|e| checkpoint_error(&self.out_dir, e))?;
+        let finite = all_finite(&self.model, None);
         let (model, optim, encoder) = (&self.model, &self.optim, &self.config.encoder);
-        let dir = save_checkpoint(&self.out_dir, self.state.step, |tmp| {
-            burnpack::save(
+        self.out.save(&mut self.state, finite, is_best, |tmp| {
+            save_network(
                 model,
                 NetworkKind::AudioEncoder,
                 encoder,
-                tmp.join(MODEL_FILE),
-                Precision::F32,
-            )
-            .map_err(|e| checkpoint_error(&tmp.join(MODEL_FILE), e))?;
-            let bytes = optim
-                .into_bytes()
-                .map_err(|e| checkpoint_error(&tmp.join(OPTIMIZER_FILE), format!("{e:?}")))?;
-            write_plain(&tmp.join(OPTIMIZER_FILE), &bytes)?;
-            write_plain(&tmp.join(STATE_FILE), &state_json)
-        })?;
-        if is_best {
-            write_pointer(&self.out_dir, BEST_POINTER, &dir)?;
-        }
-        prune(&self.out_dir, self.config.keep_last)?;
-        self.last_checkpoint = Some(dir.clone());
-        Ok(dir)
+                &tmp.join(MODEL_FILE),
+            )?;
+            write_optimizer(&tmp.join(OPTIMIZER_FILE), optim)
+        })
     }
-}
-
-fn adam(settings: &AdamSettings) -> ModuleOptimizer {
-    let decay =
-        (settings.weight_decay > 0.0).then(|| WeightDecayConfig::new(settings.weight_decay as f32));
-    AdamConfig::new()
-        .with_beta_1(settings.beta_1)
-        .with_beta_2(settings.beta_2)
-        .with_epsilon(settings.epsilon)
-        .with_weight_decay(decay)
-        .init()
 }
 
 /// A randomly initialized encoder of `config` on `device`, the same for the same `seed`: the
@@ -1011,7 +833,7 @@ fn init_model(config: &AlignConfig, device: &Device) -> Result<AudioEncoder, Tra
         let want = serde_json::to_string(&config.encoder).unwrap_or_default();
         let have = serde_json::to_string(&loaded).unwrap_or_default();
         if want != have {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::config(format!(
                 "init_weights {path} holds an encoder {have}, but the configuration asks for \
                  {want}"
             )));
@@ -1029,46 +851,13 @@ fn load_checkpoint(
     optim: ModuleOptimizer,
     device: &Device,
 ) -> Result<(AudioEncoder, ModuleOptimizer, AlignState), TrainError> {
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("cannot read: {e}"), e))?;
-    let state: AlignState = serde_json::from_str(&text)
-        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("malformed: {e}"), e))?;
-    let mismatch = |reason: String| {
-        Err(TrainError::ResumeMismatch {
-            path: dir.to_path_buf(),
-            reason,
-        })
-    };
-    if state.format != STATE_FORMAT {
-        return mismatch(format!(
-            "state format {} is not {STATE_FORMAT}",
-            state.format
-        ));
-    }
-    if state.config_hash != fresh.config_hash {
-        return mismatch(
-            "it was written with a different configuration (encoder, optimizer, batch size, \
-             seed, loss, validation fraction or clip length)"
-                .into(),
-        );
-    }
-    if state.data_hash != fresh.data_hash {
-        return mismatch("it was written for a different data set".into());
-    }
-    let model_path = dir.join(MODEL_FILE);
-    let (model, _): (AudioEncoder, AudioEncoderConfig) = {
-        // See `init_model`: loading may draw from the process-wide generator.
-        let _guard = crate::init::init_lock();
-        burnpack::load(&model_path, NetworkKind::AudioEncoder, device, |c, d| {
-            AudioEncoderConfig::init(c, d)
-        })?
-    };
-    let optim_path = dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&optim_path)
-        .map_err(|e| TrainError::checkpoint_caused(&optim_path, format!("cannot read: {e}"), e))?;
-    let optim = optim
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| checkpoint_error(&optim_path, format!("{e:?}")))?;
+    let state = read_state(dir, fresh)?;
+    let model = load_network(
+        &dir.join(MODEL_FILE),
+        NetworkKind::AudioEncoder,
+        device,
+        AudioEncoderConfig::init,
+    )?;
+    let optim = read_optimizer(&dir.join(OPTIMIZER_FILE), optim)?;
     Ok((model, optim, state))
 }

@@ -70,11 +70,6 @@ fn file_sha256(path: &Path) -> std::io::Result<String> {
         .collect())
 }
 
-/// [`TrainError::Checkpoint`] naming `path`.
-pub(crate) fn checkpoint_error(path: &Path, reason: impl std::fmt::Display) -> TrainError {
-    TrainError::checkpoint(path, reason.to_string())
-}
-
 /// The directory name of the checkpoint of `step`: `ckpt-000123`.
 pub fn checkpoint_name(step: u64) -> String {
     format!("{CHECKPOINT_PREFIX}{step:06}")
@@ -118,7 +113,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let file_name = path
         .file_name()
-        .ok_or_else(|| checkpoint_error(path, "not a file path"))?;
+        .ok_or_else(|| TrainError::checkpoint(path, "not a file path"))?;
     let mut tmp_name = file_name.to_os_string();
     tmp_name.push(TMP_SUFFIX);
     let tmp = path.with_file_name(tmp_name);
@@ -165,7 +160,7 @@ pub fn write_pointer(out_dir: &Path, pointer: &str, target: &Path) -> Result<(),
     let name = target
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| checkpoint_error(target, "not a checkpoint directory"))?;
+        .ok_or_else(|| TrainError::checkpoint(target, "not a checkpoint directory"))?;
     write_file_atomic(&out_dir.join(pointer), format!("{name}\n").as_bytes())
 }
 
@@ -177,16 +172,18 @@ pub fn write_pointer(out_dir: &Path, pointer: &str, target: &Path) -> Result<(),
 /// contents no longer match the checksum recorded when it was written.
 pub fn verify_complete(dir: &Path) -> Result<CompleteMarker, TrainError> {
     let marker = read_complete(dir).ok_or_else(|| {
-        checkpoint_error(
+        TrainError::checkpoint(
             dir,
             "not a complete checkpoint (no valid COMPLETE marker, or a file of the wrong size)",
         )
     })?;
     for (name, expected) in &marker.sha256 {
         let path = dir.join(name);
-        let found = file_sha256(&path).map_err(|e| checkpoint_error(&path, e))?;
+        let found = file_sha256(&path).map_err(|e| {
+            TrainError::checkpoint_caused(&path, format!("cannot read back: {e}"), e)
+        })?;
         if &found != expected {
-            return Err(checkpoint_error(
+            return Err(TrainError::checkpoint(
                 &path,
                 format!(
                     "the file does not match the SHA-256 its checkpoint's COMPLETE recorded \
@@ -346,14 +343,17 @@ fn write_tmp_and_rename(
         TrainError::checkpoint_caused(tmp, format!("cannot list the directory: {e}"), e)
     })?;
     for entry in entries {
-        let entry = entry.map_err(|e| checkpoint_error(tmp, e))?;
+        let entry = entry.map_err(|e| {
+            TrainError::checkpoint_caused(tmp, format!("cannot list the directory: {e}"), e)
+        })?;
         let path = entry.path();
-        let file = File::open(&path).map_err(|e| checkpoint_error(&path, e))?;
+        let file = File::open(&path)
+            .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot open: {e}"), e))?;
         file.sync_all()
             .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot sync: {e}"), e))?;
         let size = file
             .metadata()
-            .map_err(|e| checkpoint_error(&path, e))?
+            .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot stat: {e}"), e))?
             .len();
         let name = entry.file_name().to_string_lossy().into_owned();
         let digest = file_sha256(&path).map_err(|e| {
@@ -375,7 +375,7 @@ fn write_tmp_and_rename(
                 )
             })?;
         } else {
-            return Err(checkpoint_error(
+            return Err(TrainError::checkpoint(
                 target,
                 "a file that is not a checkpoint directory is in the way",
             ));
@@ -391,7 +391,8 @@ fn write_tmp_and_rename(
         files,
         sha256,
     };
-    let json = serde_json::to_vec_pretty(&marker).map_err(|e| checkpoint_error(target, e))?;
+    let json = serde_json::to_vec_pretty(&marker)
+        .map_err(|e| TrainError::checkpoint_caused(target, e.to_string(), e))?;
     write_synced(&target.join(COMPLETE_MARKER), &json)?;
     fsync_dir(target)
 }

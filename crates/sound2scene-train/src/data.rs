@@ -377,7 +377,7 @@ pub struct Split {
 /// [`TrainError::Config`] when `val_fraction` is not in `[0, 1)`.
 pub fn split_validation(n: usize, val_fraction: f64, seed: u64) -> Result<Split, TrainError> {
     if !(0.0..1.0).contains(&val_fraction) {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "the validation fraction must be in [0, 1), got {val_fraction}"
         )));
     }

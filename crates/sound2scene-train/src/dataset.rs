@@ -10,6 +10,7 @@ use sound2scene_audio::{DecodeOptions, Spectrogram, SpectrogramConfig, Tiling};
 use crate::data::Pair;
 use crate::error::TrainError;
 use crate::feature_cache::FeatureCache;
+use crate::run::Fnv;
 
 /// Batches prepared ahead of the one the model is working on.
 pub const PREFETCH_BATCHES: usize = 2;
@@ -288,27 +289,5 @@ impl AlignData {
             }
         });
         (receiver, handle)
-    }
-}
-
-/// 64-bit FNV-1a, used for configuration and data fingerprints (stable across platforms and
-/// Rust versions, unlike `std`'s hasher).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Fnv {
-    pub(crate) fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
-    }
-
-    pub(crate) fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    pub(crate) fn hex(self) -> String {
-        format!("{:016x}", self.0)
     }
 }

@@ -156,9 +156,16 @@ pub enum TrainError {
         reason: String,
     },
 
-    /// The training configuration is invalid.
-    #[error("invalid training configuration: {0}")]
-    Config(String),
+    /// The training configuration is invalid, or a configuration file cannot be read as one.
+    #[error("invalid training configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+        /// The error that caused it, when there is one (e.g. the JSON parser's or a network
+        /// configuration's own check).
+        #[source]
+        source: Option<Cause>,
+    },
 
     /// The training loss was NaN or infinite at an optimizer step (counted from 1); the step was
     /// not applied and the last complete checkpoint is kept.
@@ -217,6 +224,22 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// A [`TrainError::Config`] without a further cause.
+    pub(crate) fn config(reason: impl Into<String>) -> Self {
+        Self::Config {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// A [`TrainError::Config`] whose `reason` names `source`, kept as its source.
+    pub(crate) fn config_caused(reason: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Config {
+            reason: reason.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// A [`TrainError::Data`] without a further cause.
     pub(crate) fn data(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Self::Data {

@@ -305,8 +305,8 @@ impl FeatureCache {
         let policy = options.policy;
         policy.validate()?;
         if options.shard_size == 0 {
-            return Err(TrainError::Config(
-                "the feature-cache shard size must be at least 1".into(),
+            return Err(TrainError::config(
+                "the feature-cache shard size must be at least 1",
             ));
         }
         if policy.strict
@@ -651,8 +651,8 @@ fn encode_images(
                         .try_into_vec::<f32>()
                         .map_err(|e| TrainError::Cache {
                             path: PathBuf::from("<image encoder output>"),
-                            reason: format!("cannot read the features: {e:?}"),
-                            source: None,
+                            reason: format!("cannot read the features: {e}"),
+                            source: Some(e.into()),
                         })?;
                 encoded.features.extend(values);
             }

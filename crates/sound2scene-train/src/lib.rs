@@ -8,6 +8,8 @@
 //! - [`feature_cache`]: the frozen image encoder's features z^V, computed once, in sharded
 //!   `.npy` files.
 //! - [`dataset`]: the alignment examples and their batches, prepared ahead of the model.
+//! - [`run`]: the training-loop kit every loop builds on (output directory, resume, hooks,
+//!   checkpoints of a run, Adam settings, epoch batches).
 //! - [`align`]: the audio-visual alignment training loop (paper Sec. 2.1), resumable.
 //! - [`parallel`]: data parallelism of the alignment step over several devices.
 //! - [`checkpoint`]: crash-safe checkpoint directories.
@@ -35,6 +37,7 @@ pub mod loss;
 pub mod metrics;
 pub mod parallel;
 pub mod progress;
+pub mod run;
 pub mod skip;
 pub mod swav;
 

@@ -65,14 +65,14 @@ pub fn forward_backward(
     loss: ContrastiveLoss,
 ) -> Result<ShardedStep, TrainError> {
     let Some(main) = devices.first() else {
-        return Err(TrainError::Config(
-            "data parallelism needs at least one device".into(),
+        return Err(TrainError::config(
+            "data parallelism needs at least one device",
         ));
     };
     let n = shape[0];
     let row = shape[1] * shape[2] * shape[3];
     if n == 0 || spectrograms.len() != n * row || features.len() != n * dim {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "a batch of {n} spectrograms of shape {shape:?} and {dim}-wide features holds {} \
              and {} values",
             spectrograms.len(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -48,6 +49,49 @@ pub struct MetricsRecord {
     pub best: Option<bool>,
 }
 
+impl MetricsRecord {
+    /// The record of optimizer step `step` of epoch `epoch` (0-based): its training loss
+    /// (nats), throughput (examples per second) and learning rate, timed now.
+    pub fn step(step: u64, epoch: u64, loss: f64, samples_per_sec: f64, lr: f64) -> Self {
+        Self {
+            kind: RecordKind::Step,
+            step,
+            epoch,
+            loss: Some(loss),
+            val_loss: None,
+            samples_per_sec: Some(samples_per_sec),
+            lr,
+            time: unix_time(),
+            best: None,
+        }
+    }
+
+    /// The record of the end of epoch `epoch` (0-based) after `step` optimizer steps: its mean
+    /// training and validation losses (nats), throughput, learning rate and whether its
+    /// checkpoint became `best`, timed now.
+    pub fn epoch(
+        step: u64,
+        epoch: u64,
+        loss: f64,
+        val_loss: Option<f64>,
+        samples_per_sec: f64,
+        lr: f64,
+        best: bool,
+    ) -> Self {
+        Self {
+            kind: RecordKind::Epoch,
+            step,
+            epoch,
+            loss: Some(loss),
+            val_loss,
+            samples_per_sec: Some(samples_per_sec),
+            lr,
+            time: unix_time(),
+            best: Some(best),
+        }
+    }
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_time() -> f64 {
     SystemTime::now()
@@ -56,7 +100,8 @@ pub fn unix_time() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// An append-only JSON-lines log (one [`MetricsRecord`] per line, flushed after each).
+/// An append-only JSON-lines log (one record per line, flushed after each): [`MetricsRecord`]s,
+/// or a loop's own records (IC-GAN's).
 ///
 /// A resumed run appends to the same file, so steps after the last checkpoint of an
 /// interrupted run can appear twice; the later line is the one of the resumed run.
@@ -88,7 +133,7 @@ impl MetricsLog {
     ///
     /// # Errors
     /// [`TrainError::Io`] naming the file.
-    pub fn append(&mut self, record: &MetricsRecord) -> Result<(), TrainError> {
+    pub fn append(&mut self, record: &impl Serialize) -> Result<(), TrainError> {
         let mut line = serde_json::to_string(record).map_err(|e| TrainError::Io {
             path: self.path.clone(),
             source: std::io::Error::other(e),
@@ -108,6 +153,14 @@ impl MetricsLog {
     /// # Errors
     /// [`TrainError::Io`] when the file cannot be read or a line does not parse.
     pub fn read(path: impl AsRef<Path>) -> Result<Vec<MetricsRecord>, TrainError> {
+        Self::read_as(path)
+    }
+
+    /// Reads every record of a log of records of type `R`.
+    ///
+    /// # Errors
+    /// [`TrainError::Io`] when the file cannot be read or a line does not parse.
+    pub fn read_as<R: DeserializeOwned>(path: impl AsRef<Path>) -> Result<Vec<R>, TrainError> {
         let path = path.as_ref();
         let io = |source| TrainError::Io {
             path: path.to_path_buf(),
@@ -146,11 +199,11 @@ impl ProgressMode {
 
 /// A step progress bar on stderr showing loss, throughput and ETA, or nothing.
 #[derive(Debug)]
-pub(crate) struct StepBar(Option<ProgressBar>);
+pub struct StepBar(Option<ProgressBar>);
 
 impl StepBar {
     /// A bar over `total` steps starting at `done`, if `mode` asks for one.
-    pub(crate) fn new(mode: ProgressMode, done: u64, total: u64) -> Self {
+    pub fn new(mode: ProgressMode, done: u64, total: u64) -> Self {
         if !mode.enabled() {
             return Self(None);
         }
@@ -167,7 +220,7 @@ impl StepBar {
     }
 
     /// Advances to `step` with a message.
-    pub(crate) fn update(&self, step: u64, message: String) {
+    pub fn update(&self, step: u64, message: String) {
         if let Some(bar) = &self.0 {
             bar.set_position(step);
             bar.set_message(message);
@@ -175,14 +228,14 @@ impl StepBar {
     }
 
     /// Prints a line above the bar (nothing without a bar).
-    pub(crate) fn println(&self, line: String) {
+    pub fn println(&self, line: String) {
         if let Some(bar) = &self.0 {
             bar.println(line);
         }
     }
 
     /// Removes the bar.
-    pub(crate) fn finish(&self) {
+    pub fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }

@@ -76,7 +76,7 @@ impl SkipPolicy {
         if (0.0..=1.0).contains(&self.max_bad_fraction) {
             Ok(())
         } else {
-            Err(TrainError::Config(format!(
+            Err(TrainError::config(format!(
                 "the largest fraction of broken samples must be in [0, 1], got {}",
                 self.max_bad_fraction
             )))

@@ -442,7 +442,7 @@ fn resume_refuses_other_settings_and_fresh_runs_refuse_used_directories() {
     let err = quiet(&config, synthetic_data(8, 5), out.path())
         .run(false, AlignHooks::default())
         .expect_err("a used directory without resume");
-    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(matches!(err, TrainError::Config { .. }), "{err}");
     let err = quiet(
         &config.clone().with_seed(8),
         synthetic_data(8, 5),
@@ -463,7 +463,7 @@ fn resume_refuses_other_settings_and_fresh_runs_refuse_used_directories() {
         device(),
     )
     .expect_err("batch of one");
-    assert!(matches!(err, TrainError::Config(_)));
+    assert!(matches!(err, TrainError::Config { .. }));
     let err = AlignSession::new(
         tiny_config().with_encoder(tiny_encoder(DIM + 1)),
         synthetic_data(8, 5),
@@ -471,7 +471,7 @@ fn resume_refuses_other_settings_and_fresh_runs_refuse_used_directories() {
         device(),
     )
     .expect_err("width mismatch");
-    assert!(matches!(err, TrainError::Config(_)));
+    assert!(matches!(err, TrainError::Config { .. }));
 }
 
 #[test]
@@ -596,7 +596,7 @@ fn starts_from_given_weights() {
     let err = quiet(&wider, synthetic_data(8, 9), &work.path().join("b"))
         .run(false, AlignHooks::default())
         .expect_err("architecture mismatch");
-    assert!(matches!(err, TrainError::Config(_)), "{err}");
+    assert!(matches!(err, TrainError::Config { .. }), "{err}");
 }
 
 /// `$SOUND2SCENE_FIXTURES`, else `<workspace>/../shared/fixtures`.

@@ -191,7 +191,7 @@ fn knn_finds_cosine_neighbours_with_each_instance_first() {
     }
     assert!(matches!(
         knn_cosine(&features, INSTANCE_DIM, 0, &device()),
-        Err(TrainError::Config(_))
+        Err(TrainError::Config { .. })
     ));
 }
 
@@ -224,7 +224,7 @@ fn discriminator_learns_to_separate_real_from_generated() {
     let out = tempfile::tempdir().expect("temp dir");
     let data = synthetic_data(6, 1);
     // G's learning rate is negligible, so D faces a fixed generator.
-    let mut config = tiny_config().with_max_steps(12);
+    let mut config = tiny_config().with_steps(12);
     config.g_optimizer.lr = 1e-12;
     config.d_optimizer.lr = 1e-3;
     let dim_z = config.generator.dim_z();
@@ -259,7 +259,7 @@ fn resume_gives_the_weights_of_an_uninterrupted_run() {
 
     let straight_dir = tempfile::tempdir().expect("temp dir");
     let straight = quiet(
-        config.clone().with_max_steps(4),
+        config.clone().with_steps(4),
         data.clone(),
         straight_dir.path(),
     )
@@ -267,15 +267,11 @@ fn resume_gives_the_weights_of_an_uninterrupted_run() {
     .expect("straight run");
 
     let split_dir = tempfile::tempdir().expect("temp dir");
-    let first = quiet(
-        config.clone().with_max_steps(2),
-        data.clone(),
-        split_dir.path(),
-    )
-    .run(false, GanHooks::default())
-    .expect("first half");
+    let first = quiet(config.clone().with_steps(2), data.clone(), split_dir.path())
+        .run(false, GanHooks::default())
+        .expect("first half");
     assert_eq!(first.steps, 2);
-    let resumed = quiet(config.with_max_steps(4), data, split_dir.path())
+    let resumed = quiet(config.with_steps(4), data, split_dir.path())
         .run(true, GanHooks::default())
         .expect("second half");
     assert_eq!(resumed.steps, 4);
@@ -313,7 +309,7 @@ fn diff_augment_transforms_what_d_scores_in_both_steps() {
     let _serial = serial();
     let data = synthetic_data(5, 4);
     let config = tiny_config()
-        .with_max_steps(1)
+        .with_steps(1)
         .with_diff_augment(Some(vec![Augmentation::Translation, Augmentation::Cutout]));
     // The same run with draws replaced by the identity (no shift, the square off the image),
     // in the D step only or in both steps.
@@ -405,7 +401,7 @@ fn diff_augment_is_optional_in_config_files_and_part_of_the_fingerprint() {
 fn nan_loss_stops_and_keeps_the_previous_checkpoint() {
     let _serial = serial();
     let out = tempfile::tempdir().expect("temp dir");
-    let config = tiny_config().with_max_steps(10).with_checkpoint_every(2);
+    let config = tiny_config().with_steps(10).with_checkpoint_every(2);
     let hooks = GanHooks {
         on_batch: Some(Box::new(|step, batch| {
             if step == 3 {
@@ -443,7 +439,7 @@ fn stop_saves_a_checkpoint_whose_ema_generator_opens() {
     const DIM: usize = 64;
     let out = tempfile::tempdir().expect("temp dir");
     let config = tiny_config()
-        .with_max_steps(50)
+        .with_steps(50)
         .with_sample_every(2)
         .with_instance_dim(DIM);
     let hooks = GanHooks {
@@ -608,7 +604,7 @@ fn feature_loss_without_an_image_encoder_is_refused() {
     let config = tiny_config()
         .with_instance_dim(32)
         .with_feature_loss(Some(1.0))
-        .with_max_steps(1);
+        .with_steps(1);
     let result =
         quiet(config, synthetic_data_of(4, 5, 32), out.path()).run(false, GanHooks::default());
     let Err(error) = result else {
@@ -674,7 +670,7 @@ fn the_feature_loss_reaches_g_and_leaves_d_alone() {
     let _serial = serial();
     let f_v = tiny_image_encoder();
     let (data, _) = encoded_data(&f_v, 6, &device());
-    let config = tiny_config().with_instance_dim(32).with_max_steps(1);
+    let config = tiny_config().with_instance_dim(32).with_steps(1);
     let plain_dir = tempfile::tempdir().expect("temp dir");
     let plain = quiet(config.clone(), data.clone(), plain_dir.path())
         .run(false, GanHooks::default())

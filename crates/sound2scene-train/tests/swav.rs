@@ -196,7 +196,7 @@ fn loss_equals_a_hand_computation() {
     };
     assert!(matches!(
         swapped_prediction_loss(tensor2(&as_f32, [v * b, k]), &bad),
-        Err(TrainError::Config(_))
+        Err(TrainError::Config { .. })
     ));
     let odd = SwavLossSettings {
         batch: 4,
@@ -384,7 +384,7 @@ fn resume_matches_an_uninterrupted_run() {
     // Without `resume`, a used directory is refused.
     assert!(matches!(
         session(&config, 16, split.path()).run(false, SwavHooks::default()),
-        Err(TrainError::Config(_))
+        Err(TrainError::Config { .. })
     ));
     let second = session(&config, 16, split.path())
         .run(true, SwavHooks::default())

@@ -533,7 +533,10 @@ fn host(tensor: Tensor<2>) -> Vec<f32> {
 fn to_array(tensor: Tensor<2>) -> Result<Array2<f64>> {
     let [n, d] = tensor.dims();
     let values = host(tensor).into_iter().map(f64::from).collect();
-    Array2::from_shape_vec((n, d), values).map_err(|e| WorldEvalError::Invalid(e.to_string()))
+    Array2::from_shape_vec((n, d), values).map_err(|source| WorldEvalError::Shape {
+        what: "features",
+        source,
+    })
 }
 
 /// Fraction of pictures whose top class is among the clip's classes.

@@ -220,10 +220,12 @@ impl WorldClassifier {
             logits.extend(host(out.logits));
         }
         let n = images.len();
-        let shape_error = |e: ndarray::ShapeError| WorldEvalError::Invalid(e.to_string());
+        let shape_error = |what| move |source| WorldEvalError::Shape { what, source };
         Ok(Classified {
-            features: Array2::from_shape_vec((n, dim), features).map_err(shape_error)?,
-            logits: Array2::from_shape_vec((n, CLASSES), logits).map_err(shape_error)?,
+            features: Array2::from_shape_vec((n, dim), features)
+                .map_err(shape_error("classifier features"))?,
+            logits: Array2::from_shape_vec((n, CLASSES), logits)
+                .map_err(shape_error("classifier logits"))?,
         })
     }
 
@@ -548,8 +550,8 @@ fn augment(
     };
     let std = rng.random::<f64>() * config.max_noise_std;
     if std > 0.0 {
-        let normal = Normal::new(0.0f32, std as f32)
-            .map_err(|e| WorldEvalError::Invalid(format!("noise: {e}")))?;
+        let normal =
+            Normal::new(0.0f32, std as f32).map_err(|source| WorldEvalError::Noise { source })?;
         for v in &mut values {
             *v = (*v + normal.sample(rng)).clamp(-1.0, 1.0);
         }

@@ -85,6 +85,22 @@ pub enum WorldEvalError {
     /// A configuration value is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// Values did not fit the shape of an array made from them.
+    #[error("{what}: {source}")]
+    Shape {
+        /// The array being made.
+        what: &'static str,
+        /// ndarray's error.
+        #[source]
+        source: ndarray::ShapeError,
+    },
+    /// The noise added to an image has an invalid spread.
+    #[error("noise: {source}")]
+    Noise {
+        /// rand_distr's error.
+        #[source]
+        source: rand_distr::NormalError,
+    },
 }
 
 /// The bundled world classifier, relative to the repository root.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
-use burn::config::Config;
 use sound2scene::select::metrics::{GroundTruth, world_ground_truth};
 use sound2scene::select::mine::{MineOptions, Scoring, Shard, merge_moment_files, write_moments};
 use sound2scene::select::train::{
@@ -19,6 +18,7 @@ use sound2scene::synth::DatasetTruth;
 use sound2scene::train::control::Outcome;
 use sound2scene::train::data::read_moments;
 use sound2scene::train::progress::ProgressMode;
+use sound2scene::train::run::read_config;
 use sound2scene::train::skip::{SKIPPED_FILE, SkipReport};
 
 use crate::skipped::{SkipArgs, print_skip_report, save_skip_report};
@@ -123,12 +123,11 @@ pub struct TrainSelectArgs {
 /// Train the localization network without labels.
 pub fn train(args: TrainSelectArgs) -> Result<()> {
     let mut config = match &args.config {
-        Some(path) => SelectTrainConfig::load(path).map_err(|e| {
-            anyhow::anyhow!("{}: not a train-select configuration: {e}", path.display())
-        })?,
+        Some(path) => {
+            read_config::<SelectTrainConfig>(path).context("not a train-select configuration")?
+        }
         None if args.resume && args.out.join(CONFIG_FILE).is_file() => {
-            SelectTrainConfig::load(args.out.join(CONFIG_FILE))
-                .map_err(|e| anyhow::anyhow!("{}/{CONFIG_FILE}: {e}", args.out.display()))?
+            read_config::<SelectTrainConfig>(args.out.join(CONFIG_FILE))?
         }
         None => SelectTrainConfig::new(),
     };
@@ -145,7 +144,7 @@ pub fn train(args: TrainSelectArgs) -> Result<()> {
         config.frames_per_clip = v;
     }
     if let Some(v) = args.lr {
-        config.lr = v;
+        config.optimizer.lr = v;
     }
     if let Some(v) = args.seed {
         config.seed = v;

@@ -9,6 +9,7 @@ use sound2scene::models::checkpoint::open_image_encoder;
 use sound2scene::train::align::{AlignConfig, AlignHooks, AlignSession, CONFIG_FILE};
 use sound2scene::train::control::Outcome;
 use sound2scene::train::data::{Discovery, discover_official, discover_vggsound};
+use sound2scene::train::run::read_config;
 use sound2scene::train::{AlignData, CacheOptions, ContrastiveLoss, FeatureCache};
 
 use crate::skipped::{SkipArgs, print_skip_report, save_skip_report};
@@ -223,8 +224,7 @@ fn report_discovery(found: &Discovery) {
 /// encoder's output width follows the image features unless the file sets it.
 fn configure(args: &TrainAlignArgs, feature_dim: usize) -> Result<AlignConfig> {
     let mut config = match &args.config {
-        Some(path) => AlignConfig::load(path)
-            .map_err(|e| anyhow::anyhow!("{}: not an alignment config: {e}", path.display()))?,
+        Some(path) => read_config::<AlignConfig>(path).context("not an alignment config")?,
         None => {
             let mut config = AlignConfig::new();
             config.encoder.out_dim = feature_dim;

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::config::Config;
 use sound2scene::models::LoadOptions;
 use sound2scene::models::checkpoint::open_image_encoder;
 use sound2scene::train::control::Outcome;
@@ -12,6 +11,7 @@ use sound2scene::train::gan::{
     CONFIG_FILE, GENERATOR_EMA_FILE, GanConfig, GanData, GanHooks, GanSession, discover_images,
 };
 use sound2scene::train::progress::ProgressMode;
+use sound2scene::train::run::read_config;
 use sound2scene::train::{CacheOptions, FeatureCache};
 
 use crate::skipped::{SkipArgs, print_skip_report, save_skip_report};
@@ -46,9 +46,9 @@ pub struct TrainGanArgs {
     /// Train until this many steps in total.
     #[arg(long)]
     steps: Option<u64>,
-    /// Images per step.
-    #[arg(long)]
-    batch: Option<usize>,
+    /// Images per step (the config's `batch_size`; `--batch` is the old spelling).
+    #[arg(long, alias = "batch")]
+    batch_size: Option<usize>,
     /// Seed of initialization and sampling.
     #[arg(long)]
     seed: Option<u64>,
@@ -151,8 +151,7 @@ pub fn run(args: TrainGanArgs) -> Result<()> {
 /// The run's configuration: the file (or the defaults), then the command-line overrides.
 fn configure(args: &TrainGanArgs) -> Result<GanConfig> {
     let mut config = match &args.config {
-        Some(path) => GanConfig::load(path)
-            .map_err(|e| anyhow::anyhow!("{}: not a GAN config: {e}", path.display()))?,
+        Some(path) => read_config::<GanConfig>(path).context("not a GAN config")?,
         None => GanConfig::new(),
     };
     if args.resolution.is_some() || args.width.is_some() {
@@ -165,8 +164,8 @@ fn configure(args: &TrainGanArgs) -> Result<GanConfig> {
             *target = value;
         }
     }
-    set(&mut config.max_steps, args.steps);
-    set(&mut config.batch_size, args.batch);
+    set(&mut config.steps, args.steps);
+    set(&mut config.batch_size, args.batch_size);
     set(&mut config.seed, args.seed);
     if args.feature_loss.is_some() {
         config.feature_loss = args.feature_loss;

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use burn::config::Config;
 use sound2scene::models::resnet::ResNetConfig;
 use sound2scene::train::control::Outcome;
 use sound2scene::train::progress::ProgressMode;
+use sound2scene::train::run::read_config;
 use sound2scene::train::skip::SKIPPED_FILE;
 use sound2scene::train::swav::augment::MultiCropConfig;
 use sound2scene::train::swav::images::SwavImages;
@@ -58,9 +58,9 @@ pub struct TrainImageArgs {
     /// Stop after this many steps in total, keeping the schedule (resume later).
     #[arg(long)]
     max_steps: Option<u64>,
-    /// Images per step.
-    #[arg(long)]
-    batch: Option<usize>,
+    /// Images per step (the config's `batch_size`; `--batch` is the old spelling).
+    #[arg(long, alias = "batch")]
+    batch_size: Option<usize>,
     /// Number of prototypes K (3000 official).
     #[arg(long)]
     prototypes: Option<usize>,
@@ -133,8 +133,7 @@ pub fn run(args: TrainImageArgs) -> Result<()> {
 /// The run's configuration: the file (or the defaults), then the command-line overrides.
 fn configure(args: &TrainImageArgs) -> Result<SwavConfig> {
     let mut config = match &args.config {
-        Some(path) => SwavConfig::load(path)
-            .map_err(|e| anyhow::anyhow!("{}: not a SwAV config: {e}", path.display()))?,
+        Some(path) => read_config::<SwavConfig>(path).context("not a SwAV config")?,
         None => SwavConfig::new(),
     };
     if args.arch.is_some() || args.width.is_some() {
@@ -170,7 +169,7 @@ fn configure(args: &TrainImageArgs) -> Result<SwavConfig> {
     if args.max_steps.is_some() {
         config.max_steps = args.max_steps;
     }
-    if let Some(batch) = args.batch {
+    if let Some(batch) = args.batch_size {
         config.batch_size = batch;
     }
     if let Some(prototypes) = args.prototypes {

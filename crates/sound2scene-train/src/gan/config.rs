@@ -6,24 +6,19 @@ use sound2scene_models::biggan::{DiscriminatorConfig, GeneratorConfig};
 
 use super::augment::Augmentation;
 use super::data::GanData;
-use crate::dataset::Fnv;
 use crate::error::TrainError;
+use crate::run::{AdamSettings, Fnv, RunConfig};
 
-/// Adam settings of one network; BigGAN-PyTorch's defaults for IC-GAN: betas (0, 0.999) and
-/// epsilon 1e-6 (`--adam_eps`), no weight decay.
-#[derive(Config, Debug)]
-pub struct GanAdam {
-    /// Learning rate (constant).
-    pub lr: f64,
-    /// Exponential decay of the first moment (`G_B1`/`D_B1`).
-    #[config(default = 0.0)]
-    pub beta_1: f32,
-    /// Exponential decay of the second moment (`G_B2`/`D_B2`).
-    #[config(default = 0.999)]
-    pub beta_2: f32,
-    /// Added to the root of the second moment (`adam_eps`).
-    #[config(default = 1e-6)]
-    pub epsilon: f32,
+/// Adam settings of one network with learning rate `lr`; BigGAN-PyTorch's defaults for IC-GAN:
+/// betas (0, 0.999) (`G_B1`/`D_B1`, `G_B2`/`D_B2`), epsilon 1e-6 (`--adam_eps`), no weight
+/// decay.
+pub fn icgan_adam(lr: f64) -> AdamSettings {
+    AdamSettings::new()
+        .with_lr(lr)
+        .with_weight_decay(0.0)
+        .with_beta_1(0.0)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-6)
 }
 
 /// Everything that defines an IC-GAN run. Saved as `config.json` in the output directory. The
@@ -38,12 +33,12 @@ pub struct GanConfig {
     /// The discriminator D (same resolution as G).
     #[config(default = "DiscriminatorConfig::new()")]
     pub discriminator: DiscriminatorConfig,
-    /// G's optimizer (`G_lr` 4e-5).
-    #[config(default = "GanAdam::new(4e-5)")]
-    pub g_optimizer: GanAdam,
-    /// D's optimizer (`D_lr` 1e-4).
-    #[config(default = "GanAdam::new(1e-4)")]
-    pub d_optimizer: GanAdam,
+    /// G's optimizer ([`icgan_adam`] with `G_lr` 4e-5; a file without `weight_decay` has none).
+    #[config(default = "icgan_adam(4e-5)")]
+    pub g_optimizer: AdamSettings,
+    /// D's optimizer ([`icgan_adam`] with `D_lr` 1e-4).
+    #[config(default = "icgan_adam(1e-4)")]
+    pub d_optimizer: AdamSettings,
     /// Real images per D step, and generated images per D and G step (at least 2: G's batch
     /// norms use batch statistics).
     #[config(default = 64)]
@@ -78,9 +73,10 @@ pub struct GanConfig {
     /// Seeds the initialization and every step's draws.
     #[config(default = 0)]
     pub seed: u64,
-    /// Train until this many optimizer steps (G steps) in total.
+    /// Length of the run: train until this many optimizer steps (G steps) in total. Files
+    /// written before this name call it `max_steps`, which elsewhere means an early stop.
     #[config(default = 100_000)]
-    pub max_steps: u64,
+    pub steps: u64,
     /// Write a checkpoint every this many steps (0: only at the end and on a stop).
     #[config(default = 1000)]
     pub checkpoint_every: u64,
@@ -99,6 +95,14 @@ pub struct GanConfig {
     /// Samples per instance (columns after the real image) in a sample grid.
     #[config(default = 4)]
     pub sample_columns: usize,
+}
+
+impl RunConfig for GanConfig {
+    const RENAMED: &'static [(&'static str, &'static str)] = &[("max_steps", "steps")];
+
+    fn defaults() -> Self {
+        Self::new()
+    }
 }
 
 impl GanConfig {
@@ -158,6 +162,15 @@ impl GanConfig {
                 }
             }
         }
+        // Likewise weight decay, which the optimizers of IC-GAN runs did not have.
+        for optimizer in ["g_optimizer", "d_optimizer"] {
+            let decay = identity[optimizer].get("weight_decay");
+            if decay.and_then(serde_json::Value::as_f64) == Some(0.0)
+                && let Some(object) = identity[optimizer].as_object_mut()
+            {
+                object.remove("weight_decay");
+            }
+        }
         if !self.augmentation().is_empty() {
             identity["diff_augment"] = value(&self.augmentation());
         }
@@ -184,13 +197,13 @@ impl GanConfig {
     /// # Errors
     /// [`TrainError::Config`] naming the first invalid setting.
     pub fn check(&self, data: &GanData) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
+        let bad = |m: String| Err(TrainError::config(m));
         self.generator
             .validate()
-            .map_err(|e| TrainError::Config(format!("generator: {e}")))?;
+            .map_err(|e| TrainError::config_caused(format!("generator: {e}"), e))?;
         self.discriminator
             .validate()
-            .map_err(|e| TrainError::Config(format!("discriminator: {e}")))?;
+            .map_err(|e| TrainError::config_caused(format!("discriminator: {e}"), e))?;
         let (g_res, d_res) = (self.generator.resolution, self.discriminator.resolution);
         if g_res != d_res || g_res != data.resolution() {
             return bad(format!(
@@ -219,20 +232,8 @@ impl GanConfig {
         if self.d_steps == 0 || self.k_nn == 0 || self.keep_last == 0 || self.log_every == 0 {
             return bad("d_steps, k_nn, keep_last and log_every must be at least 1".into());
         }
-        for (name, opt) in [("G", &self.g_optimizer), ("D", &self.d_optimizer)] {
-            if !(opt.lr.is_finite() && opt.lr > 0.0) {
-                return bad(format!(
-                    "{name}'s learning rate must be positive, got {}",
-                    opt.lr
-                ));
-            }
-            if !((0.0..1.0).contains(&opt.beta_1) && (0.0..1.0).contains(&opt.beta_2)) {
-                return bad(format!("{name}'s Adam betas must lie in [0, 1)"));
-            }
-            if !(opt.epsilon.is_finite() && opt.epsilon > 0.0) {
-                return bad(format!("{name}'s Adam epsilon must be positive"));
-            }
-        }
+        self.g_optimizer.check("G")?;
+        self.d_optimizer.check("D")?;
         if !(0.0..=1.0).contains(&self.ema_decay) {
             return bad(format!(
                 "ema_decay must lie in [0, 1], got {}",

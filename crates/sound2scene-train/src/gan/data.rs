@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::data::{IMAGE_EXTENSIONS, Pair};
-use crate::dataset::Fnv;
 use crate::error::TrainError;
 use crate::feature_cache::FeatureCache;
+use crate::run::Fnv;
 use image::RgbImage;
 use image::imageops::FilterType;
 use rayon::prelude::*;
@@ -47,7 +47,7 @@ impl GanData {
         let n = names.len();
         let split = n > 0 && !features.is_empty() && features.len().is_multiple_of(n);
         if !split || images.len() != n || resolution == 0 {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::config(format!(
                 "GAN data needs n >= 1 names, n images and [n, dim] features at a positive \
                  resolution; got {n} names, {} images, {} feature values, resolution \
                  {resolution}",
@@ -75,7 +75,7 @@ impl GanData {
         resolution: usize,
     ) -> Result<Self, TrainError> {
         if resolution == 0 {
-            return Err(TrainError::Config("the resolution must be positive".into()));
+            return Err(TrainError::config("the resolution must be positive"));
         }
         let mut features = Vec::with_capacity(images.len() * cache.dim());
         for pair in images {
@@ -113,9 +113,7 @@ impl GanData {
         resolution: usize,
     ) -> Result<Self, TrainError> {
         if names.is_empty() || dim == 0 {
-            return Err(TrainError::Config(
-                "GAN data needs at least one image".into(),
-            ));
+            return Err(TrainError::config("GAN data needs at least one image"));
         }
         if let Some(i) = features.iter().position(|v| !v.is_finite()) {
             return Err(TrainError::NonFinite {

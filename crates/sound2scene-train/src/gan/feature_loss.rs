@@ -37,7 +37,7 @@ pub fn feature_consistency(
     let encoded = f_v.try_forward_generated(images)?; // [batch, dim']
     let [_, width] = encoded.dims();
     if width != dim {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "the image encoder gives {width}-wide features but G is conditioned on {dim}-wide \
              ones; give train-gan the encoder the features were computed with"
         )));

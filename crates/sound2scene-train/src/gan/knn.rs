@@ -65,7 +65,7 @@ pub fn knn_cosine(
     device: &Device,
 ) -> Result<KnnIndex, TrainError> {
     if k == 0 || dim == 0 || features.is_empty() || !features.len().is_multiple_of(dim) {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "k-NN needs k >= 1 and a non-empty [n, dim] feature matrix, got k = {k}, dim = \
              {dim} and {} values",
             features.len()
@@ -91,9 +91,9 @@ pub fn knn_cosine(
             .clone()
             .slice([start..end, 0..dim])
             .matmul(all_t.clone()); // [rows, n]
-        let sims: Vec<f32> = sims
-            .try_into_vec_as::<f32>()
-            .map_err(|e| TrainError::Config(format!("cannot read the similarities: {e:?}")))?;
+        let sims: Vec<f32> = sims.try_into_vec_as::<f32>().map_err(|e| {
+            TrainError::config_caused(format!("cannot read the similarities: {e}"), e)
+        })?;
         for (r, row) in sims.chunks_exact(n).enumerate() {
             let i = start + r;
             let better = |a: &u32, b: &u32| {

@@ -43,7 +43,7 @@
 //! let swav = "checkpoints/swav_800ep_pretrain.pth.tar";
 //! let (f_v, _) = open_image_encoder(swav, &Default::default(), &device)?;
 //! let cache = FeatureCache::build(&images, &f_v, swav, "out/features", 4096, &device, true)?;
-//! let config = GanConfig::new().with_architecture(32, 8).with_max_steps(1000);
+//! let config = GanConfig::new().with_architecture(32, 8).with_steps(1000);
 //! let data = GanData::from_files(&images, &cache, config.generator.resolution)?;
 //! let summary = GanSession::new(config, data, "out/gan", device)?.run(true, GanHooks::default())?;
 //! println!("{} steps, last checkpoint {:?}", summary.steps, summary.last_checkpoint);
@@ -68,11 +68,9 @@ pub mod hinge;
 pub mod knn;
 
 mod config;
-mod run;
+mod training;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -80,22 +78,22 @@ use sound2scene_models::biggan::{Discriminator, Generator};
 use sound2scene_models::image_encoder::ImageEncoder;
 
 pub use augment::{AugmentDraw, Augmentation};
-pub use config::{GanAdam, GanConfig};
+pub use config::{GanConfig, icgan_adam};
 pub use data::{GanData, discover_images, prepare_image};
 pub use ema::ema_update;
 pub use feature_loss::feature_consistency;
 pub use hinge::{hinge_d_loss, hinge_g_loss};
 pub use knn::{KnnIndex, knn_cosine};
 
-use crate::control::{Control, Outcome};
+use crate::control::Outcome;
 use crate::error::TrainError;
-use crate::progress::ProgressMode;
-use run::Run;
+use crate::progress::{MetricsLog, ProgressMode};
+use crate::run::{Hooks, RunState};
+use training::Run;
 
-/// File name of the configuration in the output directory.
-pub const CONFIG_FILE: &str = "config.json";
-/// File name of the metrics log in the output directory.
-pub const METRICS_FILE: &str = "metrics.jsonl";
+pub use crate::progress::METRICS_FILE;
+pub use crate::run::{CONFIG_FILE, STATE_FILE};
+
 /// Folder of the sample grids in the output directory.
 pub const SAMPLES_DIR: &str = "samples";
 /// File name of G inside a checkpoint.
@@ -108,8 +106,6 @@ pub const GENERATOR_EMA_FILE: &str = "generator_ema.bpk";
 pub const G_OPTIMIZER_FILE: &str = "optimizer_g.bpk";
 /// File name of D's optimizer state inside a checkpoint.
 pub const D_OPTIMIZER_FILE: &str = "optimizer_d.bpk";
-/// File name of the training state inside a checkpoint.
-pub const STATE_FILE: &str = "state.json";
 /// Version of [`GanState`] written by this crate.
 pub const STATE_FORMAT: u32 = 1;
 
@@ -134,6 +130,29 @@ pub struct GanState {
     pub g_loss: Option<f64>,
     /// When the checkpoint was written, seconds since the Unix epoch.
     pub saved_at: f64,
+}
+
+impl RunState for GanState {
+    const FORMAT: u32 = STATE_FORMAT;
+    const SETTINGS: &'static str =
+        "networks, optimizers, batch size, D steps, EMA, k-NN, noise, flips or seed";
+    const DATA: &'static str = "data set";
+
+    fn step(&self) -> u64 {
+        self.step
+    }
+    fn format(&self) -> u32 {
+        self.format
+    }
+    fn config_hash(&self) -> &str {
+        &self.config_hash
+    }
+    fn data_hash(&self) -> &str {
+        &self.data_hash
+    }
+    fn set_saved_at(&mut self, unix_seconds: f64) {
+        self.saved_at = unix_seconds;
+    }
 }
 
 /// One line of `metrics.jsonl`.
@@ -163,16 +182,7 @@ impl GanMetricsRecord {
     /// # Errors
     /// [`TrainError::Io`] when the file cannot be read or a line does not parse.
     pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Self>, TrainError> {
-        let path = path.as_ref();
-        let io = |source| TrainError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| io(std::io::Error::other(e))))
-            .collect()
+        MetricsLog::read_as(path)
     }
 }
 
@@ -210,7 +220,7 @@ pub struct GanBatch {
     pub g_augment: Vec<AugmentDraw>,
 }
 
-/// Sent to [`GanHooks::on_step`] after every optimizer step.
+/// Sent to [`Hooks::on_step`] after every optimizer step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GanStepReport {
     /// Steps done, this one included (1-based).
@@ -227,44 +237,14 @@ pub struct GanStepReport {
     pub samples_per_sec: f64,
 }
 
-/// Called with each step's draws before they are used (tests corrupt them).
-pub type GanBatchHook = Box<dyn FnMut(u64, &mut GanBatch) + Send>;
-/// Called after each step.
-pub type GanStepHook = Box<dyn FnMut(&GanStepReport) -> Control + Send>;
-
-/// Ways to watch and stop a run.
-#[derive(Default)]
-pub struct GanHooks {
-    /// Checked after every step; when set, a checkpoint is written and the run returns
-    /// [`Outcome::Stopped`].
-    pub stop: Arc<AtomicBool>,
-    /// Called with each step's draws before they are used.
-    pub on_batch: Option<GanBatchHook>,
-    /// Called after every step.
-    pub on_step: Option<GanStepHook>,
-}
-
-impl std::fmt::Debug for GanHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GanHooks")
-            .field("stop", &self.stop.load(Ordering::Relaxed))
-            .field("on_batch", &self.on_batch.is_some())
-            .field("on_step", &self.on_step.is_some())
-            .finish()
-    }
-}
-
-impl GanHooks {
-    /// A clone of the stop flag, to hand to a signal handler.
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
-    }
-}
+/// Ways to watch and steer an IC-GAN run: each step's draws (tests corrupt them) and
+/// [`GanStepReport`]s (see [`Hooks`]; IC-GAN has no epoch hook).
+pub type GanHooks = Hooks<GanBatch, GanStepReport>;
 
 /// The result of a run.
 #[derive(Debug)]
 pub struct GanSummary {
-    /// How the run ended ([`Outcome::MaxSteps`] when `max_steps` were done).
+    /// How the run ended ([`Outcome::MaxSteps`] when all `steps` were done).
     pub outcome: Outcome,
     /// Steps done in total (a resumed run counts the earlier ones).
     pub steps: u64,
@@ -332,7 +312,7 @@ impl GanSession {
         self
     }
 
-    /// Trains until `max_steps`, a stop request, or an error.
+    /// Trains until `steps`, a stop request, or an error.
     ///
     /// With `resume`, the run continues from the newest complete checkpoint of the output
     /// directory (or starts afresh when there is none) and reaches the same weights as an

@@ -134,7 +134,7 @@ impl MultiCropConfig {
     }
 
     pub(crate) fn check(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
+        let bad = |m: String| Err(TrainError::config(m));
         if self.large_count == 0 || self.large_size == 0 {
             return bad("multi-crop needs at least one large crop of at least 1 pixel".into());
         }

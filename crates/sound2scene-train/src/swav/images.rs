@@ -16,9 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::augment::{CropBatch, MultiCropConfig, multi_crop_batch};
-use crate::dataset::Fnv;
 use crate::error::TrainError;
 use crate::init::splitmix;
+use crate::run::Fnv;
 use crate::skip::{SkipPolicy, SkipReport, SkippedSample};
 
 /// `path` decoded as RGB.

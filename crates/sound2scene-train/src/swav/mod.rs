@@ -66,7 +66,6 @@ pub mod sinkhorn;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
@@ -74,10 +73,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use sound2scene_models::burnpack::{self, CONFIG_KEY, NETWORK_KEY, NetworkKind, Precision};
-use sound2scene_models::image_encoder::{ImageEncoder, ImageEncoderConfig};
+use sound2scene_models::burnpack::{CONFIG_KEY, NETWORK_KEY, NetworkKind};
+use sound2scene_models::image_encoder::ImageEncoderConfig;
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 
 use self::augment::{CropBatch, MultiCropConfig};
@@ -85,16 +84,16 @@ use self::head::{SwavHead, SwavHeadConfig, SwavNetwork};
 use self::images::SwavImages;
 use self::optim::SwavOptimizerConfig;
 use self::sinkhorn::{SwavLossSettings, swapped_prediction_loss};
-use crate::checkpoint::write_file_atomic;
-use crate::checkpoint::{checkpoint_error, write_plain};
-use crate::checkpoint::{latest_complete, prune, remove_incomplete, save_checkpoint};
 use crate::control::{Control, Outcome};
-use crate::dataset::Fnv;
 use crate::error::TrainError;
 use crate::finite::all_finite;
-use crate::progress::{
-    METRICS_FILE, MetricsLog, MetricsRecord, ProgressMode, RecordKind, StepBar, unix_time,
+use crate::progress::{MetricsRecord, ProgressMode, StepBar};
+use crate::run::{
+    self, Fnv, Hooks, RunConfig, RunDir, RunState, read_optimizer, read_state, save_network,
+    write_optimizer,
 };
+
+pub use crate::run::{CONFIG_FILE, STATE_FILE};
 
 /// Projected feature width of [`SwavConfig::narrow`] (official: 128 with 3000 prototypes).
 pub const NARROW_FEAT_DIM: usize = 32;
@@ -102,16 +101,12 @@ pub const NARROW_FEAT_DIM: usize = 32;
 /// be orthogonal to all of them.
 pub const NARROW_PROTOTYPES: usize = 64;
 
-/// File name of the configuration in the output directory.
-pub const CONFIG_FILE: &str = "config.json";
 /// File name of the trunk (an image encoder) inside a checkpoint.
 pub const IMAGE_ENCODER_FILE: &str = "image_encoder.bpk";
 /// File name of the projection head and prototypes inside a checkpoint.
 pub const HEAD_FILE: &str = "head.bpk";
 /// File name of the optimizer state inside a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
-/// File name of the training state inside a checkpoint.
-pub const STATE_FILE: &str = "state.json";
 /// Version of [`SwavState`] written by this module.
 pub const STATE_FORMAT: u32 = 1;
 /// The network name stored in `head.bpk`'s metadata.
@@ -238,7 +233,7 @@ impl SwavConfig {
     }
 
     fn check(&self, images: &SwavImages) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::Config(m));
+        let bad = |m: String| Err(TrainError::config(m));
         self.crops.check()?;
         self.optimizer.check()?;
         if self.batch_size < 2 {
@@ -285,6 +280,12 @@ impl SwavConfig {
     }
 }
 
+impl RunConfig for SwavConfig {
+    fn defaults() -> Self {
+        Self::new()
+    }
+}
+
 /// The training state saved in every checkpoint (`state.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SwavState {
@@ -304,7 +305,30 @@ pub struct SwavState {
     pub saved_at: f64,
 }
 
-/// Sent to [`SwavHooks::on_step`] after every optimizer step.
+impl RunState for SwavState {
+    const FORMAT: u32 = STATE_FORMAT;
+    const SETTINGS: &'static str =
+        "only max_steps, checkpoint_every, keep_last and log_every may change";
+    const DATA: &'static str = "image set";
+
+    fn step(&self) -> u64 {
+        self.step
+    }
+    fn format(&self) -> u32 {
+        self.format
+    }
+    fn config_hash(&self) -> &str {
+        &self.config_hash
+    }
+    fn data_hash(&self) -> &str {
+        &self.data_hash
+    }
+    fn set_saved_at(&mut self, unix_seconds: f64) {
+        self.saved_at = unix_seconds;
+    }
+}
+
+/// Sent to [`Hooks::on_step`] after every optimizer step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwavStepReport {
     /// Optimizer steps done, this one included (1-based).
@@ -321,39 +345,9 @@ pub struct SwavStepReport {
     pub prototypes_frozen: bool,
 }
 
-/// A hook given each batch before its step (tests use it to inject bad values).
-pub type CropHook = Box<dyn FnMut(u64, &mut CropBatch) + Send>;
-/// A hook called after each step.
-pub type SwavStepHook = Box<dyn FnMut(&SwavStepReport) -> Control + Send>;
-
-/// Ways to watch and steer a run.
-#[derive(Default)]
-pub struct SwavHooks {
-    /// When set (e.g. by a Ctrl-C handler), the run writes a checkpoint after the current
-    /// step and returns [`Outcome::Stopped`].
-    pub stop: Arc<AtomicBool>,
-    /// Called with each step's crops before the step.
-    pub on_batch: Option<CropHook>,
-    /// Called after every step.
-    pub on_step: Option<SwavStepHook>,
-}
-
-impl std::fmt::Debug for SwavHooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SwavHooks")
-            .field("stop", &self.stop.load(Ordering::Relaxed))
-            .field("on_batch", &self.on_batch.is_some())
-            .field("on_step", &self.on_step.is_some())
-            .finish()
-    }
-}
-
-impl SwavHooks {
-    /// A clone of the stop flag, to hand to a signal handler.
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.stop)
-    }
-}
+/// Ways to watch and steer a SwAV run: its crops and [`SwavStepReport`]s (see [`Hooks`]; SwAV
+/// has no epoch hook).
+pub type SwavHooks = Hooks<CropBatch, SwavStepReport>;
 
 /// The result of a run.
 #[derive(Debug)]
@@ -467,14 +461,16 @@ pub fn init_network(config: &SwavConfig, device: &Device) -> SwavNetwork {
 /// # Errors
 /// [`TrainError::Checkpoint`] when the file cannot be written.
 pub fn save_head(head: &SwavHead, config: &SwavHeadConfig, path: &Path) -> Result<(), TrainError> {
-    let json = serde_json::to_string(config).map_err(|e| checkpoint_error(path, e))?;
+    let failed = |e: &dyn std::fmt::Display| e.to_string();
+    let json = serde_json::to_string(config)
+        .map_err(|e| TrainError::checkpoint_caused(path, failed(&e), e))?;
     let mut store = BurnpackStore::from_file(path)
         .auto_extension(false)
         .overwrite(true)
         .metadata(NETWORK_KEY, HEAD_NETWORK)
         .metadata(CONFIG_KEY, json);
     head.save_into(&mut store)
-        .map_err(|e| checkpoint_error(path, e))
+        .map_err(|e| TrainError::checkpoint_caused(path, failed(&e), e))
 }
 
 /// Reads a head written by [`save_head`] (every tensor must fit).
@@ -487,7 +483,7 @@ pub fn load_head(
     device: &Device,
 ) -> Result<SwavHead, TrainError> {
     if !path.is_file() {
-        return Err(checkpoint_error(path, "missing"));
+        return Err(TrainError::checkpoint(path, "missing"));
     }
     let mut head = {
         let _guard = crate::init::init_lock();
@@ -496,9 +492,9 @@ pub fn load_head(
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = head
         .load_from(&mut store)
-        .map_err(|e| checkpoint_error(path, e))?;
+        .map_err(|e| TrainError::checkpoint_caused(path, e.to_string(), e))?;
     if !result.is_success() || !result.missing.is_empty() || !result.unused.is_empty() {
-        return Err(checkpoint_error(
+        return Err(TrainError::checkpoint(
             path,
             format!(
                 "tensors do not fit the head configuration: missing {:?}, unused {:?}, errors {:?}",
@@ -518,15 +514,12 @@ pub fn load_network(
     config: &SwavConfig,
     device: &Device,
 ) -> Result<SwavNetwork, TrainError> {
-    let (encoder, _): (ImageEncoder, ImageEncoderConfig) = {
-        let _guard = crate::init::init_lock();
-        burnpack::load(
-            dir.join(IMAGE_ENCODER_FILE),
-            NetworkKind::ImageEncoder,
-            device,
-            |c: &ImageEncoderConfig, d| c.init(d),
-        )?
-    };
+    let encoder = run::load_network(
+        &dir.join(IMAGE_ENCODER_FILE),
+        NetworkKind::ImageEncoder,
+        device,
+        |c: &ImageEncoderConfig, d| c.init(d),
+    )?;
     let head = load_head(&dir.join(HEAD_FILE), &config.head_config(), device)?;
     Ok(SwavNetwork { encoder, head })
 }
@@ -536,7 +529,7 @@ struct Run {
     config: SwavConfig,
     /// Shared with the crop-making thread.
     images: Arc<SwavImages>,
-    out_dir: PathBuf,
+    out: RunDir,
     progress: ProgressMode,
     /// The autodiff version of the session's device.
     ad_device: Device,
@@ -545,9 +538,6 @@ struct Run {
     state: SwavState,
     /// The step of the newest checkpoint on disk (written or resumed from).
     saved_step: Option<u64>,
-    resumed_from: Option<PathBuf>,
-    last_checkpoint: Option<PathBuf>,
-    metrics: MetricsLog,
 }
 
 impl Run {
@@ -559,11 +549,7 @@ impl Run {
             device,
             progress,
         } = session;
-        std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
-            path: out_dir.clone(),
-            source,
-        })?;
-        remove_incomplete(&out_dir)?;
+        let start = RunDir::prepare(out_dir, resume)?;
         let device = device.inner();
         let ad_device = device.clone().autodiff();
         let fresh = SwavState {
@@ -576,41 +562,24 @@ impl Run {
             saved_at: 0.0,
         };
         let optim = config.optimizer.init();
-        let (model, optim, state, resumed_from) = match (latest_complete(&out_dir)?, resume) {
-            (Some((_, dir)), true) => {
-                let (model, optim, state) = load_checkpoint(&dir, &config, &fresh, optim, &device)?;
-                (model, optim, state, Some(dir))
-            }
-            (Some((_, dir)), false) => {
-                return Err(TrainError::Config(format!(
-                    "{} already holds checkpoint {}; resume it or choose an empty output \
-                     directory",
-                    out_dir.display(),
-                    dir.display()
-                )));
-            }
-            (None, _) => (init_network(&config, &device), optim, fresh, None),
+        let (model, optim, state) = match start.checkpoint() {
+            Some(dir) => load_checkpoint(dir, &config, &fresh, optim, &device)?,
+            None => (init_network(&config, &device), optim, fresh),
         };
-        let json = serde_json::to_vec_pretty(&config).map_err(|e| {
-            TrainError::Config(format!("the configuration does not serialize: {e}"))
-        })?;
-        write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
-        let metrics = MetricsLog::open(out_dir.join(METRICS_FILE))?;
+        let saved_step = start.checkpoint().map(|_| state.step);
+        let out = start.open(&config, &state, config.keep_last, config.log_every)?;
         Ok(Self {
             // `train` moves the parameters to the autodiff backend, tracked, with the ids the
             // optimizer state refers to.
             model: model.train(),
-            saved_step: resumed_from.as_ref().map(|_| state.step),
-            last_checkpoint: resumed_from.clone(),
+            saved_step,
             config,
             images: Arc::new(images),
-            out_dir,
+            out,
             progress,
             ad_device,
             optim,
             state,
-            resumed_from,
-            metrics,
         })
     }
 
@@ -626,31 +595,25 @@ impl Run {
         let result = self.train_steps(&mut hooks, &bar);
         bar.finish();
         let outcome = result?;
-        let image_encoder = self
-            .last_checkpoint
-            .as_ref()
-            .map(|d| d.join(IMAGE_ENCODER_FILE));
+        let last_checkpoint = self.out.last_checkpoint().map(Path::to_path_buf);
+        let image_encoder = last_checkpoint.as_ref().map(|d| d.join(IMAGE_ENCODER_FILE));
         Ok(SwavSummary {
             outcome,
             steps: self.state.step,
             last_loss: self.state.last_loss,
-            last_checkpoint: self.last_checkpoint,
+            last_checkpoint,
             image_encoder,
-            resumed_from: self.resumed_from,
+            resumed_from: self.out.resumed_from().map(Path::to_path_buf),
             network: self.model.valid(),
         })
     }
 
     /// Why the run should end now, if it should.
     fn stop_requested(&self, hooks: &SwavHooks) -> Option<Outcome> {
-        if hooks.stop.load(Ordering::SeqCst) {
-            Some(Outcome::Stopped)
-        } else if self.state.step >= self.config.steps {
-            Some(Outcome::Finished)
-        } else if self.state.step >= self.target() {
-            Some(Outcome::MaxSteps)
-        } else {
-            None
+        match hooks.stop_requested(self.state.step, self.config.max_steps) {
+            Some(Outcome::Stopped) => Some(Outcome::Stopped),
+            _ if self.state.step >= self.config.steps => Some(Outcome::Finished),
+            limit => limit,
         }
     }
 
@@ -691,13 +654,11 @@ impl Run {
             let mut last = Instant::now();
             for step in first..=target {
                 let mut crops = receiver.recv().map_err(|_| TrainError::Data {
-                    path: self.out_dir.clone(),
+                    path: self.out.path().to_path_buf(),
                     reason: "the crop-making thread ended early".into(),
                     source: None,
                 })??;
-                if let Some(hook) = hooks.on_batch.as_mut() {
-                    hook(step, &mut crops);
-                }
+                hooks.before_batch(step, &mut crops);
                 let frozen = step <= self.config.freeze_prototypes_steps;
                 let lr = self.config.optimizer.lr_at(step, self.config.steps);
                 let loss = self.step(crops, step, lr, frozen)?;
@@ -707,19 +668,9 @@ impl Run {
                 self.state.step = step;
                 self.state.last_loss = Some(loss);
                 let epoch = (step - 1) / per_epoch;
-                if step.is_multiple_of(self.config.log_every) {
-                    self.metrics.append(&MetricsRecord {
-                        kind: RecordKind::Step,
-                        step,
-                        epoch,
-                        loss: Some(loss),
-                        val_loss: None,
-                        samples_per_sec: Some(images_per_sec),
-                        lr,
-                        time: unix_time(),
-                        best: None,
-                    })?;
-                }
+                self.out.log_step(step, || {
+                    MetricsRecord::step(step, epoch, loss, images_per_sec, lr)
+                })?;
                 bar.update(
                     step,
                     format!("loss {loss:.4} lr {lr:.4} {images_per_sec:.1} images/s"),
@@ -732,10 +683,8 @@ impl Run {
                     lr,
                     prototypes_frozen: frozen,
                 };
-                match hooks.on_step.as_mut().map(|hook| hook(&report)) {
-                    Some(Control::Abort) => return Ok(Outcome::Aborted),
-                    Some(Control::Stop) => hooks.stop.store(true, Ordering::SeqCst),
-                    _ => {}
+                if hooks.after_step(&report) == Control::Abort {
+                    return Ok(Outcome::Aborted);
                 }
                 if let Some(outcome) = self.stop_requested(hooks) {
                     self.save_if_needed()?;
@@ -805,39 +754,19 @@ impl Run {
     fn save(&mut self) -> Result<PathBuf, TrainError> {
         // Fold pending BatchNorm statistic updates in (see `align`): shared with `self.model`.
         drop(self.model.valid());
-        if !all_finite(&self.model, None) {
-            return Err(checkpoint_error(
-                &self.out_dir,
-                format!(
-                    "the weights at step {} are not finite; not saving them",
-                    self.state.step
-                ),
-            ));
-        }
-        self.state.saved_at = unix_time();
-        let state_json = serde_json::to_vec_pretty(&self.state)
-            .map_err(|e| checkpoint_error(&self.out_dir, e))?;
+        let finite = all_finite(&self.model, None);
         let (model, optim, config) = (&self.model, &self.optim, &self.config);
-        let dir = save_checkpoint(&self.out_dir, self.state.step, |tmp| {
-            let encoder_path = tmp.join(IMAGE_ENCODER_FILE);
-            burnpack::save(
+        let dir = self.out.save(&mut self.state, finite, false, |tmp| {
+            save_network(
                 &model.encoder,
                 NetworkKind::ImageEncoder,
                 &config.encoder,
-                &encoder_path,
-                Precision::F32,
-            )
-            .map_err(|e| checkpoint_error(&encoder_path, e))?;
+                &tmp.join(IMAGE_ENCODER_FILE),
+            )?;
             save_head(&model.head, &config.head_config(), &tmp.join(HEAD_FILE))?;
-            let bytes = optim
-                .into_bytes()
-                .map_err(|e| checkpoint_error(&tmp.join(OPTIMIZER_FILE), format!("{e:?}")))?;
-            write_plain(&tmp.join(OPTIMIZER_FILE), &bytes)?;
-            write_plain(&tmp.join(STATE_FILE), &state_json)
+            write_optimizer(&tmp.join(OPTIMIZER_FILE), optim)
         })?;
-        prune(&self.out_dir, self.config.keep_last)?;
         self.saved_step = Some(self.state.step);
-        self.last_checkpoint = Some(dir.clone());
         Ok(dir)
     }
 }
@@ -851,35 +780,8 @@ fn load_checkpoint(
     optim: ModuleOptimizer,
     device: &Device,
 ) -> Result<(SwavNetwork, ModuleOptimizer, SwavState), TrainError> {
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("cannot read: {e}"), e))?;
-    let state: SwavState = serde_json::from_str(&text)
-        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("malformed: {e}"), e))?;
-    let mismatch = |reason: &str| {
-        Err(TrainError::ResumeMismatch {
-            path: dir.to_path_buf(),
-            reason: reason.to_string(),
-        })
-    };
-    if state.format != STATE_FORMAT {
-        return mismatch("its state format is not this version's");
-    }
-    if state.config_hash != fresh.config_hash {
-        return mismatch(
-            "it was written with a different configuration (only max_steps, checkpoint_every, \
-             keep_last and log_every may change)",
-        );
-    }
-    if state.data_hash != fresh.data_hash {
-        return mismatch("it was written for a different image set");
-    }
+    let state = read_state(dir, fresh)?;
     let network = load_network(dir, config, device)?;
-    let optim_path = dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&optim_path)
-        .map_err(|e| TrainError::checkpoint_caused(&optim_path, format!("cannot read: {e}"), e))?;
-    let optim = optim
-        .from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| checkpoint_error(&optim_path, format!("{e:?}")))?;
+    let optim = read_optimizer(&dir.join(OPTIMIZER_FILE), optim)?;
     Ok((network, optim, state))
 }

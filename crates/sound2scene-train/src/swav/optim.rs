@@ -76,14 +76,13 @@ impl SwavOptimizerConfig {
             self.trust_coefficient,
         ];
         if values.iter().any(|v| !(v.is_finite() && *v >= 0.0)) || self.base_lr == 0.0 {
-            return Err(TrainError::Config(
+            return Err(TrainError::config(
                 "learning rates, weight decay and trust coefficient must be finite and \
-                 non-negative, and base_lr positive"
-                    .into(),
+                 non-negative, and base_lr positive",
             ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(TrainError::Config(format!(
+            return Err(TrainError::config(format!(
                 "momentum must lie in [0, 1), got {}",
                 self.momentum
             )));

@@ -72,21 +72,21 @@ pub fn swapped_prediction_loss(
     let [rows, _] = scores.dims();
     let batch = settings.batch;
     if batch == 0 || !rows.is_multiple_of(batch) {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "the scores have {rows} rows, not a multiple of the batch size {batch}"
         )));
     }
     let crops = rows / batch;
     if crops < 2 {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "SwAV needs at least two crops per image, got {crops}"
         )));
     }
     if settings.crops_for_assign.is_empty() {
-        return Err(TrainError::Config("crops_for_assign is empty".into()));
+        return Err(TrainError::config("crops_for_assign is empty"));
     }
     if let Some(bad) = settings.crops_for_assign.iter().find(|&&c| c >= crops) {
-        return Err(TrainError::Config(format!(
+        return Err(TrainError::config(format!(
             "crops_for_assign names crop {bad}, but there are {crops} crops"
         )));
     }
@@ -116,13 +116,13 @@ pub fn swapped_prediction_loss(
             });
         }
         let subloss = subloss
-            .ok_or_else(|| TrainError::Config("no crop left to predict from".into()))?
+            .ok_or_else(|| TrainError::config("no crop left to predict from"))?
             .div_scalar((crops - 1) as f64);
         total = Some(match total {
             Some(t) => t + subloss,
             None => subloss,
         });
     }
-    let total = total.ok_or_else(|| TrainError::Config("crops_for_assign is empty".into()))?;
+    let total = total.ok_or_else(|| TrainError::config("crops_for_assign is empty"))?;
     Ok(total.div_scalar(settings.crops_for_assign.len() as f64))
 }

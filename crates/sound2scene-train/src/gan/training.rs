@@ -1,38 +1,31 @@
 //! The training loop itself: the steps, the EMA update, sample grids and checkpoints.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sound2scene_models::biggan::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig};
-use sound2scene_models::burnpack::{self, NetworkKind, Precision};
+use sound2scene_models::burnpack::NetworkKind;
 use sound2scene_models::image_encoder::ImageEncoder;
 
 use super::augment;
 use super::{
-    CONFIG_FILE, D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, DStepBatch, G_OPTIMIZER_FILE,
-    GENERATOR_EMA_FILE, GENERATOR_FILE, GanAdam, GanBatch, GanConfig, GanData, GanHooks,
-    GanMetricsRecord, GanSession, GanState, GanStepReport, GanSummary, KnnIndex, METRICS_FILE,
-    SAMPLES_DIR, STATE_FILE, STATE_FORMAT, ema_update, feature_consistency, hinge_d_loss,
-    hinge_g_loss, init_networks, knn_cosine,
-};
-use crate::checkpoint::{checkpoint_error, write_plain};
-use crate::checkpoint::{
-    latest_complete, prune, remove_incomplete, save_checkpoint, write_file_atomic,
+    D_OPTIMIZER_FILE, DISCRIMINATOR_FILE, DStepBatch, G_OPTIMIZER_FILE, GENERATOR_EMA_FILE,
+    GENERATOR_FILE, GanBatch, GanConfig, GanData, GanHooks, GanMetricsRecord, GanSession, GanState,
+    GanStepReport, GanSummary, KnnIndex, SAMPLES_DIR, STATE_FORMAT, ema_update,
+    feature_consistency, hinge_d_loss, hinge_g_loss, init_networks, knn_cosine,
 };
 use crate::control::{Control, Outcome};
 use crate::error::TrainError;
 use crate::finite::all_finite;
 use crate::init::splitmix;
 use crate::progress::{ProgressMode, StepBar, unix_time};
+use crate::run::{RunDir, load_network, read_optimizer, read_state, save_network, write_optimizer};
 
 /// Salt of the sample grids' noise stream (distinct from every step's).
 const SAMPLE_SALT: u64 = 0x5a3e_9d1c_0b7f_4e21;
@@ -44,14 +37,6 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
-fn adam(settings: &GanAdam) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(settings.beta_1)
-        .with_beta_2(settings.beta_2)
-        .with_epsilon(settings.epsilon)
-        .init()
-}
-
 fn scalar(t: Tensor<1>) -> f64 {
     f64::from(t.into_scalar::<f32>())
 }
@@ -61,7 +46,7 @@ pub(super) struct Run {
     config: GanConfig,
     data: GanData,
     knn: KnnIndex,
-    out_dir: PathBuf,
+    out: RunDir,
     progress: ProgressMode,
     device: Device,
     ad_device: Device,
@@ -73,10 +58,7 @@ pub(super) struct Run {
     optim_g: ModuleOptimizer,
     optim_d: ModuleOptimizer,
     state: GanState,
-    resumed_from: Option<PathBuf>,
-    last_checkpoint: Option<PathBuf>,
     last_samples: Option<PathBuf>,
-    metrics: File,
 }
 
 impl Run {
@@ -95,19 +77,14 @@ impl Run {
             // its batch norms on their running statistics.
             (true, Some(f_v)) => Some(f_v.train().freeze()),
             (true, None) => {
-                return Err(TrainError::Config(
+                return Err(TrainError::config(
                     "feature_loss is set but the run has no image encoder to re-encode G's \
                      pictures with; pass it with GanSession::with_image_encoder or set \
-                     feature_loss to 0"
-                        .into(),
+                     feature_loss to 0",
                 ));
             }
         };
-        std::fs::create_dir_all(&out_dir).map_err(|source| TrainError::Io {
-            path: out_dir.clone(),
-            source,
-        })?;
-        remove_incomplete(&out_dir)?;
+        let start = RunDir::prepare(out_dir, resume)?;
         let device = device.inner();
         let ad_device = device.clone().autodiff();
         let knn = knn_cosine(data.features(), data.dim(), config.k_nn, &device)?;
@@ -122,42 +99,17 @@ impl Run {
             g_loss: None,
             saved_at: 0.0,
         };
-        let (optim_g, optim_d) = (adam(&config.g_optimizer), adam(&config.d_optimizer));
-        let existing = latest_complete(&out_dir)?;
-        let (g, d, g_ema, optim_g, optim_d, state, resumed_from) = match (existing, resume) {
-            (Some((_, dir)), true) => {
-                let loaded = load_checkpoint(&dir, &fresh, optim_g, optim_d, &device)?;
-                let (g, d, g_ema, optim_g, optim_d, state) = loaded;
-                (g, d, g_ema, optim_g, optim_d, state, Some(dir))
-            }
-            (Some((_, dir)), false) => {
-                return Err(TrainError::Config(format!(
-                    "{} already holds checkpoint {}; resume it or choose an empty output \
-                     directory",
-                    out_dir.display(),
-                    dir.display()
-                )));
-            }
-            (None, _) => {
+        let (optim_g, optim_d) = (config.g_optimizer.init(), config.d_optimizer.init());
+        let (g, d, g_ema, optim_g, optim_d, state) = match start.checkpoint() {
+            Some(dir) => load_checkpoint(dir, &fresh, optim_g, optim_d, &device)?,
+            None => {
                 let (g, d) = init_networks(&config, &device);
                 // `valid` gives G_ema its own running states (a clone would share them).
                 let g_ema = g.valid();
-                (g, d, g_ema, optim_g, optim_d, fresh, None)
+                (g, d, g_ema, optim_g, optim_d, fresh)
             }
         };
-        let json = serde_json::to_vec_pretty(&config).map_err(|e| {
-            TrainError::Config(format!("the configuration does not serialize: {e}"))
-        })?;
-        write_file_atomic(&out_dir.join(CONFIG_FILE), &json)?;
-        let metrics_path = out_dir.join(METRICS_FILE);
-        let metrics = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&metrics_path)
-            .map_err(|source| TrainError::Io {
-                path: metrics_path,
-                source,
-            })?;
+        let out = start.open(&config, &state, config.keep_last, config.log_every)?;
         Ok(Self {
             // `train` moves the parameters onto the autodiff device, tracked, keeping the ids
             // the optimizer states refer to.
@@ -165,25 +117,22 @@ impl Run {
             d: d.train(),
             g_ema,
             f_v,
-            last_checkpoint: resumed_from.clone(),
             config,
             data,
             knn,
-            out_dir,
+            out,
             progress,
             device,
             ad_device,
             optim_g,
             optim_d,
             state,
-            resumed_from,
             last_samples: None,
-            metrics,
         })
     }
 
     pub(super) fn train(mut self, mut hooks: GanHooks) -> Result<GanSummary, TrainError> {
-        let bar = StepBar::new(self.progress, self.state.step, self.config.max_steps);
+        let bar = StepBar::new(self.progress, self.state.step, self.config.steps);
         let result = self.train_steps(&mut hooks, &bar);
         bar.finish();
         let outcome = result?;
@@ -198,8 +147,8 @@ impl Run {
         Ok(GanSummary {
             outcome,
             steps: self.state.step,
-            last_checkpoint: self.last_checkpoint,
-            resumed_from: self.resumed_from,
+            last_checkpoint: self.out.last_checkpoint().map(Path::to_path_buf),
+            resumed_from: self.out.resumed_from().map(Path::to_path_buf),
             last_samples: self.last_samples,
             last_losses,
             generator: self.g.valid(),
@@ -210,11 +159,11 @@ impl Run {
 
     fn train_steps(&mut self, hooks: &mut GanHooks, bar: &StepBar) -> Result<Outcome, TrainError> {
         loop {
-            if hooks.stop.load(Ordering::SeqCst) {
+            if hooks.stopping() {
                 self.save()?;
                 return Ok(Outcome::Stopped);
             }
-            if self.state.step >= self.config.max_steps {
+            if self.state.step >= self.config.steps {
                 self.save()?;
                 let every = self.config.sample_every;
                 if every > 0 && !self.state.step.is_multiple_of(every) && self.state.step > 0 {
@@ -225,9 +174,7 @@ impl Run {
             let step = self.state.step + 1;
             let started = Instant::now();
             let mut batch = self.draw(step);
-            if let Some(hook) = hooks.on_batch.as_mut() {
-                hook(step, &mut batch);
-            }
+            hooks.before_batch(step, &mut batch);
             let mut d_losses = (f64::NAN, f64::NAN);
             for d_batch in &batch.d_steps {
                 d_losses = self.d_step(d_batch, step)?;
@@ -241,17 +188,15 @@ impl Run {
             self.state.d_loss_real = Some(d_loss_real);
             self.state.d_loss_fake = Some(d_loss_fake);
             self.state.g_loss = Some(g_loss);
-            if step.is_multiple_of(self.config.log_every) {
-                self.log(&GanMetricsRecord {
-                    step,
-                    d_loss_real,
-                    d_loss_fake,
-                    g_loss,
-                    feature_loss,
-                    samples_per_sec,
-                    time: unix_time(),
-                })?;
-            }
+            self.out.log_step(step, || GanMetricsRecord {
+                step,
+                d_loss_real,
+                d_loss_fake,
+                g_loss,
+                feature_loss,
+                samples_per_sec,
+                time: unix_time(),
+            })?;
             bar.update(
                 step,
                 format!(
@@ -267,17 +212,15 @@ impl Run {
                 feature_loss,
                 samples_per_sec,
             };
-            match hooks.on_step.as_mut().map(|hook| hook(&report)) {
-                Some(Control::Abort) => return Ok(Outcome::Aborted),
-                Some(Control::Stop) => hooks.stop.store(true, Ordering::SeqCst),
-                _ => {}
+            if hooks.after_step(&report) == Control::Abort {
+                return Ok(Outcome::Aborted);
             }
             let every = self.config.sample_every;
             if every > 0 && step.is_multiple_of(every) {
                 self.write_samples()?;
             }
             let every = self.config.checkpoint_every;
-            let ends_here = step >= self.config.max_steps || hooks.stop.load(Ordering::SeqCst);
+            let ends_here = step >= self.config.steps || hooks.stopping();
             if every > 0 && step.is_multiple_of(every) && !ends_here {
                 self.save()?;
             }
@@ -447,19 +390,6 @@ impl Run {
         };
     }
 
-    fn log(&mut self, record: &GanMetricsRecord) -> Result<(), TrainError> {
-        let path = self.out_dir.join(METRICS_FILE);
-        let mut line = serde_json::to_string(record).map_err(|e| TrainError::Io {
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        line.push('\n');
-        self.metrics
-            .write_all(line.as_bytes())
-            .and_then(|()| self.metrics.flush())
-            .map_err(|source| TrainError::Io { path, source })
-    }
-
     /// Writes `samples/step-NNNNNN.png`: for `sample_rows` instances spread over the data set,
     /// the real image and `sample_columns` images of G_ema (inference mode) from noise fixed by
     /// the seed.
@@ -483,7 +413,9 @@ impl Run {
         let values = images
             .clamp(-1.0, 1.0)
             .try_into_vec_as::<f32>()
-            .map_err(|e| TrainError::Config(format!("cannot read G_ema's samples: {e:?}")))?;
+            .map_err(|e| {
+                TrainError::config_caused(format!("cannot read G_ema's samples: {e}"), e)
+            })?;
         let res = self.data.resolution();
         let gap = 2usize;
         let cell = res + gap;
@@ -514,7 +446,7 @@ impl Run {
                 }
             }
         }
-        let dir = self.out_dir.join(SAMPLES_DIR);
+        let dir = self.out.path().join(SAMPLES_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io {
             path: dir.clone(),
             source,
@@ -536,64 +468,18 @@ impl Run {
         drop(self.d.valid());
         let finite =
             all_finite(&self.g, None) && all_finite(&self.d, None) && all_finite(&self.g_ema, None);
-        if !finite {
-            return Err(checkpoint_error(
-                &self.out_dir,
-                format!(
-                    "the weights at step {} are not finite; not saving them",
-                    self.state.step
-                ),
-            ));
-        }
-        self.state.saved_at = unix_time();
-        let state_json = serde_json::to_vec_pretty(&self.state)
-            .map_err(|e| checkpoint_error(&self.out_dir, e))?;
         let (g, d, g_ema) = (&self.g, &self.d, &self.g_ema);
         let (optim_g, optim_d) = (&self.optim_g, &self.optim_d);
         let (g_config, d_config) = (&self.config.generator, &self.config.discriminator);
-        let dir = save_checkpoint(&self.out_dir, self.state.step, |tmp| {
-            let pack = |path: PathBuf, result: sound2scene_models::Result<()>| {
-                result.map_err(|e| checkpoint_error(&path, e))
-            };
-            let path = tmp.join(GENERATOR_FILE);
-            pack(
-                path.clone(),
-                burnpack::save(g, NetworkKind::Generator, g_config, &path, Precision::F32),
-            )?;
-            let path = tmp.join(GENERATOR_EMA_FILE);
-            pack(
-                path.clone(),
-                burnpack::save(
-                    g_ema,
-                    NetworkKind::Generator,
-                    g_config,
-                    &path,
-                    Precision::F32,
-                ),
-            )?;
-            let path = tmp.join(DISCRIMINATOR_FILE);
-            pack(
-                path.clone(),
-                burnpack::save(
-                    d,
-                    NetworkKind::Discriminator,
-                    d_config,
-                    &path,
-                    Precision::F32,
-                ),
-            )?;
-            for (name, optim) in [(G_OPTIMIZER_FILE, optim_g), (D_OPTIMIZER_FILE, optim_d)] {
-                let path = tmp.join(name);
-                let bytes = optim
-                    .into_bytes()
-                    .map_err(|e| checkpoint_error(&path, format!("{e:?}")))?;
-                write_plain(&path, &bytes)?;
-            }
-            write_plain(&tmp.join(STATE_FILE), &state_json)
-        })?;
-        prune(&self.out_dir, self.config.keep_last)?;
-        self.last_checkpoint = Some(dir.clone());
-        Ok(dir)
+        self.out.save(&mut self.state, finite, false, |tmp| {
+            let generator = NetworkKind::Generator;
+            save_network(g, generator, g_config, &tmp.join(GENERATOR_FILE))?;
+            save_network(g_ema, generator, g_config, &tmp.join(GENERATOR_EMA_FILE))?;
+            let discriminator = NetworkKind::Discriminator;
+            save_network(d, discriminator, d_config, &tmp.join(DISCRIMINATOR_FILE))?;
+            write_optimizer(&tmp.join(G_OPTIMIZER_FILE), optim_g)?;
+            write_optimizer(&tmp.join(D_OPTIMIZER_FILE), optim_d)
+        })
     }
 }
 
@@ -616,62 +502,24 @@ fn load_checkpoint(
     optim_d: ModuleOptimizer,
     device: &Device,
 ) -> Result<Loaded, TrainError> {
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("cannot read: {e}"), e))?;
-    let state: GanState = serde_json::from_str(&text)
-        .map_err(|e| TrainError::checkpoint_caused(&state_path, format!("malformed: {e}"), e))?;
-    let mismatch = |reason: String| {
-        Err(TrainError::ResumeMismatch {
-            path: dir.to_path_buf(),
-            reason,
-        })
-    };
-    if state.format != STATE_FORMAT {
-        return mismatch(format!(
-            "state format {} is not {STATE_FORMAT}",
-            state.format
-        ));
-    }
-    if state.config_hash != fresh.config_hash {
-        return mismatch(
-            "it was written with a different configuration (networks, optimizers, batch size, \
-             D steps, EMA, k-NN, noise, flips or seed)"
-                .into(),
-        );
-    }
-    if state.data_hash != fresh.data_hash {
-        return mismatch("it was written for a different data set".into());
-    }
-    // Loading builds randomly initialized networks first; keep their draws away from a
-    // concurrent seeded initialization.
-    let _guard = crate::init::init_lock();
+    let state = read_state(dir, fresh)?;
     let load_g = |name: &str| {
-        burnpack::load(
-            dir.join(name),
+        load_network(
+            &dir.join(name),
             NetworkKind::Generator,
             device,
             |c: &GeneratorConfig, d| c.init(d),
         )
-        .map(|(g, _)| g)
     };
     let g = load_g(GENERATOR_FILE)?;
     let g_ema = load_g(GENERATOR_EMA_FILE)?;
-    let (d, _) = burnpack::load(
-        dir.join(DISCRIMINATOR_FILE),
+    let d = load_network(
+        &dir.join(DISCRIMINATOR_FILE),
         NetworkKind::Discriminator,
         device,
         |c: &DiscriminatorConfig, d| c.init(d),
     )?;
-    let read_optim = |name: &str, optim: ModuleOptimizer| {
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| TrainError::checkpoint_caused(&path, format!("cannot read: {e}"), e))?;
-        optim
-            .from_bytes(Bytes::from_bytes_vec(bytes))
-            .map_err(|e| checkpoint_error(&path, format!("{e:?}")))
-    };
-    let optim_g = read_optim(G_OPTIMIZER_FILE, optim_g)?;
-    let optim_d = read_optim(D_OPTIMIZER_FILE, optim_d)?;
+    let optim_g = read_optimizer(&dir.join(G_OPTIMIZER_FILE), optim_g)?;
+    let optim_d = read_optimizer(&dir.join(D_OPTIMIZER_FILE), optim_d)?;
     Ok((g, d, g_ema, optim_g, optim_d, state))
 }
