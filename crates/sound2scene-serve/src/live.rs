@@ -69,11 +69,14 @@ pub async fn live(State(app): State<AppState>, upgrade: WebSocketUpgrade) -> Res
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |mut socket| async move {
-            if let Err(e) = run(&app, &mut socket).await {
+            let outcome = run(&app, &mut socket).await;
+            // The slot is free before the client hears that its session ended, so that a client
+            // that reconnects at once is not refused by its own last session.
+            drop(session);
+            if let Err(e) = outcome {
                 let _ = socket.send(text(&error_message(&e))).await;
             }
             let _ = socket.send(Message::Close(None)).await;
-            drop(session);
         })
 }
 
