@@ -266,15 +266,12 @@ fn transform_back(g: &ConvGeometry, sum: &[f32], dw: &mut [f32]) {
     let pairs = g.c_out * g.c_in;
     dw.par_chunks_mut(9).enumerate().for_each(|(pair, dw)| {
         let m = |i: usize, j: usize| sum[(4 * i + j) * pairs + pair];
-        let mut half = [[0.0f32; 4]; 3];
-        for j in 0..4 {
-            let column = g_transpose([m(0, j), m(1, j), m(2, j), m(3, j)]);
-            for (ky, value) in column.into_iter().enumerate() {
-                half[ky][j] = value;
-            }
-        }
-        for (ky, row) in half.iter().enumerate() {
-            dw[3 * ky..3 * ky + 3].copy_from_slice(&g_transpose(*row));
+        // `Gᵀ` down each of the four columns, then along each of the three rows.
+        let columns: [[f32; 3]; 4] =
+            std::array::from_fn(|j| g_transpose([m(0, j), m(1, j), m(2, j), m(3, j)]));
+        for (ky, dw) in dw.chunks_exact_mut(3).enumerate() {
+            let row = std::array::from_fn(|j| columns[j][ky]);
+            dw.copy_from_slice(&g_transpose(row));
         }
     });
 }
