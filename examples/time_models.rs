@@ -11,14 +11,16 @@
 //! read back to the host, so GPU backends are timed to completion. `--stages` also times each
 //! part of G on its own (`generator_b8_block3_conv1_192x64 41.2`: the batch, the block, the
 //! layer, its output channels and side; `generator_b8_linear` for the layers before the
-//! blocks), to find the parts that do not scale on a backend.
+//! blocks), to find the parts that do not scale on a backend; and each part of f_A
+//! (`audio_encoder_b1_layer2_block0_128x33 6.1`; `_stem` is the convolution with its batch norm
+//! and ReLU, the trunk's time less its max pool and blocks).
 
 use std::time::Instant;
 
 use burn::tensor::{Distribution, Tensor};
 use clap::Parser;
 use sound2scene::BackendKind;
-use sound2scene::models::audio_encoder::AudioEncoderConfig;
+use sound2scene::models::audio_encoder::{AudioEncoder, AudioEncoderConfig};
 use sound2scene::models::biggan::layers::upsample2x;
 use sound2scene::models::biggan::{Generator, GeneratorConfig};
 
@@ -37,7 +39,7 @@ struct Args {
     /// Batch sizes for G.
     #[arg(long, num_args = 1.., default_values_t = [1usize, 8])]
     generator_batch: Vec<usize>,
-    /// Also time each block of G and each layer in it.
+    /// Also time each block of f_A and G, and each layer in G's blocks.
     #[arg(long)]
     stages: bool,
 }
@@ -72,6 +74,9 @@ fn main() -> anyhow::Result<()> {
             let _ = out.feature.into_data();
         });
         println!("audio_encoder_b{batch} {ms:.1}");
+        if args.stages {
+            time_audio_stages(&encoder, spec, args.runs);
+        }
     }
     let config = GeneratorConfig::new();
     let generator = config.init(&device);
@@ -91,6 +96,53 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Times f_A's parts on `spec` (`[batch, 1, 257, 1004]`), printing
+/// `audio_encoder_b{batch}_{part} ms` lines: the trunk, its max pool, each residual block, the
+/// stem (the trunk less those) and the head (average pool, `fc`, ReLU).
+fn time_audio_stages(encoder: &AudioEncoder, spec: Tensor<4>, runs: usize) {
+    let [batch, ..] = spec.dims();
+    let name = |part: String| format!("audio_encoder_b{batch}_{part}");
+    let sync = |t: Tensor<4>| {
+        let _ = t.into_data();
+    };
+    let trunk = &encoder.audnet;
+    let whole = median_ms(runs, || sync(trunk.forward_trunk(spec.clone())));
+    println!("{} {whole:.1}", name("trunk".to_string()));
+    // The stem's output shape, from the trunk's first convolution on the input.
+    let [_, _, h, w] = spec.dims();
+    let stem_shape = [
+        batch,
+        trunk.conv1.weight.dims()[0],
+        h.div_ceil(2),
+        w.div_ceil(2),
+    ];
+    let stem_out = Tensor::<4>::random(stem_shape, Distribution::Normal(0.0, 1.0), &spec.device());
+    let pool = median_ms(runs, || sync(trunk.max_pool(stem_out.clone())));
+    println!("{} {pool:.1}", name("maxpool".to_string()));
+    let mut x = trunk.max_pool(stem_out);
+    let mut blocks = 0.0;
+    let layers = [&trunk.layer1, &trunk.layer2, &trunk.layer3, &trunk.layer4];
+    for (l, layer) in layers.into_iter().enumerate() {
+        for (i, block) in layer.iter().enumerate() {
+            let ms = median_ms(runs, || sync(block.forward(x.clone())));
+            x = block.forward(x);
+            let [_, c, r, _] = x.dims();
+            println!(
+                "{} {ms:.1}",
+                name(format!("layer{}_block{i}_{c}x{r}", l + 1))
+            );
+            blocks += ms;
+        }
+    }
+    println!("{} {:.1}", name("stem".to_string()), whole - pool - blocks);
+    let [_, c, r, q] = x.dims();
+    let pooled = x.reshape([batch, c, r * q]).mean_dim(2).reshape([batch, c]);
+    let head = median_ms(runs, || {
+        let _ = burn::tensor::activation::relu(encoder.fc.forward(pooled.clone())).into_data();
+    });
+    println!("{} {head:.1}", name("fc".to_string()));
 }
 
 /// A named part of G's forward pass, run on fixed inputs.

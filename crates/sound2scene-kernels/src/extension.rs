@@ -15,6 +15,7 @@ use burn::tensor::{DType, Shape};
 use burn_flex::{FlexTensor, Layout};
 
 use crate::cpu::conv::{ConvGeometry, Epilogue, PerChannel, Prologue};
+use crate::cpu::pool::{self, PoolGeometry};
 use crate::cpu::{conv, conv_grad};
 
 /// A float tensor or nothing, for the optional parts of [`ConvParts`] (the extension macro
@@ -163,6 +164,19 @@ pub trait KernelOps: Backend {
     /// # Shapes
     /// - `x`: `[batch, channels, h, w]` (even `h`, `w`) → `[batch, channels, h/2, w/2]`
     fn pool2x(x: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+
+    /// Max pooling with implicit −∞ padding, dilation 1 and floor rounding; on Flex without
+    /// indices (inference), under autodiff Burn's own operation (which keeps them for the
+    /// backward pass).
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, channels, h, w]` → `[batch, channels, (h + 2p − k) / s + 1, …]`
+    fn max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
 
     /// The gradient of `conv2d(x, weight)` with respect to `x`, given the output's gradient.
     fn conv2d_input_grad(
@@ -683,6 +697,40 @@ impl KernelOps for Flex {
         flex_tensor(out, [b, c, h / 2, w / 2])
     }
 
+    fn max_pool2d(
+        x: FlexTensor,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        let dims = x.shape();
+        let geometry = (dims.num_dims() == 4).then(|| {
+            let [_, _, h, w] = dims.dims();
+            PoolGeometry {
+                h,
+                w,
+                kernel,
+                stride,
+                padding,
+            }
+        });
+        let Some(g) = geometry.filter(|g| x.dtype() == DType::F32 && g.is_valid()) else {
+            return <Flex as ModuleOps<Flex>>::max_pool2d(
+                x,
+                kernel,
+                stride,
+                padding,
+                [1, 1],
+                false,
+            );
+        };
+        let [b, c, _, _] = dims.dims();
+        let x = contiguous(&x);
+        let mut out = vec![0.0; b * c * g.h_out() * g.w_out()];
+        pool::max_pool2d(values(&x), b * c, &g, &mut out);
+        flex_tensor(out, [b, c, g.h_out(), g.w_out()])
+    }
+
     fn conv2d_input_grad(
         x: FlexTensor,
         weight: FlexTensor,
@@ -983,6 +1031,15 @@ impl<B: Backend + KernelOps, C: CheckpointStrategy> KernelOps for Autodiff<B, C>
             OpsKind::Tracked(prep) => prep.finish(scale, B::pool2x(x.into_primitive(), scale)),
             OpsKind::UnTracked(prep) => prep.finish(B::pool2x(x.into_primitive(), scale)),
         }
+    }
+
+    fn max_pool2d(
+        x: FloatTensor<Self>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        <Self as ModuleOps<Self>>::max_pool2d(x, kernel, stride, padding, [1, 1], false)
     }
 
     fn conv2d_input_grad(

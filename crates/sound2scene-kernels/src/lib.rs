@@ -365,6 +365,32 @@ pub fn upsample2x(x: Tensor<4>) -> Tensor<4> {
     })
 }
 
+/// Max pooling (`F.max_pool2d(x, kernel, stride, padding)`: implicit −∞ padding, dilation 1,
+/// floor rounding). On Flex without an autodiff graph it runs the kernel of
+/// [`cpu::pool`], which keeps no indices; elsewhere, and for training, Burn's `max_pool2d`.
+///
+/// # Shapes
+/// - `x`: `[batch, c, h, w]` → `[batch, c, (h + 2p − k) / s + 1, (w + 2p − k) / s + 1]`
+pub fn max_pool2d(
+    x: Tensor<4>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    if !runs_kernels(&x.device()) {
+        let options = burn::tensor::ops::MaxPoolOptions::new(kernel)
+            .with_stride(stride)
+            .with_padding(padding);
+        return burn::tensor::module::max_pool2d(x, options);
+    }
+    Tensor::from_dispatch(<Dispatch as KernelOps>::max_pool2d(
+        x.into_dispatch(),
+        kernel,
+        stride,
+        padding,
+    ))
+}
+
 /// 2 × 2 average pooling with stride 2 (`F.avg_pool2d(x, 2)`), with its backward on the
 /// kernels where they run.
 ///

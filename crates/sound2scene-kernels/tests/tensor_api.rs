@@ -299,3 +299,65 @@ fn resampling_by_two_matches_burns_operations_with_gradients() {
         a.assert_approx_eq::<f32>(b, tolerance());
     }
 }
+
+#[test]
+fn max_pooling_matches_burns_without_and_with_gradients() {
+    use burn::tensor::module::max_pool2d as burn_max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    use sound2scene_kernels::max_pool2d;
+
+    // (shape, kernel, stride, padding): ResNet's stem pool on odd and even sizes, windows
+    // wider than the stride, a window as large as the padded input.
+    let cases: [([usize; 4], usize, usize, usize); 5] = [
+        ([1, 3, 13, 20], 3, 2, 1),
+        ([2, 4, 8, 9], 3, 2, 1),
+        ([3, 2, 7, 7], 2, 2, 0),
+        ([1, 5, 6, 11], 3, 1, 1),
+        ([2, 1, 2, 3], 3, 1, 2),
+    ];
+    for (shape, k, s, p) in cases {
+        let options = MaxPoolOptions::new([k, k])
+            .with_stride([s, s])
+            .with_padding([p, p]);
+        let x = random(shape, &Device::flex());
+        let ours = max_pool2d(x.clone(), [k, k], [s, s], [p, p]);
+        let theirs = burn_max_pool2d(x, options.clone());
+        ours.into_data().assert_eq(&theirs.into_data(), true);
+
+        // On an autodiff device the gradient reaches each window's maximum.
+        let device = Device::flex().autodiff();
+        let x = random(shape, &device);
+        let run = |kernels: bool| {
+            let x = x.clone().require_grad();
+            let y = if kernels {
+                max_pool2d(x.clone(), [k, k], [s, s], [p, p])
+            } else {
+                burn_max_pool2d(x.clone(), options.clone())
+            };
+            let g = y.clone().sum().backward();
+            [y.into_data(), x.grad(&g).expect("x grad").into_data()]
+        };
+        for (a, b) in run(true).iter().zip(&run(false)) {
+            a.assert_eq(b, true);
+        }
+    }
+}
+
+#[test]
+fn max_pooling_keeps_a_nan_in_its_window_as_pytorch_does() {
+    use sound2scene_kernels::max_pool2d;
+
+    let mut values = vec![0.0f32; 25];
+    values[6] = f32::NAN; // row 1, column 1
+    values[24] = 9.0; // row 4, column 4
+    let x = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(values, [1, 1, 5, 5]),
+        &Device::flex(),
+    );
+    let y = max_pool2d(x, [3, 3], [2, 2], [1, 1]).into_data();
+    let y: Vec<f32> = y.try_to_vec::<f32>().expect("f32 values");
+    // Windows (rows, columns): 0 → 0..2, 1 → 1..4, 2 → 3..5.
+    assert!(y[0].is_nan() && y[1].is_nan() && y[3].is_nan() && y[4].is_nan());
+    assert_eq!((y[2], y[5], y[6], y[7]), (0.0, 0.0, 0.0, 0.0));
+    assert_eq!(y[8], 9.0);
+}

@@ -457,7 +457,7 @@ impl ResNet {
         // [batch, base_width, h/2, w/2]
         let x = conv_bn(&self.conv1, &self.bn1, x, None, true);
         // [batch, base_width, h/4, w/4]
-        let mut x = self.maxpool.forward(x);
+        let mut x = self.max_pool(x);
         for block in self
             .layer1
             .iter()
@@ -468,6 +468,24 @@ impl ResNet {
             x = block.forward(x);
         }
         x
+    }
+
+    /// The stem's max pool (`maxpool`, 3 × 3, stride 2, padding 1): the kernels' (no indices
+    /// kept at inference) for the symmetric padding the trunk is built with, the module's own
+    /// otherwise.
+    ///
+    /// # Shapes
+    /// - `x`: `[batch, c, h, w]` → `[batch, c, (h − 1) / 2 + 1, (w − 1) / 2 + 1]`
+    pub fn max_pool(&self, x: Tensor<4>) -> Tensor<4> {
+        let pool = &self.maxpool;
+        match pool.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right)
+                if top == bottom && left == right && pool.dilation == [1, 1] && !pool.ceil_mode =>
+            {
+                sound2scene_kernels::max_pool2d(x, pool.kernel_size, pool.stride, [top, left])
+            }
+            _ => pool.forward(x),
+        }
     }
 
     /// The trunk followed by global average pooling (`AdaptiveAvgPool2d(1)` and flatten).

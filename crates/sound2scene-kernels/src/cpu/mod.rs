@@ -3,6 +3,7 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod conv_grad;
+pub mod pool;
 pub mod resample;
 mod scratch;
 pub mod simd;
