@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
 # Run one libFuzzer target of fuzz/ for a bounded time, starting from its committed corpus
-# (fuzz/corpus/TARGET), and fail on a crash, a timeout or running out of memory. CI runs the
-# spectrogram target for a minute after the test command.
+# (fuzz/corpus/TARGET), and fail on a crash, a timeout or running out of memory. CI runs each
+# target (spectrogram, checkpoint) for a minute after the test command.
 #
 # The target is built the way cargo-fuzz builds it (nightly rustc, SanitizerCoverage, address
 # sanitizer, debug assertions, `--cfg fuzzing`) with plain cargo, so cargo-fuzz need not be
 # installed; with it, `cd fuzz && cargo +nightly fuzz run TARGET` is the same. New inputs the
 # run finds and any crash go under fuzz/target/runs/TARGET/ (the committed corpus is only
 # read); a crash is printed with the command that replays it.
-#
-# The checkpoint target needs the models crate and so Burn, instrumented (a long build): its
-# cargo feature is `checkpoint`, which this script turns on for that target.
 #
 # Usage: scripts/fuzz.sh TARGET [SECONDS]   (default 60 s)
 set -euo pipefail
@@ -22,17 +19,13 @@ if ! rustup toolchain list | grep -q '^nightly'; then
     echo "error: fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2
     exit 1
 fi
-features=()
-if [ "$target" = checkpoint ]; then
-    features=(--features checkpoint)
-fi
 triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Zsanitizer=address \
 -Cdebug-assertions -Coverflow-checks"
 # An explicit --target keeps build scripts and proc macros uninstrumented.
-cargo +nightly build --release --locked --target "$triple" --bin "$target" "${features[@]}"
+cargo +nightly build --release --locked --target "$triple" --bin "$target"
 
 runs="target/runs/$target"
 mkdir -p "$runs/corpus" "$runs/artifacts"
