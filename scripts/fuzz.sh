@@ -9,12 +9,15 @@
 # run finds and any crash go under fuzz/target/runs/TARGET/ (the committed corpus is only
 # read); a crash is printed with the command that replays it.
 #
-# Usage: scripts/fuzz.sh TARGET [SECONDS]   (default 60 s)
+# Usage: scripts/fuzz.sh TARGET [SECONDS] [LIBFUZZER_FLAG...]   (default 60 s)
+# Flags after SECONDS go to libFuzzer after the defaults and so override them, e.g. a longer
+# -timeout for a run of an hour beside a build that competes for the cores.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
-target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS]}
+target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [LIBFUZZER_FLAG...]}
 seconds=${2:-60}
+shift $(($# < 2 ? $# : 2))
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "error: fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2
     exit 1
@@ -34,4 +37,4 @@ echo "fuzzing $target for $seconds s from corpus/$target ($(ls "corpus/$target" 
 # -timeout makes one that hangs a failure.
 "target/$triple/release/$target" "$runs/corpus" "corpus/$target" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$runs/artifacts/" -print_final_stats=1
+    -artifact_prefix="$runs/artifacts/" -print_final_stats=1 "$@"
