@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one libFuzzer target of fuzz/ for a bounded time, starting from its committed corpus
-# (fuzz/corpus/TARGET), and fail on a crash, a timeout or running out of memory. CI runs the
-# spectrogram target for a minute after the test command.
+# (fuzz/corpus/TARGET), and fail on a crash, a timeout or running out of memory. CI runs each
+# target (spectrogram, checkpoint) for a minute after the test command.
 #
 # The target is built the way cargo-fuzz builds it (nightly rustc, SanitizerCoverage, address
 # sanitizer, debug assertions, `--cfg fuzzing`) with plain cargo, so cargo-fuzz need not be
@@ -9,22 +9,18 @@
 # run finds and any crash go under fuzz/target/runs/TARGET/ (the committed corpus is only
 # read); a crash is printed with the command that replays it.
 #
-# The checkpoint target needs the models crate and so Burn, instrumented (a long build): its
-# cargo feature is `checkpoint`, which this script turns on for that target.
-#
-# Usage: scripts/fuzz.sh TARGET [SECONDS]   (default 60 s)
+# Usage: scripts/fuzz.sh TARGET [SECONDS] [LIBFUZZER_FLAG...]   (default 60 s)
+# Flags after SECONDS go to libFuzzer after the defaults and so override them, e.g. a longer
+# -timeout for a run of an hour beside a build that competes for the cores.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
-target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS]}
+target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [LIBFUZZER_FLAG...]}
 seconds=${2:-60}
+shift $(($# < 2 ? $# : 2))
 if ! rustup toolchain list | grep -q '^nightly'; then
     echo "error: fuzzing needs the nightly toolchain (rustup toolchain install nightly)" >&2
     exit 1
-fi
-features=()
-if [ "$target" = checkpoint ]; then
-    features=(--features checkpoint)
 fi
 triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -32,7 +28,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Zsanitizer=address \
 -Cdebug-assertions -Coverflow-checks"
 # An explicit --target keeps build scripts and proc macros uninstrumented.
-cargo +nightly build --release --locked --target "$triple" --bin "$target" "${features[@]}"
+cargo +nightly build --release --locked --target "$triple" --bin "$target"
 
 runs="target/runs/$target"
 mkdir -p "$runs/corpus" "$runs/artifacts"
@@ -41,4 +37,4 @@ echo "fuzzing $target for $seconds s from corpus/$target ($(ls "corpus/$target" 
 # -timeout makes one that hangs a failure.
 "target/$triple/release/$target" "$runs/corpus" "corpus/$target" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="$runs/artifacts/" -print_final_stats=1
+    -artifact_prefix="$runs/artifacts/" -print_final_stats=1 "$@"

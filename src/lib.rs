@@ -20,6 +20,8 @@
 //! - [`audio`]: decoding, resampling, the official log spectrogram, waveform controls.
 //! - [`models`]: the audio encoder, the SwAV image encoder and the IC-GAN generator and
 //!   discriminator, loading the released PyTorch checkpoints directly.
+//! - [`weights`]: the checkpoint readers under [`models`] (screened `.pth` → state dict of
+//!   `f32`, burnpack headers), without Burn.
 //! - [`infer`]: the sound-to-picture pipeline ([`SoundToScene`]), the paper's controls, live
 //!   streams ([`SceneStream`]), pictures and grids, and the bundled model.
 //! - [`kernels`]: the CPU kernels plugged into Burn's Flex backend.
@@ -58,6 +60,7 @@ pub use sound2scene_models as models;
 pub use sound2scene_select as select;
 pub use sound2scene_synth as synth;
 pub use sound2scene_train as train;
+pub use sound2scene_weights as weights;
 pub use sound2scene_world as world;
 
 pub use sound2scene_infer::{

@@ -1,4 +1,5 @@
-//! Bytes → a checkpoint file → `StateDict::from_pytorch` and `burnpack::read_header`.
+//! Bytes → a checkpoint file → `StateDict::from_pytorch` and `burnpack::read_header` of
+//! `sound2scene-weights`, the readers every loader of `sound2scene-models` goes through.
 //! Every outcome must be an error or a state dict of finite values; no panic, no allocation
 //! beyond libFuzzer's `-malloc_limit_mb`.
 #![no_main]
@@ -6,8 +7,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sound2scene_models::burnpack;
-use sound2scene_models::{LoadOptions, StateDict};
+use sound2scene_weights::burnpack;
+use sound2scene_weights::{LoadOptions, StateDict};
 
 /// One scratch directory per fuzzing process.
 fn scratch() -> &'static tempfile::TempDir {

@@ -1,61 +1,25 @@
 //! Saving and loading networks as burnpack files, Burn's own weight format.
 //!
 //! A burnpack file written here carries two metadata entries beside the tensors:
-//! `sound2scene.network` (which network it holds, a [`NetworkKind`]) and `sound2scene.config`
-//! (the network's configuration as JSON), so it can be loaded without knowing anything else
-//! about it. Weights are stored in `f32`, or in `f16` for files half the size
+//! [`NETWORK_KEY`] (which network it holds, a [`NetworkKind`]) and [`CONFIG_KEY`] (the
+//! network's configuration as JSON), so it can be loaded without knowing anything else about
+//! it; [`read_header`] reads them (it and those names are `sound2scene-weights`', re-exported
+//! here). Weights are stored in `f32`, or in `f16` for files half the size
 //! ([`Precision::F16`]); normalization statistics and spectral-norm vectors always stay `f32`,
 //! since running variances underflow in `f16`.
 
 use std::path::Path;
 
 use burn::config::Config;
-use burn::store::burn_pack::{Reader as BurnpackReader, Tensor as PackTensor};
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{BurnpackStore, FloatCastAdapter, ModuleAdapter, ModuleContext, ModuleSnapshot};
 use burn::tensor::{DType, Device};
 
+pub use sound2scene_weights::burnpack::{
+    BurnpackHeader, CONFIG_KEY, NETWORK_KEY, NetworkKind, read_header,
+};
+
 use crate::error::{ModelError, Result};
-
-/// Metadata key naming the network a file holds.
-pub const NETWORK_KEY: &str = "sound2scene.network";
-/// Metadata key holding the network's configuration as JSON.
-pub const CONFIG_KEY: &str = "sound2scene.config";
-
-/// The networks a burnpack file can hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetworkKind {
-    /// The audio encoder f_A.
-    AudioEncoder,
-    /// The image encoder f_V.
-    ImageEncoder,
-    /// The IC-GAN generator G.
-    Generator,
-    /// The IC-GAN discriminator D.
-    Discriminator,
-}
-
-impl NetworkKind {
-    /// The name stored in the file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkKind::AudioEncoder => "audio_encoder",
-            NetworkKind::ImageEncoder => "image_encoder",
-            NetworkKind::Generator => "generator",
-            NetworkKind::Discriminator => "discriminator",
-        }
-    }
-
-    fn parse(name: &str) -> Option<Self> {
-        [
-            NetworkKind::AudioEncoder,
-            NetworkKind::ImageEncoder,
-            NetworkKind::Generator,
-            NetworkKind::Discriminator,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == name)
-    }
-}
 
 /// Storage precision of the weights in a burnpack file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,15 +29,6 @@ pub enum Precision {
     F32,
     /// 16-bit floats for weights (half the size); statistics stay 32-bit.
     F16,
-}
-
-/// What a burnpack file says about itself.
-#[derive(Debug, Clone)]
-pub struct BurnpackHeader {
-    /// The network the file holds.
-    pub network: NetworkKind,
-    /// The network's configuration as JSON.
-    pub config_json: String,
 }
 
 /// Tensors whose last name segment is one of these keep `f32` in an `f16` file.
@@ -135,37 +90,6 @@ pub fn save<M: ModuleSnapshot, C: Config>(
     module
         .save_into(&mut store)
         .map_err(|e| burnpack_error(path, e))
-}
-
-/// Read the network kind and configuration stored in a burnpack file.
-///
-/// # Errors
-/// [`ModelError::Io`] when the file is missing, [`ModelError::Burnpack`] when it is not a
-/// burnpack file written by this crate.
-pub fn read_header(path: impl AsRef<Path>) -> Result<BurnpackHeader> {
-    let path = path.as_ref();
-    std::fs::metadata(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let reader = BurnpackReader::from_file(path).map_err(|e| burnpack_error(path, e))?;
-    let metadata = reader.metadata();
-    let name = metadata.get(NETWORK_KEY).ok_or_else(|| {
-        burnpack_error(
-            path,
-            format!("no '{NETWORK_KEY}' entry: not written by sound2scene convert"),
-        )
-    })?;
-    let network = NetworkKind::parse(name)
-        .ok_or_else(|| burnpack_error(path, format!("unknown network '{name}'")))?;
-    let config_json = metadata
-        .get(CONFIG_KEY)
-        .ok_or_else(|| burnpack_error(path, format!("no '{CONFIG_KEY}' entry")))?
-        .clone();
-    Ok(BurnpackHeader {
-        network,
-        config_json,
-    })
 }
 
 /// Load a network of kind `expected` from a burnpack file: its configuration, the network built

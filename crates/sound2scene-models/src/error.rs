@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use sound2scene_weights::WeightsError;
+
 /// Everything that can go wrong while building, loading or saving a network.
 ///
 /// Every variant that concerns a file names it, so a message printed to a user says which
@@ -94,6 +96,22 @@ pub enum ModelError {
         /// What failed.
         reason: String,
     },
+}
+
+/// Each error of a checkpoint reader becomes the variant of the same name, so reading a state
+/// dict or a burnpack header inside a loader gives the error a caller of this crate matches.
+impl From<WeightsError> for ModelError {
+    fn from(error: WeightsError) -> Self {
+        match error {
+            WeightsError::Io { path, source } => ModelError::Io { path, source },
+            WeightsError::Checkpoint { path, reason } => ModelError::Checkpoint { path, reason },
+            WeightsError::NonFinite { path, key, count } => {
+                ModelError::NonFinite { path, key, count }
+            }
+            WeightsError::DType { path, key, dtype } => ModelError::DType { path, key, dtype },
+            WeightsError::Burnpack { path, reason } => ModelError::Burnpack { path, reason },
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

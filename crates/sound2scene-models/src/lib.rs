@@ -8,7 +8,10 @@
 //! - [`image_encoder`]: f_V, the SwAV ResNet-50 trunk with global average pooling.
 //! - [`biggan`]: the IC-GAN instance-conditioned BigGAN generator and discriminator with
 //!   BigGAN-PyTorch's spectral normalization.
-//! - [`weights`]: reading `.pth` files strictly, with every mismatch listed.
+//! - [`weights`]: building a network from a `.pth` file's state dict strictly, with every
+//!   mismatch listed. The readers themselves ([`StateDict`], burnpack headers) are
+//!   `sound2scene-weights`, which does not depend on Burn; they are re-exported here, and
+//!   their [`WeightsError`] turns into the [`ModelError`] variant of the same name.
 //! - [`checkpoint`]: opening any network from a released file, an IC-GAN folder or burnpack.
 //! - [`burnpack`]: saving and loading any of the networks in Burn's own format (f32 or f16).
 //! - [`normalize`]: the one L2 normalization (PyTorch `F.normalize`) of the workspace.
@@ -36,4 +39,5 @@ pub mod weights;
 
 pub use error::{ModelError, Result};
 pub use normalize::{L2_NORMALIZE_EPS, l2_normalize, l2_normalize_eps, l2_normalize_rows};
+pub use sound2scene_weights::WeightsError;
 pub use weights::{LoadOptions, StateDict, StoredTensor, WeightLoader};

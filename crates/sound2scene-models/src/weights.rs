@@ -1,263 +1,26 @@
-//! Reading released PyTorch checkpoints into a key → tensor map, and building networks from
-//! it strictly.
+//! Building networks strictly from a checkpoint's state dict.
 //!
 //! Loading goes in two steps, in the manner of candle's `VarBuilder`:
-//! 1. [`StateDict::from_pytorch`] reads every float tensor of a `.pth` file (ZIP or legacy
-//!    `torch.save` format, through burn-store's `pytorch-reader`), converts it to `f32` and
-//!    refuses NaN or infinite values unless asked not to.
+//! 1. [`StateDict::from_pytorch`] (from `sound2scene-weights`, re-exported here) reads every
+//!    float tensor of a `.pth` file (ZIP or legacy `torch.save` format, through burn-store's
+//!    `pytorch-reader`), converts it to `f32` and refuses NaN or infinite values unless asked
+//!    not to.
 //! 2. Each network's `load` function asks a [`WeightLoader`] for the tensors it needs by their
 //!    PyTorch key and shape. The loader records every missing, unused and mis-shaped key, and
 //!    [`WeightLoader::finish`] turns a non-empty record into one [`ModelError::Mismatch`] that
 //!    lists them all, so a wrong checkpoint is explained in one message.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 
 use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData};
-use pytorch_reader::{DType, PytorchReader};
+pub use sound2scene_weights::state_dict::{
+    EXPANSION_SLACK, LoadOptions, MAX_EXPANSION, StateDict, StoredTensor,
+};
 
 use crate::error::{ModelError, Result};
-
-mod pickle_guard;
-
-/// A checkpoint's float tensors may take at most this many times the file's size in memory
-/// as `f32` (an `f16` file doubles; tied weights share one storage), plus
-/// [`EXPANSION_SLACK`]. A stride-0 view or a deflated ZIP entry can declare a tensor far
-/// larger than the file; such a file is refused before anything of that size is allocated.
-pub const MAX_EXPANSION: u64 = 4;
-
-/// Bytes allowed beyond [`MAX_EXPANSION`] times the file size, for tiny files (1 MiB).
-pub const EXPANSION_SLACK: u64 = 1 << 20;
-
-/// Options for reading a checkpoint.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Accept tensors that hold NaN or infinite values (refused by default, since such a
-    /// checkpoint is damaged and produces NaN images).
-    pub allow_non_finite: bool,
-}
-
-/// One tensor of a state dict: its shape (outermost first) and its values in row-major order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredTensor {
-    /// Extents, outermost first; empty for a scalar.
-    pub shape: Vec<usize>,
-    /// Values in row-major order, `shape.iter().product()` of them.
-    pub values: Vec<f32>,
-}
-
-/// The float tensors of a checkpoint by key, with the file they came from.
-#[derive(Debug, Clone)]
-pub struct StateDict {
-    path: PathBuf,
-    tensors: BTreeMap<String, StoredTensor>,
-    /// Integer bookkeeping tensors (BatchNorm's `num_batches_tracked`) that carry no weights.
-    bookkeeping: BTreeSet<String>,
-}
-
-impl StateDict {
-    /// An empty state dict attributed to `path` (used to build one in code or from burnpack).
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            tensors: BTreeMap::new(),
-            bookkeeping: BTreeSet::new(),
-        }
-    }
-
-    /// Read every float tensor of a PyTorch checkpoint (`.pth`, `.pth.tar`, `.pt`), optionally
-    /// below a top-level key such as `"state_dict"`.
-    ///
-    /// # Errors
-    /// [`ModelError::Io`] when the file cannot be opened, [`ModelError::Checkpoint`] when it is
-    /// not a checkpoint or the reader refuses it (truncated, a storage shorter than its tensor,
-    /// a pickle naming a callable that is not a tensor type, such as `os.system`, tensors
-    /// larger than [`MAX_EXPANSION`] times the file), [`ModelError::NonFinite`] for NaN or
-    /// infinite weights unless `options.allow_non_finite`.
-    pub fn from_pytorch(
-        path: impl AsRef<Path>,
-        top_level_key: Option<&str>,
-        options: &LoadOptions,
-    ) -> Result<Self> {
-        let path = path.as_ref();
-        let file_len = std::fs::metadata(path)
-            .map_err(|source| ModelError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
-        pickle_guard::screen(path).map_err(|reason| checkpoint_error(path, reason))?;
-        let budget = file_len
-            .saturating_mul(MAX_EXPANSION)
-            .saturating_add(EXPANSION_SLACK);
-        let mut materialized = 0u64;
-        let reader = match top_level_key {
-            Some(key) => PytorchReader::with_top_level_key(path, key),
-            None => PytorchReader::new(path),
-        }
-        .map_err(|e| checkpoint_error(path, e))?;
-        let mut dict = Self::new(path);
-        for (key, tensor) in reader.into_tensors() {
-            let dtype = tensor.dtype();
-            if !is_float(dtype) {
-                if key.ends_with("num_batches_tracked") {
-                    dict.bookkeeping.insert(key);
-                    continue;
-                }
-                return Err(ModelError::DType {
-                    path: path.to_path_buf(),
-                    key,
-                    dtype: format!("{dtype:?}"),
-                });
-            }
-            let shape = tensor.shape().to_vec();
-            let as_f32 = (tensor.num_elements() as u64).saturating_mul(4);
-            materialized = materialized.saturating_add(as_f32);
-            if materialized > budget || tensor.byte_len() as u64 > budget {
-                return Err(checkpoint_error(
-                    path,
-                    format!(
-                        "tensor '{key}' of shape {shape:?} takes the checkpoint past \
-                         {budget} bytes in memory, {MAX_EXPANSION} times its {file_len} byte \
-                         size: its shapes claim more data than the file holds"
-                    ),
-                ));
-            }
-            let bytes = tensor.read().map_err(|e| ModelError::Checkpoint {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
-            let values = to_f32(&bytes, dtype);
-            if values.len() != shape.iter().product::<usize>() {
-                return Err(ModelError::Checkpoint {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "tensor '{key}' holds {} values for shape {shape:?}",
-                        values.len()
-                    ),
-                });
-            }
-            dict.insert(key, StoredTensor { shape, values }, options)?;
-        }
-        Ok(dict)
-    }
-
-    /// Add a tensor, checking its values are finite unless `options` allow otherwise.
-    ///
-    /// # Errors
-    /// [`ModelError::NonFinite`] for NaN or infinite values.
-    pub fn insert(
-        &mut self,
-        key: impl Into<String>,
-        tensor: StoredTensor,
-        options: &LoadOptions,
-    ) -> Result<()> {
-        let key = key.into();
-        if !options.allow_non_finite {
-            let count = tensor.values.iter().filter(|v| !v.is_finite()).count();
-            if count > 0 {
-                return Err(ModelError::NonFinite {
-                    path: self.path.clone(),
-                    key,
-                    count,
-                });
-            }
-        }
-        self.tensors.insert(key, tensor);
-        Ok(())
-    }
-
-    /// The file this state dict was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The tensor stored under `key`.
-    pub fn get(&self, key: &str) -> Option<&StoredTensor> {
-        self.tensors.get(key)
-    }
-
-    /// All float tensor keys, sorted.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.tensors.keys().map(String::as_str)
-    }
-
-    /// Number of float tensors.
-    pub fn len(&self) -> usize {
-        self.tensors.len()
-    }
-
-    /// Whether the state dict holds no float tensor.
-    pub fn is_empty(&self) -> bool {
-        self.tensors.is_empty()
-    }
-
-    /// Keep only the keys that start with `prefix`, with the prefix removed
-    /// (`module.layer1.0.conv1.weight` → `layer1.0.conv1.weight` for `prefix = "module."`).
-    pub fn select_prefix(mut self, prefix: &str) -> Self {
-        self.tensors = std::mem::take(&mut self.tensors)
-            .into_iter()
-            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|s| (s.to_string(), v)))
-            .collect();
-        self.bookkeeping = std::mem::take(&mut self.bookkeeping)
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(prefix).map(str::to_string))
-            .collect();
-        self
-    }
-
-    /// Drop every key for which `drop` returns true (e.g. a projection head the network does
-    /// not have).
-    pub fn without(mut self, drop: impl Fn(&str) -> bool) -> Self {
-        self.tensors.retain(|k, _| !drop(k));
-        self
-    }
-
-    /// Whether any key starts with `prefix`.
-    pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.tensors.keys().any(|k| k.starts_with(prefix))
-    }
-}
-
-fn is_float(dtype: DType) -> bool {
-    matches!(dtype, DType::F64 | DType::F32 | DType::F16 | DType::BF16)
-}
-
-fn to_f32(bytes: &[u8], dtype: DType) -> Vec<f32> {
-    match dtype {
-        DType::F32 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        DType::F64 => bytes
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(c);
-                f64::from_le_bytes(b) as f32
-            })
-            .collect(),
-        DType::F16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        DType::BF16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-pub(crate) fn checkpoint_error(path: &Path, error: impl std::fmt::Display) -> ModelError {
-    ModelError::Checkpoint {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    }
-}
 
 /// Hands a network's builder the tensors it asks for, and keeps account of what did not fit.
 ///
@@ -357,14 +120,12 @@ impl<'a> WeightLoader<'a> {
             return tensor.clone();
         }
         let values = match &mut self.dict {
-            Source::Borrowed(dict) => dict.tensors[key].values.clone(),
-            Source::Owned(dict) => std::mem::take(
-                &mut dict
-                    .tensors
-                    .get_mut(key)
-                    .expect("the caller found the key")
-                    .values,
-            ),
+            Source::Borrowed(dict) => dict
+                .get(key)
+                .expect("the caller found the key")
+                .values
+                .clone(),
+            Source::Owned(dict) => dict.take_values(key).expect("the caller found the key"),
         };
         let len = values.len();
         let tensor = Tensor::from_data(TensorData::new(values, [len]), &self.device);
@@ -538,29 +299,5 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("test.pth"), "{msg}");
-    }
-
-    #[test]
-    fn non_finite_weights_are_refused_by_default() {
-        let mut dict = StateDict::new("bad.pth");
-        let bad = StoredTensor {
-            shape: vec![2],
-            values: vec![1.0, f32::NAN],
-        };
-        let err = dict
-            .insert("w", bad.clone(), &LoadOptions::default())
-            .expect_err("NaN refused");
-        assert!(matches!(err, ModelError::NonFinite { count: 1, .. }));
-        let allow = LoadOptions {
-            allow_non_finite: true,
-        };
-        dict.insert("w", bad, &allow).expect("allowed on request");
-    }
-
-    #[test]
-    fn select_prefix_strips_and_filters() {
-        let dict = dict_with(&[("module.conv1.weight", vec![1]), ("other", vec![1])])
-            .select_prefix("module.");
-        assert_eq!(dict.keys().collect::<Vec<_>>(), vec!["conv1.weight"]);
     }
 }

@@ -362,8 +362,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
+/// Read `path` as the loaders do: its errors as the [`ModelError`] variants they become.
 fn load(path: &Path) -> sound2scene_models::Result<StateDict> {
-    StateDict::from_pytorch(path, None, &LoadOptions::default())
+    StateDict::from_pytorch(path, None, &LoadOptions::default()).map_err(ModelError::from)
 }
 
 /// Run `f`, failing the test with `case` if it panics.

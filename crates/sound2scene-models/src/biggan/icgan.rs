@@ -19,7 +19,7 @@ use pytorch_reader::{PickleValue, PytorchReader};
 use super::discriminator::{Discriminator, DiscriminatorConfig};
 use super::generator::{Generator, GeneratorConfig};
 use crate::error::{ModelError, Result};
-use crate::weights::{LoadOptions, StateDict, WeightLoader, checkpoint_error};
+use crate::weights::{LoadOptions, StateDict, WeightLoader};
 
 /// The checkpoint sets an experiment folder may hold, in the order the official code tries
 /// them.
@@ -239,8 +239,12 @@ impl IcganExperiment {
             if !path.is_file() {
                 continue;
             }
-            let value = PytorchReader::read_pickle_data(&path, None)
-                .map_err(|e| checkpoint_error(&path, e))?;
+            let value = PytorchReader::read_pickle_data(&path, None).map_err(|e| {
+                ModelError::Checkpoint {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
             let PickleValue::Dict(mut map) = value else {
                 return Err(ModelError::Config {
                     path,
