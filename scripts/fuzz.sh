@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one libFuzzer target of fuzz/ for a bounded time, starting from its committed corpus
 # (fuzz/corpus/TARGET), and fail on a crash, a timeout or running out of memory. CI runs each
-# target (spectrogram, checkpoint) for a minute after the test command.
+# target (spectrogram, checkpoint) for a minute, beside its wgpu parity stage.
 #
 # The target is built the way cargo-fuzz builds it (nightly rustc, SanitizerCoverage, address
 # sanitizer, debug assertions, `--cfg fuzzing`) with plain cargo, so cargo-fuzz need not be
