@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{conv2d_reference, max_rel_diff, normal};
+use common::{conv2d_reference, geometry, max_rel_diff, normal};
 use sound2scene_kernels::cpu::conv::{
     ConvGeometry, Epilogue, PerChannel, Prologue, conv2d, conv2d_direct_with,
 };
@@ -12,27 +12,6 @@ use sound2scene_kernels::cpu::simd::Isa;
 
 /// f32 accumulation over at most a few hundred products of N(0, 1) values.
 const TOL: f64 = 1e-4;
-
-fn geometry(
-    batch: usize,
-    c_in: usize,
-    c_out: usize,
-    hw: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-) -> ConvGeometry {
-    ConvGeometry {
-        batch,
-        c_in,
-        h_in: hw[0],
-        w_in: hw[1],
-        c_out,
-        kernel: [kernel, kernel],
-        stride: [stride, stride],
-        padding: [padding, padding],
-    }
-}
 
 fn shapes() -> Vec<ConvGeometry> {
     vec![

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{conv2d_grads_reference, max_rel_diff, normal};
+use common::{conv2d_grads_reference, geometry, max_rel_diff, normal};
 use sound2scene_kernels::cpu::conv::ConvGeometry;
 use sound2scene_kernels::cpu::conv_grad::{
     GEMM_MIN_CHANNELS, input_grad, weight_grad, weight_grad_direct_with, weight_grad_gemm,
@@ -14,27 +14,6 @@ use sound2scene_kernels::cpu::winograd::{weight_grad_winograd, weight_grad_winog
 
 /// f32 sums of up to a few thousand products of N(0, 1) values.
 const TOL: f64 = 5e-4;
-
-fn geometry(
-    b: usize,
-    ci: usize,
-    co: usize,
-    hw: [usize; 2],
-    k: usize,
-    s: usize,
-    p: usize,
-) -> ConvGeometry {
-    ConvGeometry {
-        batch: b,
-        c_in: ci,
-        h_in: hw[0],
-        w_in: hw[1],
-        c_out: co,
-        kernel: [k, k],
-        stride: [s, s],
-        padding: [p, p],
-    }
-}
 
 fn shapes() -> Vec<ConvGeometry> {
     vec![
