@@ -74,6 +74,7 @@ impl Clip {
             name,
             index,
             background: scene.background,
+            level_db: scene.level_db,
             seconds: config.seconds,
             sample_rate: SAMPLE_RATE,
             fps: config.fps,
@@ -116,11 +117,13 @@ impl Clip {
     }
 
     /// The audio: `round(seconds × 16000)` mono samples at [`SAMPLE_RATE`] Hz, the sum of the
-    /// background bed and each source during its interval (see [`crate::synth_sound`]).
+    /// background bed (at the clip's recording level) and each source during its interval (see
+    /// [`crate::synth_sound`]).
     pub fn audio(&self) -> Vec<f32> {
         sound::mix(
             &self.scene.sources,
             self.scene.background,
+            self.scene.level_db,
             self.truth.seconds,
             self.audio_seed,
         )

@@ -39,6 +39,30 @@ pub enum SynthError {
         source: std::io::Error,
     },
 
+    /// Reading a world description failed.
+    #[error("cannot read {path}: {source}; check that the file exists and is readable")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A world description is not a JSON object of [`crate::WorldConfig`]'s fields.
+    #[error(
+        "cannot read the world description {path}: {source}; it must be a JSON object whose keys \
+         are fields of WorldConfig (seed, clips, seconds, fps, image_size, max_sources, \
+         empty_probability, gain_db_range, level_db_range, visible_fraction), each optional"
+    )]
+    WorldFile {
+        /// The JSON file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// Encoding a frame as JPEG failed.
     #[error("cannot encode frame {path}: {source}")]
     Image {

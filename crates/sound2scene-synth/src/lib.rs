@@ -13,7 +13,9 @@
 //! * **Louder is closer is bigger.** A source at `gain_db` has an RMS of
 //!   [`REFERENCE_RMS`]` × 10^(gain_db/20)` and is drawn with radius
 //!   `base × image_size × 10^(gain_db/40)` ([`radius_px`]): +12 dB doubles the radius,
-//!   +6 dB doubles the area.
+//!   +6 dB doubles the area. The gain is the loudness at the microphone: a world whose
+//!   recordings vary in level ([`WorldConfig::level_db_range`]) moves every source and the bed
+//!   of a clip together, so a louder recording of a scene shows its sources larger.
 //! * **Mixing sounds draws both objects.** The audio of a scene is the sum of its sources and
 //!   its bed, and every sounding source is drawn.
 //! * **Sound and sight share one interval.** A source is on screen during its interval
@@ -81,5 +83,5 @@ pub use sound::{
     db_to_amplitude, sample_count, synth_sound,
 };
 pub use truth::{ClipTruth, DatasetTruth, FrameTruth, ObjectTruth, SourceTruth};
-pub use world::{MAX_FPS, World, WorldConfig};
+pub use world::{MAX_FPS, WORLD_FILE, World, WorldConfig};
 pub use writer::{GROUND_TRUTH_FILE, JPEG_QUALITY, Layout, encode_wav, write_dataset, write_wav};

@@ -15,8 +15,8 @@ pub const MAX_ABS_GAIN_DB: f32 = 60.0;
 pub struct SourceSpec {
     /// The class (timbre and look).
     pub class: SoundClass,
-    /// Loudness in dB relative to [`crate::REFERENCE_RMS`]; also sets the drawn size
-    /// (radius ∝ 10^(gain_db / 40)). Must lie in ±[`MAX_ABS_GAIN_DB`].
+    /// Loudness at the microphone in dB relative to [`crate::REFERENCE_RMS`]; also sets the
+    /// drawn size (radius ∝ 10^(gain_db / 40)). Must lie in ±[`MAX_ABS_GAIN_DB`].
     pub gain_db: f32,
     /// Centre of the object as fractions of the image side, `(x, y)` with `(0, 0)` the top-left
     /// corner; each in `[0, 1]`.
@@ -87,7 +87,8 @@ impl SourceSpec {
     }
 }
 
-/// A picture at one instant: a background and the sources drawn over it.
+/// A picture at one instant: a background and the sources drawn over it, and the level of the
+/// recording that goes with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SceneSpec {
     /// The background kind.
@@ -99,6 +100,12 @@ pub struct SceneSpec {
     pub time_s: f32,
     /// Sources, drawn in order (later ones on top).
     pub sources: Vec<SourceSpec>,
+    /// Overall level of the recording in dB: the ambient bed sounds at
+    /// [`BACKGROUND_DB`](crate::BACKGROUND_DB)` + level_db`. Sources carry their own loudness
+    /// at the microphone in [`SourceSpec::gain_db`] (a world clip's sources already include
+    /// it), so this moves only the bed. 0 when absent from a file. Within ±[`MAX_ABS_GAIN_DB`].
+    #[serde(default)]
+    pub level_db: f32,
 }
 
 impl SceneSpec {
@@ -109,6 +116,7 @@ impl SceneSpec {
             seed,
             time_s: 0.0,
             sources: Vec::new(),
+            level_db: 0.0,
         }
     }
 
@@ -123,8 +131,19 @@ impl SceneSpec {
         SceneSpec { time_s, ..self }
     }
 
-    /// Checks the time and every source.
+    /// The same scene recorded `level_db` dB louder or quieter (see [`SceneSpec::level_db`]).
+    pub fn with_level_db(self, level_db: f32) -> Self {
+        SceneSpec { level_db, ..self }
+    }
+
+    /// Checks the time, the level and every source.
     pub fn validate(&self) -> Result<()> {
+        if !self.level_db.is_finite() || self.level_db.abs() > MAX_ABS_GAIN_DB {
+            return Err(SynthError::InvalidArgument(format!(
+                "recording level is {} dB; it must be finite and within ±{MAX_ABS_GAIN_DB} dB",
+                self.level_db
+            )));
+        }
         if !self.time_s.is_finite() {
             return Err(SynthError::InvalidArgument(format!(
                 "scene time is {} s; it must be finite",

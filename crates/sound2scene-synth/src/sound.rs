@@ -79,19 +79,24 @@ pub fn synth_sound(
 ) -> Result<Vec<f32>> {
     validate_seconds(seconds)?;
     sources.iter().try_for_each(SourceSpec::validate)?;
-    Ok(mix(sources, background, seconds, seed))
+    Ok(mix(sources, background, 0.0, seconds, seed))
 }
 
-/// [`synth_sound`] without validation (for inputs already checked).
+/// [`synth_sound`] without validation (for inputs already checked), the bed moved by
+/// `level_db` (see [`crate::SceneSpec::level_db`]).
 pub(crate) fn mix(
     sources: &[SourceSpec],
     background: Background,
+    level_db: f32,
     seconds: f32,
     seed: u64,
 ) -> Vec<f32> {
     let n = sample_count(seconds);
     let mut out = background::ambient(background, n, derive_seed(seed, 0));
-    normalize_rms(&mut out, REFERENCE_RMS * db_to_amplitude(BACKGROUND_DB));
+    normalize_rms(
+        &mut out,
+        REFERENCE_RMS * db_to_amplitude(BACKGROUND_DB + level_db),
+    );
     for (i, source) in sources.iter().enumerate() {
         let (start, end) = source.interval_s.unwrap_or((0.0, seconds));
         let a = sample_count(start).min(n);

@@ -40,7 +40,8 @@ pub struct FrameTruth {
 pub struct SourceTruth {
     /// The class.
     pub class: SoundClass,
-    /// Gain in dB relative to [`crate::REFERENCE_RMS`].
+    /// Loudness at the microphone in dB relative to [`crate::REFERENCE_RMS`] (the clip's
+    /// recording level included); it sets the drawn size.
     pub gain_db: f32,
     /// Drawn radius in pixels ([`crate::radius_px`]).
     pub radius_px: f32,
@@ -61,6 +62,10 @@ pub struct ClipTruth {
     pub index: usize,
     /// The background kind.
     pub background: Background,
+    /// Overall level of the recording in dB ([`crate::SceneSpec::level_db`]; 0 in files written
+    /// before recordings varied in level). Each source's `gain_db` already includes it.
+    #[serde(default)]
+    pub level_db: f32,
     /// Duration in seconds.
     pub seconds: f32,
     /// Audio sample rate in Hz.

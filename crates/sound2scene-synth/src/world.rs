@@ -1,6 +1,8 @@
 //! The procedural world: [`WorldConfig`] and [`World`], a deterministic, random-access
 //! collection of clips.
 
+use std::path::Path;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -16,12 +18,15 @@ use crate::scene::{MAX_ABS_GAIN_DB, SceneSpec, SourceSpec};
 use crate::sound::validate_seconds;
 use crate::truth::ClipTruth;
 
+/// File name of the world description in a model directory ([`WorldConfig::load`]).
+pub const WORLD_FILE: &str = "world.json";
+
 /// Most frames per second accepted.
 pub const MAX_FPS: u32 = 1000;
 
 /// Parameters of a [`World`]. Every field has a default (see [`WorldConfig::default`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorldConfig {
     /// Seed of the whole world; clip `i` depends only on `(seed, i)` and the other fields.
     pub seed: u64,
@@ -38,8 +43,16 @@ pub struct WorldConfig {
     /// Probability that a clip has no source at all (background only). Default 0.1. Otherwise
     /// the number of sources is uniform in `1..=max_sources`.
     pub empty_probability: f32,
-    /// Range `(low, high)` of source gains in dB, drawn uniformly. Default (−12, +6).
+    /// Range `(low, high)` of source gains in dB relative to the recording's level, drawn
+    /// uniformly. Default (−12, +6).
     pub gain_db_range: (f32, f32),
+    /// Range `(low, high)` of the recording's overall level in dB, drawn uniformly per clip
+    /// ([`SceneSpec::level_db`]): it moves the ambient bed and every source alike, as a
+    /// recording made nearer or farther, or with more or less input gain, does. A source's
+    /// loudness at the microphone, its gain plus this level, sets its drawn size, so a gain on a
+    /// whole waveform changes the drawn size the way the world draws it. Default (0, 0), every
+    /// recording at one level.
+    pub level_db_range: (f32, f32),
     /// Range `(low, high)` of the fraction of the clip during which a source is on screen
     /// (and sounds), drawn uniformly; the interval's start is uniform over the clip.
     /// Each in `(0, 1]`. Default (0.2, 0.5).
@@ -57,6 +70,7 @@ impl Default for WorldConfig {
             max_sources: 2,
             empty_probability: 0.1,
             gain_db_range: (-12.0, 6.0),
+            level_db_range: (0.0, 0.0),
             visible_fraction: (0.2, 0.5),
         }
     }
@@ -70,6 +84,28 @@ impl WorldConfig {
             clips,
             ..Self::default()
         }
+    }
+
+    /// Reads a world description: a JSON object with any of the fields, the others at their
+    /// defaults (e.g. `{"image_size": 64, "level_db_range": [-6, 6]}`). A model directory
+    /// keeps the description of the world it was trained on as [`WORLD_FILE`].
+    ///
+    /// # Errors
+    /// [`SynthError::Read`] if the file cannot be read, [`SynthError::WorldFile`] if it is not
+    /// such an object (unknown keys included), [`SynthError::InvalidArgument`] if a value is out
+    /// of range.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| SynthError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: WorldConfig =
+            serde_json::from_str(&text).map_err(|source| SynthError::WorldFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Number of frames per clip: `round(seconds × fps)`.
@@ -116,6 +152,17 @@ impl WorldConfig {
         {
             return bad(format!(
                 "gain_db_range is ({lo}, {hi}) dB; it needs low <= high within ±{MAX_ABS_GAIN_DB} dB"
+            ));
+        }
+        let (lo, hi) = self.level_db_range;
+        let (gain_lo, gain_hi) = self.gain_db_range;
+        if !(lo.is_finite() && hi.is_finite() && lo <= hi)
+            || gain_lo + lo < -MAX_ABS_GAIN_DB
+            || gain_hi + hi > MAX_ABS_GAIN_DB
+        {
+            return bad(format!(
+                "level_db_range is ({lo}, {hi}) dB; it needs low <= high, and a source's gain \
+                 plus the level must stay within ±{MAX_ABS_GAIN_DB} dB"
             ));
         }
         let (lo, hi) = self.visible_fraction;
@@ -185,6 +232,9 @@ impl World {
         } else {
             rng.random_range(1..=c.max_sources)
         };
+        // The level has a stream of its own, so that worlds drawn before levels varied keep
+        // every other draw.
+        let level_db = uniform(&mut rng_for(clip_seed, 3), c.level_db_range);
         let mut classes = SoundClass::ALL;
         for i in 0..count {
             let j = rng.random_range(i..classes.len());
@@ -192,7 +242,7 @@ impl World {
         }
         let mut sources: Vec<SourceSpec> = Vec::with_capacity(count);
         for &class in &classes[..count] {
-            let gain_db = uniform(&mut rng, c.gain_db_range);
+            let gain_db = uniform(&mut rng, c.gain_db_range) + level_db;
             let duration = c.seconds * uniform(&mut rng, c.visible_fraction);
             let start = uniform(&mut rng, (0.0, c.seconds - duration));
             let r = radius_px(class, gain_db, c.image_size) / c.image_size as f32;
@@ -225,6 +275,7 @@ impl World {
             seed: derive_seed(clip_seed, 1),
             time_s: 0.0,
             sources,
+            level_db,
         };
         Clip::new(
             Self::clip_name(index),

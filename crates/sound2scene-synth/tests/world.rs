@@ -102,6 +102,18 @@ fn invalid_configurations_are_errors() {
             ..ok.clone()
         },
         WorldConfig {
+            level_db_range: (3.0, -3.0),
+            ..ok.clone()
+        },
+        WorldConfig {
+            level_db_range: (0.0, f32::NAN),
+            ..ok.clone()
+        },
+        WorldConfig {
+            level_db_range: (-50.0, 0.0),
+            ..ok.clone()
+        },
+        WorldConfig {
             visible_fraction: (0.0, 0.5),
             ..ok.clone()
         },
@@ -166,4 +178,76 @@ fn ranked_frames_put_the_frames_showing_the_most_sources_first() {
         }
     }
     assert!(checked > 150, "{checked}");
+}
+
+/// A world whose recordings vary in level: each clip's level lies in the range and spreads
+/// over it, a source's loudness at the microphone (what sets its size) is its gain plus the
+/// level, and the clip's classes, background and first source's interval are those of the
+/// same clip recorded at level 0.
+#[test]
+fn recording_levels_move_every_source_and_keep_the_scene() {
+    let flat = World::new(WorldConfig::new(11, 300)).unwrap();
+    let varied = World::new(WorldConfig {
+        level_db_range: (-6.0, 6.0),
+        ..WorldConfig::new(11, 300)
+    })
+    .unwrap();
+    let (flat, varied) = (flat.truths(), varied.truths());
+    let levels: Vec<f32> = varied.iter().map(|c| c.level_db).collect();
+    assert!(flat.iter().all(|c| c.level_db == 0.0));
+    assert!(levels.iter().all(|l| (-6.0..=6.0).contains(l)));
+    assert!(
+        levels.iter().filter(|&&l| l < -3.0).count() > 50,
+        "{levels:?}"
+    );
+    assert!(
+        levels.iter().filter(|&&l| l > 3.0).count() > 50,
+        "{levels:?}"
+    );
+    for (a, b) in flat.iter().zip(&varied) {
+        assert_eq!((a.background, a.classes()), (b.background, b.classes()));
+        if let (Some(s), Some(t)) = (a.sources.first(), b.sources.first()) {
+            assert!((t.gain_db - s.gain_db - b.level_db).abs() < 1e-4);
+            assert_eq!(s.interval_s, t.interval_s);
+            assert_eq!(
+                t.radius_px,
+                sound2scene_synth::radius_px(t.class, t.gain_db, b.image_size)
+            );
+        }
+    }
+}
+
+/// The point of the level: a one-source clip recorded `level` dB louder is the level-0 clip's
+/// waveform times 10^(level/20), source and bed alike, so a gain on a whole waveform is a
+/// change the world itself makes.
+#[test]
+fn a_louder_recording_is_the_same_waveform_scaled() {
+    let config = WorldConfig {
+        seconds: 2.0,
+        ..WorldConfig::new(5, 40)
+    };
+    let flat = World::new(config.clone()).unwrap();
+    let varied = World::new(WorldConfig {
+        level_db_range: (-9.0, 9.0),
+        ..config
+    })
+    .unwrap();
+    let mut checked = 0;
+    for i in 0..40 {
+        let (a, b) = (flat.clip(i), varied.clip(i));
+        if a.truth().sources.len() != 1 {
+            continue;
+        }
+        let scale = 10f32.powf(b.truth().level_db / 20.0);
+        let (x, y) = (a.audio(), b.audio());
+        let peak = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = x
+            .iter()
+            .zip(&y)
+            .map(|(p, q)| (p * scale - q).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-4 * peak * scale.max(1.0), "clip {i}: {worst}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "{checked} one-source clips");
 }

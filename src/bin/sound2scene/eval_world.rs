@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use sound2scene::infer::bundle;
-use sound2scene::synth::WorldConfig;
+use sound2scene::synth::{WORLD_FILE, WorldConfig};
 use sound2scene::world::{WorldClassifier, WorldEvalConfig, default_classifier_path, eval_world};
 
 use crate::DeviceArgs;
@@ -45,15 +45,21 @@ pub struct EvalWorldArgs {
     /// Gains in the volume sweep.
     #[arg(long, default_value_t = 7)]
     volume_gains: usize,
-    /// Realisations per class and gain in the volume sweep.
-    #[arg(long, default_value_t = 4)]
+    /// Realisations per class and gain in the volume sweep (4 left the per-class ρ to chance
+    /// draws of G's noise: docs/results.md).
+    #[arg(long, default_value_t = 16)]
     volume_samples: usize,
     /// Mixes per pair of classes (28 pairs).
     #[arg(long, default_value_t = 2)]
     mix_samples: usize,
-    /// Side of the world's real frames in pixels.
-    #[arg(long, default_value_t = 64)]
-    image_size: u32,
+    /// The held-out world's description (JSON object of WorldConfig's fields); default: the
+    /// model directory's world.json (the world it was trained on) when it has one, else the
+    /// default world. --seed and --clips replace its seed and clip count.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Side of the world's real frames in pixels [default: the world's, 64 by default].
+    #[arg(long)]
+    image_size: Option<u32>,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -65,10 +71,20 @@ pub fn run(args: EvalWorldArgs) -> Result<()> {
     let classifier_path = args.classifier.unwrap_or_else(default_classifier_path);
     let pipeline = bundle::load_pipeline(&weights, &device)?;
     let classifier = WorldClassifier::load(&classifier_path, &device)?;
+    let world_path = args
+        .world
+        .clone()
+        .or_else(|| Some(weights.join(WORLD_FILE)).filter(|p| p.is_file()));
+    let base = match &world_path {
+        Some(path) => WorldConfig::load(path)?,
+        None => WorldConfig::default(),
+    };
     let config = WorldEvalConfig {
         world: WorldConfig {
-            image_size: args.image_size,
-            ..WorldConfig::new(args.seed, args.clips)
+            seed: args.seed,
+            clips: args.clips,
+            image_size: args.image_size.unwrap_or(base.image_size),
+            ..base
         },
         candidates: args.candidates,
         noise_seed: args.noise_seed,
@@ -82,9 +98,10 @@ pub fn run(args: EvalWorldArgs) -> Result<()> {
     let started = Instant::now();
     let report = eval_world(&pipeline, &classifier, &config)?;
     println!(
-        "weights {}, classifier {}",
+        "weights {}, classifier {}, world {}",
         weights.display(),
-        classifier_path.display()
+        classifier_path.display(),
+        world_path.map_or("default".into(), |p| p.display().to_string())
     );
     print!("{}", report.table());
     println!("({:.0} s)", started.elapsed().as_secs_f64());

@@ -25,15 +25,19 @@ pub struct SynthArgs {
     /// Layout: official (images/ + audios/, the middle frame) or vggsound (frames/ + audios/).
     #[arg(long, default_value = "official", value_parser = ["official", "vggsound"])]
     layout: String,
-    /// Frames per second of the clips.
-    #[arg(long, default_value_t = 10)]
-    fps: u32,
-    /// Side of the square frames in pixels.
-    #[arg(long, default_value_t = 64)]
-    image_size: u32,
-    /// Clip length in seconds.
-    #[arg(long, default_value_t = 10.0)]
-    seconds: f32,
+    /// A world description (JSON object of WorldConfig's fields, e.g. a model's world.json);
+    /// the options below override it, its seed and clip count are those of --seed and --clips.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Frames per second of the clips [default: 10].
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Side of the square frames in pixels [default: 64].
+    #[arg(long)]
+    image_size: Option<u32>,
+    /// Clip length in seconds [default: 10].
+    #[arg(long)]
+    seconds: Option<f32>,
     /// Which frame the official layout stores: middle (as real data gives it) or truth (the
     /// frame a perfect pair selector picks: most sources on screen, see `--moments-out`).
     #[arg(long, default_value = "middle", value_parser = ["middle", "truth"])]
@@ -49,13 +53,17 @@ pub struct SynthArgs {
 
 /// Write a dataset of the procedural world with its ground truth.
 pub fn synth(args: SynthArgs) -> Result<()> {
+    let base = match &args.world {
+        Some(path) => WorldConfig::load(path)?,
+        None => WorldConfig::default(),
+    };
     let config = WorldConfig {
         seed: args.seed,
         clips: args.clips,
-        fps: args.fps,
-        image_size: args.image_size,
-        seconds: args.seconds,
-        ..WorldConfig::default()
+        fps: args.fps.unwrap_or(base.fps),
+        image_size: args.image_size.unwrap_or(base.image_size),
+        seconds: args.seconds.unwrap_or(base.seconds),
+        ..base
     };
     let world = World::new(config)?;
     let layout = if args.layout == "vggsound" {
