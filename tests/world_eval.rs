@@ -11,7 +11,7 @@ use sound2scene::models::biggan::GeneratorConfig;
 use sound2scene::models::burnpack::{self, NetworkKind, Precision};
 use sound2scene::models::image_encoder::ImageEncoderConfig;
 use sound2scene::models::resnet::{BlockKind, ResNetConfig};
-use sound2scene::synth::{SoundClass, World};
+use sound2scene::synth::{SoundClass, WORLD_FILE, World, WorldConfig};
 use sound2scene::train::gan::GanConfig;
 use sound2scene::train::run::read_config;
 use sound2scene::train::swav::SwavConfig;
@@ -375,6 +375,47 @@ fn eval_world_cli_writes_exactly_the_report_keys() {
     assert_eq!(object["seed"], 21);
 }
 
+/// `eval-world` holds out clips of the world the model was trained on: the model directory's
+/// `world.json` unless `--world` names another, and a description with an unknown key is
+/// refused naming the file and the key.
+#[test]
+fn eval_world_reads_the_model_directorys_world() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = tiny_model_dir(dir.path());
+    std::fs::write(
+        models.join(WORLD_FILE),
+        r#"{"image_size": 24, "seconds": 2.0, "level_db_range": [-6, 6]}"#,
+    )
+    .expect("write world.json");
+    let typo = dir.path().join("typo.json");
+    std::fs::write(&typo, r#"{"level_range": [-6, 6]}"#).expect("write typo.json");
+    let run = |extra: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_sound2scene"))
+            .args(["eval-world", "--seed", "21", "--clips", "3"])
+            .args(["--candidates", "3", "--volume-gains", "2"])
+            .args(["--volume-samples", "1", "--mix-samples", "1"])
+            .arg("--weights")
+            .arg(&models)
+            .arg("--classifier")
+            .arg(dir.path().join("classifier.bpk"))
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+    let output = run(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let expected = format!("world {}", models.join(WORLD_FILE).display());
+    assert!(stdout.contains(&expected), "{stdout}");
+
+    let output = run(&["--world".as_ref(), typo.as_os_str()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in ["typo.json", "level_range", "level_db_range"] {
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}
+
 #[test]
 fn eval_world_cli_names_the_missing_model_files() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -396,7 +437,7 @@ fn eval_world_cli_names_the_missing_model_files() {
 }
 
 /// The bundle's recipe files, read by `scripts/train_tiny.sh`, load as the loops' configs and
-/// fit together: G and D are conditioned on features as wide as f_V's, G_ema starts averaging
+/// fit together: G draws pictures of the world's size, its recordings vary in level, G and D are conditioned on features as wide as f_V's, G_ema starts averaging
 /// before G's last step, and f_V's crops keep every colour (a class is a colour in this world,
 /// which is why docs/results.md's recipe B drops the colour jitter).
 #[test]
@@ -404,6 +445,15 @@ fn the_bundle_recipe_files_load_and_fit_together() {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
     let swav: SwavConfig = read_config(scripts.join("tiny_swav.json")).expect("a SwAV config");
     let gan: GanConfig = read_config(scripts.join("tiny_gan.json")).expect("a GAN config");
+
+    let world = WorldConfig::load(&scripts.join("tiny_world.json")).expect("a world");
+    assert_eq!(gan.generator.resolution, world.image_size as usize);
+    assert!(
+        swav.encoder
+            .input_side
+            .is_some_and(|side| side <= world.image_size as usize)
+    );
+    assert!(world.level_db_range.0 < 0.0 && world.level_db_range.1 > 0.0);
 
     let feature = swav.encoder.resnet.out_channels();
     assert_eq!(gan.generator.instance_size(), feature);

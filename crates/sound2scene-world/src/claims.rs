@@ -158,7 +158,7 @@ impl Default for WorldEvalConfig {
             z_var: 1.0,
             rerank: 1,
             volume_gains: 7,
-            volume_samples: 4,
+            volume_samples: 16,
             mix_samples: 2,
             mix_min_area_fraction: 0.002,
             batch_size: 32,
