@@ -18,7 +18,8 @@
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
 # Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000),
 # SWAV_STEPS (3000), GAN_STEPS (1750), ALIGN_EPOCHS (24), WORLD (scripts/tiny_world.json),
-# OUT (the model directory to write; default assets/models/sound2scene-tiny).
+# SWAV_CONFIG (scripts/tiny_swav.json), GAN_CONFIG (scripts/tiny_gan.json), OUT (the model
+# directory to write; default assets/models/sound2scene-tiny).
 # On the 2-core development CPU: SwAV 6 minutes, then G (about 50 minutes) and f_A (36 minutes)
 # side by side.
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
@@ -32,6 +33,8 @@ SWAV_STEPS=${SWAV_STEPS:-3000}
 GAN_STEPS=${GAN_STEPS:-1750}
 ALIGN_EPOCHS=${ALIGN_EPOCHS:-24}
 WORLD=${WORLD:-scripts/tiny_world.json}
+SWAV_CONFIG=${SWAV_CONFIG:-scripts/tiny_swav.json}
+GAN_CONFIG=${GAN_CONFIG:-scripts/tiny_gan.json}
 OUT=${OUT:-assets/models/sound2scene-tiny}
 
 if [[ -z "${BIN:-}" ]]; then
@@ -54,7 +57,7 @@ if [[ ! -f "$WORK/world/ground_truth.json" ]]; then
 fi
 
 "$BIN" train-image --images "$WORK/world/images" --out "$WORK/swav" \
-    --config scripts/tiny_swav.json --steps "$SWAV_STEPS" --seed "$SEED" --checkpoint-every 250 \
+    --config "$SWAV_CONFIG" --steps "$SWAV_STEPS" --seed "$SEED" --checkpoint-every 250 \
     $(resume "$WORK/swav")
 mark swav
 F_V="$(latest "$WORK/swav")/image_encoder.bpk"
@@ -62,7 +65,7 @@ F_V="$(latest "$WORK/swav")/image_encoder.bpk"
 # G and f_A need only f_V, so they train side by side: G in the background (its log in
 # WORK/gan.log), f_A in the foreground with its progress bar.
 "$BIN" train-gan --images "$WORK/world" --image-encoder "$F_V" --out "$WORK/gan" \
-    --config scripts/tiny_gan.json --steps "$GAN_STEPS" --seed "$SEED" \
+    --config "$GAN_CONFIG" --steps "$GAN_STEPS" --seed "$SEED" \
     --checkpoint-every 250 --sample-every 250 --no-progress $(resume "$WORK/gan") \
     > "$WORK/gan.log" 2>&1 &
 GAN_PID=$!

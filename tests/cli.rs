@@ -852,3 +852,94 @@ fn live_writes_one_gif_frame_per_hop_and_refuses_bad_timing() {
         assert!(stderr.contains(named), "{flag} {value}: {stderr}");
     }
 }
+
+/// `synth --world` reads a world description, the options override it, and the ground truth
+/// records each clip's recording level.
+#[test]
+fn synth_reads_a_world_description_and_records_levels() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let world = dir.path().join("world.json");
+    std::fs::write(
+        &world,
+        r#"{"seconds": 2.0, "image_size": 64, "level_db_range": [-9, 9]}"#,
+    )
+    .expect("write world.json");
+    let out = dir.path().join("data");
+    ok(&[
+        "synth",
+        "--out",
+        s(&out),
+        "--clips",
+        "40",
+        "--world",
+        s(&world),
+        "--image-size",
+        "16",
+    ]);
+    let text = std::fs::read_to_string(out.join("ground_truth.json")).expect("ground truth");
+    let truth: sound2scene::synth::DatasetTruth = serde_json::from_str(&text).expect("parses");
+    assert_eq!(truth.config.seconds, 2.0);
+    assert_eq!(truth.config.image_size, 16);
+    let levels: Vec<f32> = truth.clips.iter().map(|c| c.level_db).collect();
+    assert!(
+        levels.iter().all(|l| (-9.0..=9.0).contains(l)),
+        "{levels:?}"
+    );
+    assert!(levels.iter().any(|&l| l < -3.0) && levels.iter().any(|&l| l > 3.0));
+
+    std::fs::write(&world, r#"{"level_db": 3}"#).expect("write a typo");
+    let failed = run(&["synth", "--out", s(&out), "--world", s(&world)]);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("world.json") && stderr.contains("level_db"),
+        "{stderr}"
+    );
+}
+
+/// `synth-sound --background` records the source over the background's bed, sounding only in
+/// its interval: the bed is 30 dB below a 0 dB source.
+#[test]
+fn synth_sound_over_a_background_sounds_in_its_interval() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wav = dir.path().join("cow.wav");
+    ok(&[
+        "synth-sound",
+        "--class",
+        "cow",
+        "--background",
+        "field",
+        "--interval",
+        "1,2",
+        "--seconds",
+        "3",
+        "--out",
+        s(&wav),
+    ]);
+    let wave = sound2scene::audio::load_audio(&wav).expect("decodes");
+    let samples = &wave.samples;
+    assert_eq!(samples.len(), 48_000);
+    let rms = |part: &[f32]| (part.iter().map(|x| x * x).sum::<f32>() / part.len() as f32).sqrt();
+    let (before, during, after) = (
+        rms(&samples[..15_000]),
+        rms(&samples[17_000..31_000]),
+        rms(&samples[33_000..]),
+    );
+    assert!(
+        during > 10.0 * before && during > 10.0 * after,
+        "{before} {during} {after}"
+    );
+    assert!(before > 0.0 && after > 0.0, "the bed is silent");
+
+    for bad in [&["--interval", "1"][..], &["--background", "moon"][..]] {
+        let mut args = vec!["synth-sound", "--class", "cow", "--out", s(&wav)];
+        if bad[0] == "--interval" {
+            args.extend(["--background", "field"]);
+        }
+        args.extend(bad);
+        let failed = run(&args);
+        assert!(!failed.status.success(), "{args:?} accepted");
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

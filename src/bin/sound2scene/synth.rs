@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use image::codecs::jpeg::JpegEncoder;
 use sound2scene::synth::{
-    DatasetTruth, JPEG_QUALITY, Layout, SoundClass, World, WorldConfig, class_sound, write_dataset,
-    write_wav,
+    Background, DatasetTruth, JPEG_QUALITY, Layout, SoundClass, SourceSpec, World, WorldConfig,
+    class_sound, write_dataset, write_wav,
 };
 
 /// Arguments of `sound2scene synth`.
@@ -152,6 +152,14 @@ pub struct SynthSoundArgs {
     /// Seed of the sound's variations.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Record the source over this background's ambient bed (sky, water or field), as a clip
+    /// of the world sounds; without it, the source alone.
+    #[arg(long)]
+    background: Option<String>,
+    /// With --background: when the source sounds, `START,END` in seconds (default: the whole
+    /// clip). World clips sound a source for 20-50 % of the clip.
+    #[arg(long, value_delimiter = ',', requires = "background")]
+    interval: Option<Vec<f32>>,
     /// The 16 kHz mono WAV file to write.
     #[arg(long)]
     out: PathBuf,
@@ -167,7 +175,19 @@ pub fn synth_sound(args: SynthSoundArgs) -> Result<()> {
             SoundClass::ALL.map(|c| c.name()).join(", ")
         ),
     };
-    let samples = class_sound(class, args.gain_db, args.seconds, args.seed)?;
+    let samples = match &args.background {
+        None => class_sound(class, args.gain_db, args.seconds, args.seed)?,
+        Some(name) => {
+            let background: Background = name.parse()?;
+            let mut source = SourceSpec::new(class, args.gain_db);
+            match args.interval.as_deref() {
+                None => {}
+                Some(&[start, end]) => source = source.during(start, end),
+                Some(other) => bail!("--interval takes START,END in seconds; got {other:?}"),
+            }
+            sound2scene::synth::synth_sound(&[source], background, args.seconds, args.seed)?
+        }
+    };
     write_wav(&args.out, &samples)?;
     println!(
         "wrote {} ({} at {:+} dB, {} s)",
