@@ -2,8 +2,7 @@
 # Retrains the bundled model, sound2scene-tiny, from scratch on the procedural world with the
 # project's own loops, all three stages, and installs it in assets/models/sound2scene-tiny/:
 #
-#   1. a world of CLIPS clips (seed SEED, described by WORLD: 4 s each, 32x32 frames, recordings
-#      whose overall level varies by ±6 dB), each stored with the frame a perfect pair selector
+#   1. a world of CLIPS clips (seed SEED, described by WORLD: 4 s each, 32x32 frames), each stored with the frame a perfect pair selector
 #      picks (see `sound2scene synth --frame truth`);
 #   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops; scripts/tiny_swav.json:
 #      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
@@ -21,7 +20,11 @@
 # SWAV_CONFIG (scripts/tiny_swav.json), GAN_CONFIG (scripts/tiny_gan.json), OUT (the model
 # directory to write; default assets/models/sound2scene-tiny).
 # On the 2-core development CPU: SwAV 6 minutes, then G (about 50 minutes) and f_A (36 minutes)
-# side by side.
+# side by side, before the CPU kernels (on 2026-12-04 the same recipe took 33 minutes in all).
+# The second-generation recipe under trial (docs/results.md, issue 22): 64x64 frames and G,
+# recordings whose level varies by ±12 dB, 3000 G steps:
+#   WORLD=scripts/tiny2_world.json GAN_CONFIG=scripts/tiny2_gan.json GAN_STEPS=3000 \
+#       OUT=runs/tiny2/model scripts/train_tiny.sh runs/tiny2
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
 set -euo pipefail
 cd "$(dirname "$0")/.."

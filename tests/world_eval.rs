@@ -437,7 +437,8 @@ fn eval_world_cli_names_the_missing_model_files() {
 }
 
 /// The bundle's recipe files, read by `scripts/train_tiny.sh`, load as the loops' configs and
-/// fit together: G draws pictures of the world's size, its recordings vary in level, G and D are conditioned on features as wide as f_V's, G_ema starts averaging
+/// fit together: G draws pictures of the world's size (in the shipped recipe and in the second
+/// generation's, `tiny2_*`, whose recordings vary in level), G and D are conditioned on features as wide as f_V's, G_ema starts averaging
 /// before G's last step, and f_V's crops keep every colour (a class is a colour in this world,
 /// which is why docs/results.md's recipe B drops the colour jitter).
 #[test]
@@ -446,14 +447,18 @@ fn the_bundle_recipe_files_load_and_fit_together() {
     let swav: SwavConfig = read_config(scripts.join("tiny_swav.json")).expect("a SwAV config");
     let gan: GanConfig = read_config(scripts.join("tiny_gan.json")).expect("a GAN config");
 
-    let world = WorldConfig::load(&scripts.join("tiny_world.json")).expect("a world");
-    assert_eq!(gan.generator.resolution, world.image_size as usize);
-    assert!(
-        swav.encoder
-            .input_side
-            .is_some_and(|side| side <= world.image_size as usize)
-    );
-    assert!(world.level_db_range.0 < 0.0 && world.level_db_range.1 > 0.0);
+    for (world, gan) in [
+        ("tiny_world.json", "tiny_gan.json"),
+        ("tiny2_world.json", "tiny2_gan.json"),
+    ] {
+        let world = WorldConfig::load(&scripts.join(world)).expect("a world");
+        let gan: GanConfig = read_config(scripts.join(gan)).expect("a GAN config");
+        assert_eq!(gan.generator.resolution, world.image_size as usize);
+        let side = swav.encoder.input_side.expect("a small f_V's input side");
+        assert!(side <= world.image_size as usize);
+    }
+    let second = WorldConfig::load(&scripts.join("tiny2_world.json")).expect("a world");
+    assert!(second.level_db_range.0 < 0.0 && second.level_db_range.1 > 0.0);
 
     let feature = swav.encoder.resnet.out_channels();
     assert_eq!(gan.generator.instance_size(), feature);
