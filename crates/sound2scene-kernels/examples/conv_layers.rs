@@ -43,28 +43,7 @@ fn min_ms<const N: usize>(runs: usize, mut fs: [&mut dyn FnMut(); N]) -> [f64; N
 }
 
 fn layer(c_in: usize, c_out: usize, hw: [usize; 2], k: usize, s: usize, p: usize) -> ConvGeometry {
-    batched(1, c_in, c_out, hw, k, s, p)
-}
-
-fn batched(
-    batch: usize,
-    c_in: usize,
-    c_out: usize,
-    hw: [usize; 2],
-    k: usize,
-    s: usize,
-    p: usize,
-) -> ConvGeometry {
-    ConvGeometry {
-        batch,
-        c_in,
-        h_in: hw[0],
-        w_in: hw[1],
-        c_out,
-        kernel: [k, k],
-        stride: [s, s],
-        padding: [p, p],
-    }
+    ConvGeometry::square(1, c_in, c_out, hw, k, s, p)
 }
 
 fn main() {
@@ -98,18 +77,27 @@ fn main() {
         ("narrow_16_32", layer(16, 32, [65, 251], 3, 1, 1)),
         ("narrow_32_16", layer(32, 16, [65, 251], 3, 1, 1)),
         // G's first two blocks at batch 8.
-        ("g8_b0", batched(8, 1536, 1536, [8, 8], 3, 1, 1)),
-        ("g8_b1", batched(8, 1536, 768, [16, 16], 3, 1, 1)),
+        (
+            "g8_b0",
+            ConvGeometry::square(8, 1536, 1536, [8, 8], 3, 1, 1),
+        ),
+        (
+            "g8_b1",
+            ConvGeometry::square(8, 1536, 768, [16, 16], 3, 1, 1),
+        ),
         // The bundled model's IC-GAN at 32×32 (G_ch = D_ch = 16), D's batch of 64.
-        ("tg_8", batched(64, 64, 64, [8, 8], 3, 1, 1)),
-        ("tg_16", batched(64, 64, 64, [16, 16], 3, 1, 1)),
-        ("tg_32", batched(64, 64, 64, [32, 32], 3, 1, 1)),
-        ("tg_sc16", batched(64, 64, 64, [16, 16], 1, 1, 0)),
-        ("td_in", batched(64, 3, 64, [32, 32], 3, 1, 1)),
-        ("tg_out", batched(64, 64, 3, [32, 32], 3, 1, 1)),
+        ("tg_8", ConvGeometry::square(64, 64, 64, [8, 8], 3, 1, 1)),
+        ("tg_16", ConvGeometry::square(64, 64, 64, [16, 16], 3, 1, 1)),
+        ("tg_32", ConvGeometry::square(64, 64, 64, [32, 32], 3, 1, 1)),
+        (
+            "tg_sc16",
+            ConvGeometry::square(64, 64, 64, [16, 16], 1, 1, 0),
+        ),
+        ("td_in", ConvGeometry::square(64, 3, 64, [32, 32], 3, 1, 1)),
+        ("tg_out", ConvGeometry::square(64, 64, 3, [32, 32], 3, 1, 1)),
         // The alignment loop's f_A at width 8, batch 64.
-        ("ta_l1", batched(64, 8, 8, [65, 251], 3, 1, 1)),
-        ("ta_l4", batched(64, 64, 64, [9, 32], 3, 1, 1)),
+        ("ta_l1", ConvGeometry::square(64, 8, 8, [65, 251], 3, 1, 1)),
+        ("ta_l4", ConvGeometry::square(64, 64, 64, [9, 32], 3, 1, 1)),
     ];
     let device = Device::default();
     for (name, g) in layers {

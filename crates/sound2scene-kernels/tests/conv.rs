@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{conv2d_reference, geometry, max_rel_diff, normal};
+use common::{conv2d_reference, max_rel_diff, normal};
 use sound2scene_kernels::cpu::conv::{
     ConvGeometry, Epilogue, PerChannel, Prologue, conv2d, conv2d_direct_with,
 };
@@ -15,16 +15,16 @@ const TOL: f64 = 1e-4;
 
 fn shapes() -> Vec<ConvGeometry> {
     vec![
-        geometry(1, 3, 5, [7, 9], 3, 1, 1),
-        geometry(3, 5, 4, [8, 8], 3, 1, 1),
-        geometry(1, 16, 8, [11, 29], 3, 1, 0),
-        geometry(2, 7, 9, [13, 17], 3, 2, 1),
-        geometry(1, 4, 6, [10, 31], 1, 1, 0),
-        geometry(3, 6, 13, [9, 12], 1, 2, 0),
-        geometry(1, 1, 8, [21, 40], 7, 2, 3),
-        geometry(1, 2, 3, [1, 1], 3, 1, 1),
-        geometry(2, 3, 2, [4, 4], 3, 1, 1),
-        geometry(1, 9, 4, [33, 5], 3, 2, 1),
+        ConvGeometry::square(1, 3, 5, [7, 9], 3, 1, 1),
+        ConvGeometry::square(3, 5, 4, [8, 8], 3, 1, 1),
+        ConvGeometry::square(1, 16, 8, [11, 29], 3, 1, 0),
+        ConvGeometry::square(2, 7, 9, [13, 17], 3, 2, 1),
+        ConvGeometry::square(1, 4, 6, [10, 31], 1, 1, 0),
+        ConvGeometry::square(3, 6, 13, [9, 12], 1, 2, 0),
+        ConvGeometry::square(1, 1, 8, [21, 40], 7, 2, 3),
+        ConvGeometry::square(1, 2, 3, [1, 1], 3, 1, 1),
+        ConvGeometry::square(2, 3, 2, [4, 4], 3, 1, 1),
+        ConvGeometry::square(1, 9, 4, [33, 5], 3, 2, 1),
     ]
 }
 
@@ -53,7 +53,7 @@ fn direct_convolution_matches_its_definition() {
 #[test]
 fn epilogue_scales_shifts_adds_the_residual_and_clamps() {
     for isa in Isa::available() {
-        let g = geometry(2, 6, 7, [9, 19], 3, 1, 1);
+        let g = ConvGeometry::square(2, 6, 7, [9, 19], 3, 1, 1);
         let x = normal(g.input_len(), 40);
         let w = normal(g.weight_len(), 41);
         let scale = normal(g.c_out, 42);
@@ -86,7 +86,7 @@ fn epilogue_scales_shifts_adds_the_residual_and_clamps() {
 #[test]
 fn non_finite_inputs_propagate_as_in_the_definition() {
     for isa in Isa::available() {
-        let g = geometry(1, 3, 4, [6, 10], 3, 1, 1);
+        let g = ConvGeometry::square(1, 3, 4, [6, 10], 3, 1, 1);
         let mut x = normal(g.input_len(), 50);
         x[2 * 10 + 3] = f32::NAN; // channel 0, row 2, column 3
         x[60 + 5 * 10 + 9] = f32::INFINITY; // channel 1, row 5, column 9
@@ -119,7 +119,7 @@ fn non_finite_inputs_propagate_as_in_the_definition() {
 fn prologue_maps_clamps_and_upsamples_the_input_per_image() {
     for isa in Isa::available() {
         // The conv sees a 2× upsampled 5 × 7 input; 7 output channels leave a partial block.
-        let g = geometry(2, 3, 7, [10, 14], 3, 1, 1);
+        let g = ConvGeometry::square(2, 3, 7, [10, 14], 3, 1, 1);
         let low = normal(g.input_len() / 4, 60);
         let w = normal(g.weight_len(), 61);
         let in_scale = normal(g.batch * g.c_in, 62);
@@ -177,7 +177,7 @@ fn prologue_maps_clamps_and_upsamples_the_input_per_image() {
 fn long_sums_split_into_chunks_keep_their_partial_sums() {
     // 96 input channels × 9 taps = 864 steps: more than one chunk of the sum.
     for isa in Isa::available() {
-        let g = geometry(1, 96, 13, [9, 11], 3, 1, 1);
+        let g = ConvGeometry::square(1, 96, 13, [9, 11], 3, 1, 1);
         let x = normal(g.input_len(), 70);
         let w = normal(g.weight_len(), 71);
         let shift = normal(g.c_out, 72);
@@ -204,7 +204,7 @@ fn a_reused_padded_input_leaks_nothing_into_the_next_convolution() {
     // Both padded inputs are over 2 MiB, so the second takes the first's pooled mapping: the
     // NaN rows the first leaves there must all be overwritten (pads included) by the second,
     // smaller and more padded, convolution.
-    let first = geometry(4, 32, 8, [66, 66], 3, 1, 1);
+    let first = ConvGeometry::square(4, 32, 8, [66, 66], 3, 1, 1);
     let x = vec![f32::NAN; first.input_len()];
     let w = normal(first.weight_len(), 70);
     let mut out = vec![0.0; first.output_len()];
@@ -218,8 +218,8 @@ fn a_reused_padded_input_leaks_nothing_into_the_next_convolution() {
     );
     assert!(out.iter().all(|v| v.is_nan()));
     for (i, g) in [
-        geometry(5, 32, 8, [60, 57], 3, 1, 2),
-        geometry(5, 32, 40, [60, 57], 3, 1, 1),
+        ConvGeometry::square(5, 32, 8, [60, 57], 3, 1, 2),
+        ConvGeometry::square(5, 32, 40, [60, 57], 3, 1, 1),
     ]
     .into_iter()
     .enumerate()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{conv2d_grads_reference, geometry, max_rel_diff, normal};
+use common::{conv2d_grads_reference, max_rel_diff, normal};
 use sound2scene_kernels::cpu::conv::ConvGeometry;
 use sound2scene_kernels::cpu::conv_grad::{
     GEMM_MIN_CHANNELS, input_grad, weight_grad, weight_grad_direct_with, weight_grad_gemm,
@@ -17,16 +17,16 @@ const TOL: f64 = 5e-4;
 
 fn shapes() -> Vec<ConvGeometry> {
     vec![
-        geometry(1, 3, 5, [7, 9], 3, 1, 1),
-        geometry(3, 5, 4, [8, 8], 3, 1, 1),
-        geometry(1, 16, 8, [11, 29], 3, 1, 0),
-        geometry(2, 7, 9, [13, 17], 3, 2, 1),
-        geometry(2, 4, 6, [10, 10], 3, 2, 0),
-        geometry(3, 6, 13, [9, 12], 1, 2, 0),
-        geometry(1, 1, 8, [21, 40], 7, 2, 3),
-        geometry(2, 3, 2, [4, 4], 3, 1, 1),
+        ConvGeometry::square(1, 3, 5, [7, 9], 3, 1, 1),
+        ConvGeometry::square(3, 5, 4, [8, 8], 3, 1, 1),
+        ConvGeometry::square(1, 16, 8, [11, 29], 3, 1, 0),
+        ConvGeometry::square(2, 7, 9, [13, 17], 3, 2, 1),
+        ConvGeometry::square(2, 4, 6, [10, 10], 3, 2, 0),
+        ConvGeometry::square(3, 6, 13, [9, 12], 1, 2, 0),
+        ConvGeometry::square(1, 1, 8, [21, 40], 7, 2, 3),
+        ConvGeometry::square(2, 3, 2, [4, 4], 3, 1, 1),
         // Enough channels for `weight_grad` to take Winograd.
-        geometry(2, 40, 36, [12, 13], 3, 1, 1),
+        ConvGeometry::square(2, 40, 36, [12, 13], 3, 1, 1),
     ]
 }
 
@@ -57,7 +57,7 @@ fn gradients_match_their_definitions() {
 fn non_finite_inputs_reach_exactly_the_weights_that_read_them() {
     // Stride 2 without padding leaves the last column of a 10-wide input unread: a NaN there
     // must not reach any weight; a NaN the windows read reaches the taps that read it.
-    let g = geometry(1, 2, 3, [7, 10], 3, 2, 0);
+    let g = ConvGeometry::square(1, 2, 3, [7, 10], 3, 2, 0);
     let mut x = normal(g.input_len(), 90);
     x[9] = f32::NAN; // channel 0, row 0, column 9: read by no window
     x[70 + 2 * 10 + 4] = f32::INFINITY; // channel 1, row 2, column 4
@@ -89,12 +89,12 @@ fn non_finite_inputs_reach_exactly_the_weights_that_read_them() {
 /// 0 to 2, maps from 4 × 4 (more pad than map) to wide ones, batch 1 to 5.
 fn gemm_shapes() -> Vec<ConvGeometry> {
     vec![
-        geometry(1, 8, 8, [7, 9], 3, 1, 1),
-        geometry(5, 16, 24, [4, 4], 3, 1, 1),
-        geometry(2, 9, 17, [5, 13], 1, 1, 0),
-        geometry(3, 12, 10, [6, 11], 3, 1, 2),
-        geometry(2, 20, 8, [9, 30], 5, 1, 2),
-        geometry(4, 64, 64, [16, 16], 3, 1, 1),
+        ConvGeometry::square(1, 8, 8, [7, 9], 3, 1, 1),
+        ConvGeometry::square(5, 16, 24, [4, 4], 3, 1, 1),
+        ConvGeometry::square(2, 9, 17, [5, 13], 1, 1, 0),
+        ConvGeometry::square(3, 12, 10, [6, 11], 3, 1, 2),
+        ConvGeometry::square(2, 20, 8, [9, 30], 5, 1, 2),
+        ConvGeometry::square(4, 64, 64, [16, 16], 3, 1, 1),
     ]
 }
 
@@ -128,7 +128,7 @@ fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
     // products would spread it there (0 · NaN), so they refuse such inputs and
     // `weight_grad` takes the register-tile kernel. The buffers over 2 MiB they filled go
     // back to the pool, and their next, smaller, finite call must not see its NaNs.
-    let g = geometry(8, 16, 16, [64, 64], 3, 1, 0);
+    let g = ConvGeometry::square(8, 16, 16, [64, 64], 3, 1, 0);
     let mut x = normal(g.input_len(), 60);
     x[5 * 64] = f32::NAN; // image 0, channel 0, row 5, column 0
     let dy = normal(g.output_len(), 61);
@@ -145,7 +145,7 @@ fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
         );
     }
     assert!(dw.iter().any(|v| v.is_nan()) && dw.iter().any(|v| v.is_finite()));
-    let g = geometry(7, 16, 16, [60, 62], 3, 1, 1);
+    let g = ConvGeometry::square(7, 16, 16, [60, 62], 3, 1, 1);
     let x = normal(g.input_len(), 63);
     let dy = normal(g.output_len(), 64);
     let (_, dw_ref) = conv2d_grads_reference(&x, &w, &dy, &g);
@@ -163,14 +163,14 @@ fn non_finite_values_take_the_exact_kernel_and_leave_nothing_behind() {
 /// that are not a multiple of any vector, and enough tiles for many blocks per thread.
 fn winograd_shapes() -> Vec<ConvGeometry> {
     vec![
-        geometry(1, 3, 5, [7, 9], 3, 1, 1),
-        geometry(3, 5, 4, [8, 8], 3, 1, 1),
-        geometry(1, 16, 13, [11, 29], 3, 1, 0),
-        geometry(3, 70, 13, [9, 11], 3, 1, 1),
-        geometry(2, 3, 9, [6, 10], 3, 1, 2),
-        geometry(1, 2, 3, [1, 1], 3, 1, 1),
-        geometry(3, 33, 40, [5, 4], 3, 1, 1),
-        geometry(6, 24, 20, [45, 47], 3, 1, 1),
+        ConvGeometry::square(1, 3, 5, [7, 9], 3, 1, 1),
+        ConvGeometry::square(3, 5, 4, [8, 8], 3, 1, 1),
+        ConvGeometry::square(1, 16, 13, [11, 29], 3, 1, 0),
+        ConvGeometry::square(3, 70, 13, [9, 11], 3, 1, 1),
+        ConvGeometry::square(2, 3, 9, [6, 10], 3, 1, 2),
+        ConvGeometry::square(1, 2, 3, [1, 1], 3, 1, 1),
+        ConvGeometry::square(3, 33, 40, [5, 4], 3, 1, 1),
+        ConvGeometry::square(6, 24, 20, [45, 47], 3, 1, 1),
     ]
 }
 
@@ -200,7 +200,7 @@ fn weight_gradient_by_winograd_matches_its_definition() {
 fn winograd_weight_gradient_refuses_non_finite_values_and_weight_grad_stays_exact() {
     // The transforms mix a tile's values, so a NaN or an infinity would reach weights whose
     // windows never read it: Winograd refuses, and `weight_grad` takes the exact kernel.
-    let g = geometry(2, 40, 40, [20, 22], 3, 1, 0);
+    let g = ConvGeometry::square(2, 40, 40, [20, 22], 3, 1, 0);
     let w = normal(g.weight_len(), 82);
     for (at_input, value) in [(true, f32::NAN), (false, f32::INFINITY)] {
         let mut x = normal(g.input_len(), 80);

@@ -19,19 +19,6 @@ use sound2scene_kernels::cpu::winograd::{MIN_CHANNELS, MIN_TILES, conv2d_winogra
 /// scale. A wrong coefficient in any transform is an error of the order of the outputs.
 const TOL: f64 = 1e-4;
 
-fn geometry(batch: usize, c_in: usize, c_out: usize, hw: [usize; 2], pad: usize) -> ConvGeometry {
-    ConvGeometry {
-        batch,
-        c_in,
-        h_in: hw[0],
-        w_in: hw[1],
-        c_out,
-        kernel: [3, 3],
-        stride: [1, 1],
-        padding: [pad, pad],
-    }
-}
-
 /// `max |got − want| / max(1, max |want|)`; infinite where an output is NaN (one never
 /// written: the outputs start as NaN) and the wanted value is not.
 fn scaled_error(got: &[f32], want: &[f64]) -> f64 {
@@ -50,25 +37,25 @@ fn scaled_error(got: &[f32], want: &[f64]) -> f64 {
 /// The shapes: odd and even sizes, tiny maps, padding 0–2, batches whose tiles share blocks.
 fn shapes() -> Vec<ConvGeometry> {
     vec![
-        geometry(1, 3, 5, [7, 9], 1),
-        geometry(3, 5, 4, [8, 8], 1),
-        geometry(1, 16, 13, [11, 29], 0),
-        geometry(1, 1, 7, [20, 37], 1),
-        geometry(3, 70, 13, [9, 11], 1),
-        geometry(1, 70, 70, [17, 40], 1),
-        geometry(2, 3, 9, [6, 10], 2),
-        geometry(1, 2, 3, [1, 1], 1),
-        geometry(3, 3, 2, [2, 3], 1),
-        geometry(1, 4, 6, [3, 3], 0),
-        geometry(1, 3, 14, [1, 1], 2),
-        geometry(3, 1, 1, [5, 18], 2),
+        ConvGeometry::square(1, 3, 5, [7, 9], 3, 1, 1),
+        ConvGeometry::square(3, 5, 4, [8, 8], 3, 1, 1),
+        ConvGeometry::square(1, 16, 13, [11, 29], 3, 1, 0),
+        ConvGeometry::square(1, 1, 7, [20, 37], 3, 1, 1),
+        ConvGeometry::square(3, 70, 13, [9, 11], 3, 1, 1),
+        ConvGeometry::square(1, 70, 70, [17, 40], 3, 1, 1),
+        ConvGeometry::square(2, 3, 9, [6, 10], 3, 1, 2),
+        ConvGeometry::square(1, 2, 3, [1, 1], 3, 1, 1),
+        ConvGeometry::square(3, 3, 2, [2, 3], 3, 1, 1),
+        ConvGeometry::square(1, 4, 6, [3, 3], 3, 1, 0),
+        ConvGeometry::square(1, 3, 14, [1, 1], 3, 1, 2),
+        ConvGeometry::square(3, 1, 1, [5, 18], 3, 1, 2),
         // Thousands of tiles: each thread takes blocks of its own (few tiles, as above: the
         // threads share each block).
-        geometry(3, 3, 5, [62, 67], 1),
-        geometry(1, 70, 7, [65, 75], 1),
+        ConvGeometry::square(3, 3, 5, [62, 67], 3, 1, 1),
+        ConvGeometry::square(1, 70, 7, [65, 75], 3, 1, 1),
         // Few tiles and 16 · 400 · 400 transformed weights (10 MB): `U` is transformed for two
         // groups of output channels in turn, once for the one block.
-        geometry(1, 400, 400, [6, 7], 1),
+        ConvGeometry::square(1, 400, 400, [6, 7], 3, 1, 1),
     ]
 }
 
@@ -105,7 +92,7 @@ fn few_tiles_of_many_channels_take_several_blocks_and_weight_groups() {
     // buffers (17 MB) are more than one block may hold, and `U` (77 MB) is transformed ten
     // groups of output channels at a time, anew for every block. Against the direct kernel
     // (the definition in f64 would take minutes at this size).
-    let g = geometry(1, 1100, 1100, [12, 40], 1);
+    let g = ConvGeometry::square(1, 1100, 1100, [12, 40], 3, 1, 1);
     let isa = Isa::detect();
     let x = normal(g.input_len(), 140);
     let w = normal(g.weight_len(), 141);
@@ -326,11 +313,14 @@ fn check_variant(isa: Isa, g: &ConvGeometry, v: Variant, seed: u64) {
 fn winograd_applies_every_prologue_and_epilogue() {
     // Even output sizes (upsampled residuals need them), odd ones, several blocks per image.
     let even = [
-        geometry(3, 7, 13, [10, 14], 1),
-        geometry(1, 70, 9, [8, 36], 1),
-        geometry(2, 1, 3, [2, 2], 1),
+        ConvGeometry::square(3, 7, 13, [10, 14], 3, 1, 1),
+        ConvGeometry::square(1, 70, 9, [8, 36], 3, 1, 1),
+        ConvGeometry::square(2, 1, 3, [2, 2], 3, 1, 1),
     ];
-    let odd = [geometry(3, 6, 7, [9, 19], 1), geometry(1, 3, 5, [12, 7], 2)];
+    let odd = [
+        ConvGeometry::square(3, 6, 7, [9, 19], 3, 1, 1),
+        ConvGeometry::square(1, 3, 5, [12, 7], 3, 1, 2),
+    ];
     for isa in Isa::available() {
         for (i, v) in variants().into_iter().enumerate() {
             for (j, g) in even.iter().chain(&odd).enumerate() {
@@ -348,7 +338,7 @@ fn winograd_applies_every_prologue_and_epilogue() {
 #[test]
 fn nan_inputs_reach_the_outputs_that_read_them() {
     for isa in Isa::available() {
-        let g = geometry(1, 3, 4, [7, 11], 1);
+        let g = ConvGeometry::square(1, 3, 4, [7, 11], 3, 1, 1);
         let mut x = normal(g.input_len(), 50);
         x[2 * 11 + 3] = f32::NAN; // channel 0, row 2, column 3
         x[77 + 6 * 11 + 10] = f32::NAN; // channel 1, bottom right corner
@@ -375,9 +365,9 @@ fn nan_inputs_reach_the_outputs_that_read_them() {
 
 #[test]
 fn conv2d_takes_winograd_only_where_it_prefers_it() {
-    let wide = geometry(2, MIN_CHANNELS, MIN_CHANNELS + 3, [9, 13], 1);
-    let narrow = geometry(2, MIN_CHANNELS - 1, MIN_CHANNELS + 3, [9, 13], 1);
-    let small = geometry(1, 64, 64, [7, 7], 1);
+    let wide = ConvGeometry::square(2, MIN_CHANNELS, MIN_CHANNELS + 3, [9, 13], 3, 1, 1);
+    let narrow = ConvGeometry::square(2, MIN_CHANNELS - 1, MIN_CHANNELS + 3, [9, 13], 3, 1, 1);
+    let small = ConvGeometry::square(1, 64, 64, [7, 7], 3, 1, 1);
     let strided = ConvGeometry {
         stride: [2, 2],
         ..wide
@@ -408,7 +398,7 @@ fn conv2d_takes_winograd_only_where_it_prefers_it() {
 fn winograd_refuses_strided_convolutions() {
     let g = ConvGeometry {
         stride: [2, 2],
-        ..geometry(1, 2, 2, [6, 6], 1)
+        ..ConvGeometry::square(1, 2, 2, [6, 6], 3, 1, 1)
     };
     let mut out = vec![0.0; g.output_len()];
     let (x, w) = (vec![0.0; g.input_len()], vec![0.0; g.weight_len()]);

@@ -47,6 +47,29 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
+    /// A square kernel's geometry: `hw` is the input's `[height, width]`; `kernel`, `stride`
+    /// and `padding` apply to both axes.
+    pub fn square(
+        batch: usize,
+        c_in: usize,
+        c_out: usize,
+        hw: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        ConvGeometry {
+            batch,
+            c_in,
+            h_in: hw[0],
+            w_in: hw[1],
+            c_out,
+            kernel: [kernel, kernel],
+            stride: [stride, stride],
+            padding: [padding, padding],
+        }
+    }
+
     /// Output height: `⌊(h + 2p − k) / s⌋ + 1`.
     pub fn h_out(&self) -> usize {
         (self.h_in + 2 * self.padding[0] - self.kernel[0]) / self.stride[0] + 1

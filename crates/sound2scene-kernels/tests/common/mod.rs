@@ -7,29 +7,6 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use sound2scene_kernels::cpu::conv::ConvGeometry;
 
-/// A square-kernel convolution's geometry: `hw` is the input's `[height, width]`, `kernel`,
-/// `stride` and `padding` apply to both axes.
-pub fn geometry(
-    batch: usize,
-    c_in: usize,
-    c_out: usize,
-    hw: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-) -> ConvGeometry {
-    ConvGeometry {
-        batch,
-        c_in,
-        h_in: hw[0],
-        w_in: hw[1],
-        c_out,
-        kernel: [kernel, kernel],
-        stride: [stride, stride],
-        padding: [padding, padding],
-    }
-}
-
 /// `n` values drawn from N(0, 1) with a fixed seed.
 pub fn normal(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
