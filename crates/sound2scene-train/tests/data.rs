@@ -10,6 +10,7 @@ use sound2scene_models::image_encoder::{ImageEncoderConfig, preprocess};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::data::{read_moments, split_validation};
 use sound2scene_train::feature_cache::INDEX_FILE;
+use sound2scene_train::init::seeded;
 use sound2scene_train::{
     AlignData, FeatureCache, Pair, TrainError, discover_official, discover_vggsound,
 };
@@ -178,9 +179,11 @@ fn feature_cache_builds_reuses_and_extends() {
     let device = Device::flex();
     let work = tempfile::tempdir().expect("tempdir");
     let pairs = write_images(work.path(), 5);
-    let encoder = ImageEncoderConfig::new()
-        .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
-        .init(&device);
+    let encoder = seeded(&device, 0, |device| {
+        ImageEncoderConfig::new()
+            .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
+            .init(device)
+    });
     let dir = work.path().join("cache");
 
     let cache = FeatureCache::build(&pairs[..3], &encoder, "enc-a", &dir, 2, &device, false)
@@ -282,9 +285,11 @@ fn training_batches_fill_clips_under_a_second_to_one_width() {
         pair.audio = work.path().join(format!("{}.wav", pair.name));
         write_wav(&pair.audio, &samples);
     }
-    let encoder = ImageEncoderConfig::new()
-        .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
-        .init(&device);
+    let encoder = seeded(&device, 0, |device| {
+        ImageEncoderConfig::new()
+            .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
+            .init(device)
+    });
     let cache = FeatureCache::build(
         &pairs,
         &encoder,

@@ -20,6 +20,7 @@ use sound2scene_train::align::{AlignConfig, AlignHooks};
 use sound2scene_train::checkpoint::latest_complete;
 use sound2scene_train::control::{Control, Outcome};
 use sound2scene_train::feature_cache::INDEX_FILE;
+use sound2scene_train::init::seeded;
 use sound2scene_train::progress::ProgressMode;
 use sound2scene_train::skip::SKIPPED_FILE;
 use sound2scene_train::swav::images::SwavImages;
@@ -36,12 +37,16 @@ fn device() -> Device {
     Device::flex()
 }
 
-/// A narrow image encoder on 32×32 inputs: 128-wide features, fast on a CPU.
+/// A narrow image encoder on 32×32 inputs: 128-wide features, fast on a CPU. Initialized under
+/// the process-wide lock, so that it never draws from the generator while a concurrent test's
+/// seeded initialization holds it.
 fn image_encoder() -> ImageEncoder {
-    ImageEncoderConfig::new()
-        .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
-        .with_input_side(Some(32))
-        .init(&device())
+    seeded(&device(), 0, |device| {
+        ImageEncoderConfig::new()
+            .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
+            .with_input_side(Some(32))
+            .init(device)
+    })
 }
 
 fn write_png(path: &Path, seed: u32) {
