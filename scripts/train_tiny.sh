@@ -2,29 +2,31 @@
 # Retrains the bundled model, sound2scene-tiny, from scratch on the procedural world with the
 # project's own loops, all three stages, and installs it in assets/models/sound2scene-tiny/:
 #
-#   1. a world of CLIPS clips (seed SEED, described by WORLD: 4 s each, 32x32 frames), each stored with the frame a perfect pair selector
-#      picks (see `sound2scene synth --frame truth`);
+#   1. a world of CLIPS clips (seed SEED, described by WORLD: 4 s each, 64x64 frames, sources
+#      at -9...+3 dB in recordings whose level varies by +-12 dB), each stored with the frame a
+#      perfect pair selector picks (see `sound2scene synth --frame truth`);
 #   2. f_V: SwAV on those frames (ResNet-18 layout, width 16, 32x32 crops; scripts/tiny_swav.json:
 #      24 prototypes on 16-wide projections, two large crops over 50-100 % of the frame and no
 #      small ones, no colour jitter or grayscale, since a class is a colour in this world);
-#   3. G: IC-GAN at 32x32, width 16, conditioned on f_V's 128-wide features times 8
-#      (scripts/tiny_gan.json: G lr 4e-4, D lr 2e-4, 3-image neighbourhoods, EMA with decay 0.995
-#      from step 1000, so that G_ema averages about the last 200 steps; 1750 steps);
+#   3. G: IC-GAN at 64x64, width 16, conditioned on f_V's 128-wide features times 8
+#      (scripts/tiny2_gan.json: G lr 4e-4, D lr 2e-4, 3-image neighbourhoods, EMA with decay
+#      0.995 from step 1000, so that G_ema averages about the last 200 steps; 3000 steps);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
-#   5. the three networks converted to f16 burnpack files, with the world's description
+#   5. G's checkpoint chosen on a validation world seed (scripts/pick_gan_checkpoint.sh: the
+#      best class accuracy among the checkpoints that keep both volume claims);
+#   6. the three networks converted to f16 burnpack files, with the world's description
 #      (world.json, which eval-world reads to hold out clips of the same kind).
 #
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
 # Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000),
-# SWAV_STEPS (3000), GAN_STEPS (1750), ALIGN_EPOCHS (24), WORLD (scripts/tiny_world.json),
-# SWAV_CONFIG (scripts/tiny_swav.json), GAN_CONFIG (scripts/tiny_gan.json), OUT (the model
-# directory to write; default assets/models/sound2scene-tiny).
-# On the 2-core development CPU: SwAV 6 minutes, then G (about 50 minutes) and f_A (36 minutes)
-# side by side, before the CPU kernels (on 2026-12-04 the same recipe took 33 minutes in all).
-# The second-generation recipe under trial (docs/results.md, issue 22): 64x64 frames and G,
-# recordings whose level varies by ±12 dB, 3000 G steps:
-#   WORLD=scripts/tiny2_world.json GAN_CONFIG=scripts/tiny2_gan.json GAN_STEPS=3000 \
-#       OUT=runs/tiny2/model scripts/train_tiny.sh runs/tiny2
+# SWAV_STEPS (3000), GAN_STEPS (3000), ALIGN_EPOCHS (24), WORLD (scripts/tiny2_world.json),
+# SWAV_CONFIG (scripts/tiny_swav.json), GAN_CONFIG (scripts/tiny2_gan.json), VAL_SEED
+# (1000005; empty: G's last checkpoint, no choice), OUT (the model directory to write; default
+# assets/models/sound2scene-tiny).
+# Wall time on the 2-core development CPU: docs/results.md ("The bundled model"); WORK/times.log
+# has each stage's. The first generation's recipe (32x32, one recording level, 1750 G steps):
+#   WORLD=scripts/tiny_world.json GAN_CONFIG=scripts/tiny_gan.json GAN_STEPS=1750 VAL_SEED= \
+#       scripts/train_tiny.sh runs/tiny1
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +35,12 @@ WORK=${1:-runs/tiny}
 SEED=${SEED:-1}
 CLIPS=${CLIPS:-2000}
 SWAV_STEPS=${SWAV_STEPS:-3000}
-GAN_STEPS=${GAN_STEPS:-1750}
+GAN_STEPS=${GAN_STEPS:-3000}
 ALIGN_EPOCHS=${ALIGN_EPOCHS:-24}
-WORLD=${WORLD:-scripts/tiny_world.json}
+WORLD=${WORLD:-scripts/tiny2_world.json}
 SWAV_CONFIG=${SWAV_CONFIG:-scripts/tiny_swav.json}
-GAN_CONFIG=${GAN_CONFIG:-scripts/tiny_gan.json}
+GAN_CONFIG=${GAN_CONFIG:-scripts/tiny2_gan.json}
+VAL_SEED=${VAL_SEED-1000005}
 OUT=${OUT:-assets/models/sound2scene-tiny}
 
 if [[ -z "${BIN:-}" ]]; then
@@ -85,9 +88,15 @@ if ! wait "$GAN_PID"; then
 fi
 trap - EXIT
 mark gan
-G="$(latest "$WORK/gan")/generator_ema.bpk"
 F_A="$(latest "$WORK/align")/model.bpk"
 [[ -f "$WORK/align/best" ]] && F_A="$(cd "$WORK/align" && echo "$PWD/$(tr -d '[:space:]' < best)")/model.bpk"
+if [[ -n "$VAL_SEED" ]]; then
+    G="$(BIN="$BIN" VAL_SEED="$VAL_SEED" scripts/pick_gan_checkpoint.sh "$WORK" "$F_V" "$F_A" \
+        "$WORLD")/generator_ema.bpk"
+    mark pick
+else
+    G="$(latest "$WORK/gan")/generator_ema.bpk"
+fi
 
 "$BIN" convert --from "$F_A" --to "$OUT/audio_encoder.bpk" --network audio --half
 "$BIN" convert --from "$F_V" --to "$OUT/image_encoder.bpk" --network image --half
