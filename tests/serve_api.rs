@@ -615,6 +615,11 @@ fn live_sessions_get_a_picture_every_hop_and_bad_messages_are_named() {
     let server = serve(&["--live-sessions", "2"]);
     let addr = server.addr.as_str();
     let cow = sound2scene::audio::load_audio(sound("field_cow.wav")).expect("decodes");
+    let info = request(addr, "GET", "/api/info", &[], b"", Duration::from_secs(10)).expect("info");
+    let side = info.json()["resolution"]
+        .as_u64()
+        .and_then(|r| u32::try_from(r).ok())
+        .expect("the model's picture side");
 
     let mut socket = connect_live(addr);
     let start = r#"{"sample_rate": 16000, "hop_secs": 0.25, "window_secs": 2.0, "smoothing": 0.0}"#;
@@ -647,7 +652,7 @@ fn live_sessions_get_a_picture_every_hop_and_bad_messages_are_named() {
             "hop {i} at {time}"
         );
         let image = decode_data_url(frame["images"][0].as_str().expect("a picture"));
-        assert_eq!(image.width(), 32);
+        assert_eq!((image.width(), image.height()), (side, side));
     }
     // The last window is the whole two seconds: generate's picture of them.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -667,7 +672,7 @@ fn live_sessions_get_a_picture_every_hop_and_bad_messages_are_named() {
         .expect("generate runs");
     assert!(status.success());
     let grid = decode_png(&std::fs::read(&out).expect("generate wrote its picture"));
-    let cell = image::imageops::crop_imm(&grid, 2, 2, 32, 32).to_image();
+    let cell = image::imageops::crop_imm(&grid, 2, 2, side, side).to_image();
     assert_eq!(
         decode_data_url(frames[7]["images"][0].as_str().unwrap()),
         cell,
