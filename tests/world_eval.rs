@@ -437,15 +437,17 @@ fn eval_world_cli_names_the_missing_model_files() {
 }
 
 /// The bundle's recipe files, read by `scripts/train_tiny.sh`, load as the loops' configs and
-/// fit together: G draws pictures of the world's size (in the shipped recipe and in the second
-/// generation's, `tiny2_*`, whose recordings vary in level), G and D are conditioned on features as wide as f_V's, G_ema starts averaging
-/// before G's last step, and f_V's crops keep every colour (a class is a colour in this world,
-/// which is why docs/results.md's recipe B drops the colour jitter).
+/// fit together: G draws pictures of the world's size (in the shipped recipe, `tiny2_*`, whose
+/// recordings vary in level, and in the first generation's, `tiny_*`), G and D are conditioned
+/// on features as wide as f_V's, G_ema starts averaging before G's last step, f_V's crops keep
+/// every colour (a class is a colour in this world, which is why docs/results.md's recipe B
+/// drops the colour jitter), and the shipped model carries the description of the world it was
+/// trained on.
 #[test]
 fn the_bundle_recipe_files_load_and_fit_together() {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
     let swav: SwavConfig = read_config(scripts.join("tiny_swav.json")).expect("a SwAV config");
-    let gan: GanConfig = read_config(scripts.join("tiny_gan.json")).expect("a GAN config");
+    let gan: GanConfig = read_config(scripts.join("tiny2_gan.json")).expect("a GAN config");
 
     for (world, gan) in [
         ("tiny_world.json", "tiny_gan.json"),
@@ -459,6 +461,12 @@ fn the_bundle_recipe_files_load_and_fit_together() {
     }
     let second = WorldConfig::load(&scripts.join("tiny2_world.json")).expect("a world");
     assert!(second.level_db_range.0 < 0.0 && second.level_db_range.1 > 0.0);
+    let shipped = WorldConfig::load(&bundle::default_model_dir().join(WORLD_FILE))
+        .expect("the bundled model's world.json");
+    assert_eq!(
+        shipped, second,
+        "the bundle was trained on the recipe's world"
+    );
 
     let feature = swav.encoder.resnet.out_channels();
     assert_eq!(gan.generator.instance_size(), feature);
