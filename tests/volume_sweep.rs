@@ -6,6 +6,8 @@
 //! every gain) on more pictures than the CLI draws, so that the check follows the model and not
 //! one noise draw: the cow's colour area averaged over [`PICTURES`] pictures per gain.
 
+use std::path::Path;
+
 use burn::tensor::{Device, Tensor};
 use sound2scene::audio::load_audio;
 use sound2scene::infer::bundle::{default_model_dir, load_pipeline};
@@ -22,7 +24,9 @@ const PICTURES: usize = 16;
 fn the_readme_volume_sweep_draws_the_cow_larger_as_the_recording_gets_louder() {
     let device = Device::default();
     let pipeline = load_pipeline(default_model_dir(), &device).expect("the bundled model loads");
-    let sound = load_audio("assets/sounds/field_cow.wav").expect("the README's sound decodes");
+    let sound =
+        load_audio(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sounds/field_cow.wav"))
+            .expect("the README's sound decodes");
     let waves = GAINS
         .iter()
         .map(|db| sound.gain_db(*db))
