@@ -12,20 +12,20 @@
 #      (scripts/tiny2_gan.json: G lr 4e-4, D lr 2e-4, 3-image neighbourhoods, EMA with decay
 #      0.995 from step 1000, so that G_ema averages about the last 200 steps; 3000 steps);
 #   4. f_A: alignment of a width-8 audio ResNet-18 onto the frozen f_V features (4 s clips);
-#   5. G's checkpoint chosen on a validation world seed (scripts/pick_gan_checkpoint.sh: the
-#      best class accuracy among the checkpoints that keep both volume claims);
+#   5. G's checkpoint chosen on two validation world seeds (scripts/pick_gan_checkpoint.sh: the
+#      best class accuracy among the checkpoints that keep both volume claims on both);
 #   6. the three networks converted to f16 burnpack files, with the world's description
 #      (world.json, which eval-world reads to hold out clips of the same kind).
 #
 # Usage: scripts/train_tiny.sh [WORK_DIR]   (default runs/tiny; a rerun resumes each stage)
 # Environment: BIN (a built sound2scene binary; default: build it), SEED (1), CLIPS (2000),
 # SWAV_STEPS (3000), GAN_STEPS (3000), ALIGN_EPOCHS (24), WORLD (scripts/tiny2_world.json),
-# SWAV_CONFIG (scripts/tiny_swav.json), GAN_CONFIG (scripts/tiny2_gan.json), VAL_SEED
-# (1000005; empty: G's last checkpoint, no choice), OUT (the model directory to write; default
-# assets/models/sound2scene-tiny).
+# SWAV_CONFIG (scripts/tiny_swav.json), GAN_CONFIG (scripts/tiny2_gan.json), VAL_SEEDS
+# ("1000005 1000006"; empty: G's last checkpoint, no choice), OUT (the model directory to
+# write; default assets/models/sound2scene-tiny).
 # Wall time on the 2-core development CPU: docs/results.md ("The bundled model"); WORK/times.log
 # has each stage's. The first generation's recipe (32x32, one recording level, 1750 G steps):
-#   WORLD=scripts/tiny_world.json GAN_CONFIG=scripts/tiny_gan.json GAN_STEPS=1750 VAL_SEED= \
+#   WORLD=scripts/tiny_world.json GAN_CONFIG=scripts/tiny_gan.json GAN_STEPS=1750 VAL_SEEDS= \
 #       scripts/train_tiny.sh runs/tiny1
 # Measure the result with: sound2scene eval-world --seed 1000003 --clips 200
 set -euo pipefail
@@ -40,7 +40,7 @@ ALIGN_EPOCHS=${ALIGN_EPOCHS:-24}
 WORLD=${WORLD:-scripts/tiny2_world.json}
 SWAV_CONFIG=${SWAV_CONFIG:-scripts/tiny_swav.json}
 GAN_CONFIG=${GAN_CONFIG:-scripts/tiny2_gan.json}
-VAL_SEED=${VAL_SEED-1000005}
+VAL_SEEDS=${VAL_SEEDS-1000005 1000006}
 OUT=${OUT:-assets/models/sound2scene-tiny}
 
 if [[ -z "${BIN:-}" ]]; then
@@ -90,8 +90,8 @@ trap - EXIT
 mark gan
 F_A="$(latest "$WORK/align")/model.bpk"
 [[ -f "$WORK/align/best" ]] && F_A="$(cd "$WORK/align" && echo "$PWD/$(tr -d '[:space:]' < best)")/model.bpk"
-if [[ -n "$VAL_SEED" ]]; then
-    G="$(BIN="$BIN" VAL_SEED="$VAL_SEED" scripts/pick_gan_checkpoint.sh "$WORK" "$F_V" "$F_A" \
+if [[ -n "$VAL_SEEDS" ]]; then
+    G="$(BIN="$BIN" VAL_SEEDS="$VAL_SEEDS" scripts/pick_gan_checkpoint.sh "$WORK" "$F_V" "$F_A" \
         "$WORLD")/generator_ema.bpk"
     mark pick
 else
