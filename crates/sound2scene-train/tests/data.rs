@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use image::{Rgb, RgbImage};
 use sound2scene_audio::{Spectrogram, SpectrogramConfig};
-use sound2scene_models::image_encoder::{ImageEncoderConfig, preprocess};
+use sound2scene_models::image_encoder::{ImageEncoder, ImageEncoderConfig, preprocess};
 use sound2scene_models::resnet::{BlockKind, ResNetConfig};
 use sound2scene_train::data::{read_moments, split_validation};
 use sound2scene_train::feature_cache::INDEX_FILE;
@@ -157,6 +157,16 @@ fn validation_split_is_deterministic_and_never_empty() {
     assert!(split_validation(10, f64::NAN, 1).is_err());
 }
 
+/// A narrow image encoder, fast on a CPU. Initialized under the process-wide lock, so that it
+/// never draws from the generator while a concurrent test's seeded initialization holds it.
+fn narrow_image_encoder(device: &Device) -> ImageEncoder {
+    seeded(device, 0, |device| {
+        ImageEncoderConfig::new()
+            .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
+            .init(device)
+    })
+}
+
 fn write_images(dir: &Path, count: usize) -> Vec<Pair> {
     (0..count)
         .map(|i| {
@@ -179,11 +189,7 @@ fn feature_cache_builds_reuses_and_extends() {
     let device = Device::flex();
     let work = tempfile::tempdir().expect("tempdir");
     let pairs = write_images(work.path(), 5);
-    let encoder = seeded(&device, 0, |device| {
-        ImageEncoderConfig::new()
-            .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
-            .init(device)
-    });
+    let encoder = narrow_image_encoder(&device);
     let dir = work.path().join("cache");
 
     let cache = FeatureCache::build(&pairs[..3], &encoder, "enc-a", &dir, 2, &device, false)
@@ -285,11 +291,7 @@ fn training_batches_fill_clips_under_a_second_to_one_width() {
         pair.audio = work.path().join(format!("{}.wav", pair.name));
         write_wav(&pair.audio, &samples);
     }
-    let encoder = seeded(&device, 0, |device| {
-        ImageEncoderConfig::new()
-            .with_resnet(ResNetConfig::new(BlockKind::Bottleneck, [1, 1, 1, 1]).with_base_width(4))
-            .init(device)
-    });
+    let encoder = narrow_image_encoder(&device);
     let cache = FeatureCache::build(
         &pairs,
         &encoder,
