@@ -12,8 +12,8 @@
 # Usage: scripts/pick_gan_checkpoint.sh WORK F_V F_A WORLD
 # Environment: BIN (default target/release/sound2scene), VAL_SEEDS ("1000005 1000006"),
 # VAL_CLIPS (200).
-# Prints one line per checkpoint and seed to stderr (also WORK/pick/table.tsv) and the chosen
-# checkpoint's directory to stdout.
+# Prints one line per checkpoint and seed to stderr (also WORK/pick/table.tsv, a checkpoint's
+# rows together, in step order) and the chosen checkpoint's directory to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,10 @@ for CKPT in "$WORK"/gan/ckpt-*/; do
     for SEED in $VAL_SEEDS; do
         if [[ ! -f "$DIR/eval_$SEED.json" ]]; then
             "$BIN" eval-world --weights "$DIR" --seed "$SEED" --clips "$VAL_CLIPS" \
-                --json "$DIR/eval_$SEED.json.part" > "$DIR/eval_$SEED.log" 2>&1
+                --json "$DIR/eval_$SEED.json.part" > "$DIR/eval_$SEED.log" 2>&1 || {
+                echo "eval-world failed on $NAME, seed $SEED; its log is $DIR/eval_$SEED.log" >&2
+                exit 1
+            }
             mv "$DIR/eval_$SEED.json.part" "$DIR/eval_$SEED.json"
         fi
         jq -r --arg n "$NAME" --arg s "$SEED" \
@@ -52,7 +55,7 @@ for CKPT in "$WORK"/gan/ckpt-*/; do
     done
 done
 column -t "$PICK/table.tsv" >&2
-CHOSEN=$(tail -n +2 "$PICK/table.tsv" | sort -t$'\t' -k1,1 | awk -F'\t' '
+CHOSEN=$(tail -n +2 "$PICK/table.tsv" | awk -F'\t' '
     $1 != name { if (name != "") done(); name = $1; score = 0; keeps = 1 }
     { score += $3 + $4; if ($5 < 0.8 || $6 < 0.8) keeps = 0 }
     function done() {
