@@ -4,10 +4,11 @@
 # by `eval-world --seed S --clips 200` for every S in VAL_SEEDS, and the checkpoint whose
 # pictures show the right class most often wins among those that keep both volume claims
 # (volume_spearman and volume_spearman_waveform at 0.8 or more on every seed); when none keeps
-# them, among all. "Most often" is the sum over the seeds of the class accuracy from the sounds'
-# features and from the true frames' features (both measure how well G draws the class it is
-# given). Ties go to the earlier checkpoint. One seed of 200 clips is not enough: the volume
-# figures of one checkpoint differ by up to 0.3 between seeds (docs/results.md).
+# them, among all, with a warning. "Most often" is the sum over the seeds of the class accuracy
+# from the sounds' features and from the true frames' features (both measure how well G draws
+# the class it is given). Ties go to the earlier checkpoint. One seed of 200 clips is not
+# enough: the volume figures of one checkpoint differ by up to 0.3 between seeds
+# (docs/results.md).
 #
 # Usage: scripts/pick_gan_checkpoint.sh WORK F_V F_A WORLD
 # Environment: BIN (default target/release/sound2scene), VAL_SEEDS ("1000005 1000006"),
@@ -62,7 +63,15 @@ CHOSEN=$(tail -n +2 "$PICK/table.tsv" | awk -F'\t' '
         if (keeps && (best_keeps == "" || score > keeps_score)) { best_keeps = name; keeps_score = score }
         if (best_any == "" || score > any_score) { best_any = name; any_score = score }
     }
-    END { if (name != "") done(); print (best_keeps != "" ? best_keeps : best_any) }')
+    END {
+        if (name != "") done()
+        if (best_keeps != "") print best_keeps "\tkeeps"; else if (best_any != "") print best_any "\tnone"
+    }')
 [[ -n "$CHOSEN" ]] || { echo "no G checkpoint with generator_ema.bpk in $WORK/gan" >&2; exit 1; }
+if [[ ${CHOSEN#*$'\t'} == none ]]; then
+    echo "warning: no checkpoint keeps volume_spearman and volume_spearman_waveform at 0.8 or" \
+        "more on every seed; the best class accuracy among all is chosen" >&2
+fi
+CHOSEN=${CHOSEN%%$'\t'*}
 echo "chosen on seeds $VAL_SEEDS: $CHOSEN" >&2
 echo "$WORK/gan/$CHOSEN"
