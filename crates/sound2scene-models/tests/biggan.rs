@@ -29,6 +29,12 @@ const G_IMAGE_TOL: f32 = 2e-3;
 /// with the logit. Measured on the ch8 fixture: 7.2e-7 on logits up to 2.08 in magnitude.
 const D_LOGIT_REL_TOL: f32 = 1e-3;
 
+/// Relative bound on a network read back from a burnpack file against the one that wrote it.
+/// The weights round-trip exactly in f32, but on wgpu two forwards of the same weights need
+/// not sum in the same order: on lavapipe D's logits then differed by up to 0.9e-6 of their
+/// size (3.8e-6 on logits of 4.2), which left the 1e-6 once used a tenth of margin there.
+const READBACK_REL_TOL: f32 = 1e-5;
+
 const FOLDER: &str = "models/icgan_biggan_ch8_res128";
 
 fn fixture_inputs(device: &Device) -> Option<(Tensor<2>, Tensor<2>)> {
@@ -75,8 +81,9 @@ fn generator_matches_official_icgan() {
     .expect("load with SN_eps 1e-12");
     let got12 = values(g12.forward(z, feat));
     let err12 = max_abs_diff(&got12, &want);
-    eprintln!("G image with SN_eps 1e-12: max|a-b| = {err12:.3e}");
-    assert!(max_abs_diff(&got12, &got) <= 1e-6);
+    let between = max_abs_diff(&got12, &got);
+    eprintln!("G image with SN_eps 1e-12: max|a-b| = {err12:.3e}, {between:.3e} from SN_eps 1e-6");
+    assert!(between <= 1e-6);
 }
 
 #[test]
@@ -666,11 +673,13 @@ fn feature_scale_and_linear_cond_follow_their_formula() {
             .expect("burnpack read");
     assert_eq!(loaded_config.feature_scale, Some(3.0));
     assert_eq!(loaded_config.linear_cond, Some(true));
+    assert_eq!(loaded.feature_scale, 3.0);
+    assert!(loaded.linear_cond);
     assert_close(
         "G read back from burnpack",
         &values(loaded.forward(z.clone(), feat.clone())),
         &values(g.forward(z.clone(), feat.clone())),
-        1e-6,
+        READBACK_REL_TOL,
     );
 
     let bad = GeneratorConfig::new().with_feature_scale(Some(0.0));
@@ -745,11 +754,12 @@ fn discriminator_feature_scale_scales_the_projected_feature() {
         sound2scene_models::checkpoint::open_discriminator(&path, &LoadOptions::default(), &device)
             .expect("burnpack read");
     assert_eq!(loaded_config.feature_scale, Some(3.0));
+    assert_eq!(loaded.feature_scale, 3.0);
     assert_close(
         "D read back from burnpack",
         &values(loaded.forward(x.clone(), feat.clone())),
         &scaled_out,
-        1e-6,
+        READBACK_REL_TOL,
     );
 
     let bad = DiscriminatorConfig::new().with_feature_scale(Some(-1.0));
