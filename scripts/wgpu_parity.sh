@@ -9,8 +9,9 @@
 # may be killed by a signal while it exits, after its tests have passed (wgpu's "segfault on
 # exit" with some drivers; seen as SIGSEGV, and as glibc's "double free or corruption" abort):
 # always after a process ran several tests, now and then after one. So a test whose process
-# passed it and then died of a signal runs again, up to three times in all, and counts as
-# passed only when a run exits cleanly; any other failure fails at once.
+# passed it and then died of a signal runs again, up to five times in all (three were once not
+# enough in CI), and counts as passed only when a run exits cleanly; any other failure fails at
+# once, with its output.
 #
 # Three tests take most of the stage's time on lavapipe (measured in CI: the encoders' parity
 # on the full-width networks 371 s and 436 s, G's autodiff step 353 s, most of it compiling
@@ -41,8 +42,18 @@ has_vulkan_driver() {
 if ! has_vulkan_driver; then
     if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
         echo "installing Mesa's Vulkan drivers (lavapipe) and the Vulkan loader"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1
+        # A mirror that drops a connection fails a step; three tries a minute apart ride that out.
+        for try in 1 2 3; do
+            if apt-get update -qq &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1; then
+                break
+            fi
+            if [ $try -eq 3 ]; then
+                echo "error: could not install Mesa's Vulkan drivers (apt-get failed three times)" >&2
+                exit 1
+            fi
+            sleep 60
+        done
     else
         echo "error: no Vulkan driver found; install one (Debian: apt-get install" \
             "mesa-vulkan-drivers libvulkan1) and run again" >&2
@@ -71,6 +82,7 @@ exit_crash_after_pass() {
         grep -Eq "\(signal: [0-9]+, SIG(SEGV|ABRT|BUS)" "$log"
 }
 
+attempts=5
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 failed=()
@@ -87,14 +99,15 @@ for target in "${targets[@]}"; do
             continue
         fi
         total=$((total + 1))
-        for attempt in 1 2 3; do
+        for attempt in $(seq 1 $attempts); do
             start=$(date +%s)
             if "${cargo_test[@]}" --test "$target" -q -- --exact "$name" > "$log" 2>&1; then
                 echo "ok      $target::$name ($(($(date +%s) - start)) s)"
                 break
             fi
-            if [ $attempt -lt 3 ] && exit_crash_after_pass; then
-                echo "again   $target::$name (it passed, then the process crashed at exit)"
+            if [ "$attempt" -lt $attempts ] && exit_crash_after_pass; then
+                echo "again   $target::$name (it passed, then the process crashed at exit:" \
+                    "$(grep -Eo 'signal: [0-9]+, SIG[A-Z]+' "$log" | head -n 1))"
                 continue
             fi
             cat "$log"
