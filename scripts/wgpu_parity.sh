@@ -9,9 +9,8 @@
 # may be killed by a signal while it exits, after its tests have passed (wgpu's "segfault on
 # exit" with some drivers; seen as SIGSEGV, and as glibc's "double free or corruption" abort):
 # always after a process ran several tests, now and then after one. So a test whose process
-# passed it and then died of a signal runs again, up to five times in all (three were once not
-# enough in CI), and counts as passed only when a run exits cleanly; any other failure fails at
-# once, with its output.
+# passed it and then died of a signal runs again, up to five times in all, and counts as passed
+# only when a run exits cleanly; any other failure fails at once, with its output.
 #
 # Three tests take most of the stage's time on lavapipe (measured in CI: the encoders' parity
 # on the full-width networks 371 s and 436 s, G's autodiff step 353 s, most of it compiling
